@@ -1,0 +1,86 @@
+"""Settings, from environment variables (SMSLEDGER_*) and an optional TOML or JSON file.
+
+Environment variables win over the file, explicit arguments over both. Every bad
+value is reported as one ConfigurationError naming the setting.
+
+Example file (smsledger.toml):
+
+    database_url = "sqlite:///./smsledger.db"
+    waiting_window_days = 4
+    send_batch_size = 500
+
+    [campaign_event_names]        # project id = event name used instead of "campaign"
+    acme = "sms_campaign"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings, JsonConfigSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from domain.errors import DomainError
+from domain.project import validate_event_name
+
+DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
+
+
+class ConfigurationError(ValueError):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMSLEDGER_", extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    waiting_window_days: float = Field(default=4.0, gt=0, le=365)
+    send_batch_size: int = Field(default=500, ge=1, le=1000)
+    campaign_event_names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("campaign_event_names")
+    @classmethod
+    def _valid_names(cls, names: dict[str, str]) -> dict[str, str]:
+        for name in names.values():
+            try:
+                validate_event_name(name)
+            except DomainError as exc:
+                raise ValueError(str(exc)) from None
+        return names
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls),
+                JsonConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, the file if given, and explicit overrides."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    settings_class: type[Settings] = Settings
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigurationError(f"configuration file {str(path)!r} does not exist")
+        key = "json_file" if path.suffix.lower() == ".json" else "toml_file"
+        settings_class = type("FileSettings", (Settings,), {
+            "model_config": SettingsConfigDict(**{**Settings.model_config, key: path}),
+        })
+    try:
+        return settings_class(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(problems) from None
+    except ValueError as exc:  # e.g. a file that is not valid TOML or JSON
+        raise ConfigurationError(f"configuration file {str(config_file)!r}: {exc}") from None

@@ -1,0 +1,42 @@
+"""From a database URL to the eventsourcing library's persistence settings.
+
+    memory://                         in-process, gone on exit (tests)
+    sqlite:///relative/or/abs.db      the embedded default: a file, nothing to install
+    postgresql://user:pw@host:port/db production
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+from adapters.config import ConfigurationError
+
+
+def persistence_env(database_url: str) -> dict[str, str]:
+    parsed = urlparse(database_url)
+    if parsed.scheme == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if parsed.scheme == "sqlite":
+        # sqlite:///./x.db -> "./x.db"; sqlite:////abs/x.db -> "/abs/x.db"
+        path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigurationError(
+                f"setting database_url: {database_url!r} names no file; use sqlite:///path/file.db")
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+    if parsed.scheme in ("postgresql", "postgres"):
+        dbname = parsed.path.lstrip("/")
+        if not parsed.hostname or not dbname:
+            raise ConfigurationError(
+                f"setting database_url: {database_url!r} needs a host and a database name")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(dbname),
+            "POSTGRES_HOST": parsed.hostname,
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "CREATE_TABLE": "y",
+        }
+    raise ConfigurationError(
+        f"setting database_url: unsupported scheme in {database_url!r}; "
+        "use memory://, sqlite:///path/file.db or postgresql://user@host/db")

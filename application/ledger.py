@@ -1,0 +1,433 @@
+"""SmsLedger: the use cases, as one eventsourcing Application.
+
+Each use case loads aggregates, calls their guard methods and saves everything it
+changed in one transaction. A concurrent writer (a webhook and a send answer
+touching the same message) makes the save fail with IntegrityError; the use case
+then re-reads and re-applies, so conflicts are retried, never surfaced or lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from application.commands import ProviderReport, SendRequest
+from application.ports import (
+    Accepted, Clock, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
+    StatusInAnswer, Unknown,
+)
+from application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
+from domain.campaign_events import DEFAULT_EVENT_NAME, CampaignEvent, campaign_event_for
+from domain.content import Content, MmsContent, SmsContent, content_from_dict
+from domain.errors import DomainError
+from domain.message import DEFAULT_WAITING_WINDOW, Message, MessageIdentity, message_aggregate_id
+from domain.parked import ParkedReports, parked_reports_id
+from domain.phone import PhoneNumber
+from domain.project import ProjectSettings, project_settings_id, validate_event_name
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_SAVE_ATTEMPTS = 10
+MAX_PROVIDER_BATCH = 1000
+
+_STATUS_EVENT_TOPICS = tuple(
+    get_topic(cls) for cls in (Message.Enqueued, Message.EnqueueFailed, Message.Delivered,
+                               Message.Rejected, Message.Failed)
+)
+_ENQUEUED_TOPIC = get_topic(Message.Enqueued)
+_PARKED_TOPIC = get_topic(ParkedReports.Parked)
+
+
+class InvalidSendRequest(DomainError):
+    """A request in a send batch is invalid; `index` says which. Nothing was stored."""
+
+    def __init__(self, index: int, reason: str):
+        super().__init__(f"message {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+class MessageNotFound(LookupError):
+    pass
+
+
+class ConcurrencyConflict(RuntimeError):
+    """The same aggregates kept changing under us; only after many retries."""
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    waiting_window: timedelta = DEFAULT_WAITING_WINDOW
+    send_batch_size: int = 500
+    # Campaign event names per project from the configuration file; a change made
+    # through the application (stored as an event) takes precedence.
+    event_names: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.send_batch_size <= MAX_PROVIDER_BATCH:
+            raise ValueError(f"send_batch_size must be 1..{MAX_PROVIDER_BATCH}, "
+                             f"got {self.send_batch_size}")
+        for name in self.event_names.values():
+            validate_event_name(name)
+
+
+class SmsLedger(Application):
+    name = "smsledger"
+
+    def __init__(self, *, provider: SmsProvider, clock: Clock, ids: IdSource,
+                 settings: LedgerSettings | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.provider = provider
+        self.clock = clock
+        self.ids = ids
+        self.settings = settings or LedgerSettings()
+        self._identities: dict[UUID, MessageIdentity] = {}
+
+    # --- sending ----------------------------------------------------------------------
+
+    def send(self, project_id: str, requests: Sequence[SendRequest]) -> list[SendResult]:
+        """Store every message as requested, then hand them to the provider in batches
+        and record its answers. An invalid request refuses the whole batch up front."""
+        now = self.clock.now()
+        message_ids = [r.message_id or self.ids.new_message_id() for r in requests]
+
+        def build() -> list[Message]:
+            return [self._request(project_id, i, r, message_ids[i], now)
+                    for i, r in enumerate(requests)]
+
+        messages = self._store_new(build)
+        results: dict[str, SendResult] = {}
+        size = self.settings.send_batch_size
+        for start in range(0, len(messages), size):
+            chunk = messages[start:start + size]
+            outcomes = self._call_provider(chunk)
+            updated = self._update(
+                [m.id for m in chunk],
+                lambda m: _apply_send_outcome(m, outcomes[m.identity.message_id],
+                                              self.clock.now()),
+            )
+            for message in updated.values():
+                outcome = outcomes[message.identity.message_id]
+                results[message.identity.message_id] = SendResult(
+                    message_id=message.identity.message_id, status=message.status.value,
+                    number_of_message_parts=message.parts, detail=_detail(outcome),
+                )
+        return [results[m.identity.message_id] for m in messages]
+
+    def _request(self, project_id: str, index: int, request: SendRequest, message_id: str,
+                 now: datetime) -> Message:
+        try:
+            if not request.customer_id:
+                raise InvalidSendRequest(index, "customer_id must not be empty")
+            content: Content = (
+                MmsContent(request.title, request.text, tuple(request.media_urls))
+                if request.title is not None else SmsContent(request.text)
+            )
+            return Message.request(
+                project_id=project_id,
+                message_id=message_id,
+                integration_id=request.integration_id,
+                customer_id=request.customer_id,
+                recipient=PhoneNumber.parse(request.to),
+                content=content,
+                sender=request.sender,
+                campaign_id=request.campaign_id,
+                action_id=request.action_id,
+                requested_at=now,
+                waiting_window=self.settings.waiting_window,
+            )
+        except InvalidSendRequest:
+            raise
+        except DomainError as exc:
+            raise InvalidSendRequest(index, str(exc)) from exc
+
+    def _store_new(self, build: Callable[[], list[Message]]) -> list[Message]:
+        """Save in one transaction. A message id already stored (a platform retrying a
+        send) is left as it is and not sent again; a failed save leaves nothing behind,
+        so the batch is rebuilt without those."""
+        messages = build()
+        try:
+            self.save(*messages)
+            return messages
+        except IntegrityError:
+            fresh = [m for m in build() if m.id not in self.repository]
+            self.save(*fresh)
+            return fresh
+
+    def _call_provider(self, chunk: list[Message]) -> dict[str, SendOutcome]:
+        outgoing = [
+            OutgoingMessage(
+                project_id=m.identity.project_id, integration_id=m.identity.integration_id,
+                message_id=m.identity.message_id, to=m.identity.recipient,
+                sender=m.identity.sender, content=content_from_dict(m.content),
+                campaign_id=m.identity.campaign_id,
+            )
+            for m in chunk
+        ]
+        answered = {o.message_id: o for o in self.provider.send(outgoing)}
+        return {
+            m.identity.message_id: answered.get(
+                m.identity.message_id, Unknown(m.identity.message_id, "no answer for message"))
+            for m in chunk
+        }
+
+    # --- delivery reports -------------------------------------------------------------
+
+    def record_reports(self, project_id: str, reports: Sequence[ProviderReport]) -> IngestResult:
+        """Apply a batch of reports in one transaction. Repeats, late and out-of-order
+        reports are recorded without changing a status; unknown ids are parked."""
+        received_at = self.clock.now()
+        by_id: dict[UUID, list[ProviderReport]] = {}
+        for report in reports:
+            by_id.setdefault(message_aggregate_id(project_id, report.message_id), []).append(report)
+
+        counts = {"applied": 0, "noted": 0, "parked": 0}
+
+        def apply_all(aggregates: dict[UUID, Aggregate]) -> list[Aggregate]:
+            counts.update(applied=0, noted=0, parked=0)
+            changed: list[Aggregate] = []
+            for message_uuid, batch in by_id.items():
+                message = aggregates.get(message_uuid)
+                if isinstance(message, Message):
+                    before = len(message.pending_events)
+                    for report in batch:
+                        message.record_report(report.outcome, received_at=received_at)
+                    new_events = message.pending_events[before:]
+                    applied = sum(not isinstance(e, Message.ReportNoted) for e in new_events
+                                  if not isinstance(e, Message.Enqueued))
+                    counts["applied"] += applied
+                    counts["noted"] += len(batch) - applied
+                    changed.append(message)
+                else:
+                    parked = self._parked_for(project_id, batch[0].message_id, received_at)
+                    for report in batch:
+                        parked.park(report.outcome, received_at=received_at)
+                    counts["parked"] += len(batch)
+                    changed.append(parked)
+            return changed
+
+        self._retrying(lambda: apply_all(self._load_many(by_id)))
+        return IngestResult(**counts)
+
+    def _parked_for(self, project_id: str, message_id: str, at: datetime) -> ParkedReports:
+        try:
+            return self.repository.get(parked_reports_id(project_id, message_id))
+        except AggregateNotFoundError:
+            return ParkedReports.open(project_id, message_id, at=at)
+
+    # --- waiting windows and parked reports ------------------------------------------------
+
+    def close_due_windows(self, now: datetime | None = None) -> int:
+        """Close every waiting window that has passed; returns how many were closed.
+        Also releases parked reports whose message has appeared since."""
+        now = now or self.clock.now()
+        self._release_parked_reports(now)
+        # Scanning the log for enqueued messages is linear in their number; a
+        # tracked projection of open windows replaces it when the store grows.
+        candidates = list({n.originator_id for n in self._notifications((_ENQUEUED_TOPIC,))})
+        closed = 0
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start:start + 500]
+            closing: list[Aggregate] = []
+
+            def attempt(chunk: list[UUID] = chunk, closing: list[Aggregate] = closing
+                        ) -> list[Aggregate]:
+                closing.clear()
+                for message in self._load_many(chunk).values():
+                    if isinstance(message, Message) and message.close_window_if_due(now):
+                        closing.append(message)
+                return list(closing)
+
+            self._retrying(attempt)
+            closed += len(closing)
+        return closed
+
+    def _release_parked_reports(self, now: datetime) -> None:
+        for parked_uuid in {n.originator_id for n in self._notifications((_PARKED_TOPIC,))}:
+            def release(aggregates: dict[UUID, Aggregate], parked_uuid: UUID = parked_uuid
+                        ) -> list[Aggregate]:
+                parked = aggregates[parked_uuid]
+                assert isinstance(parked, ParkedReports)
+                message = aggregates.get(message_aggregate_id(parked.project_id,
+                                                              parked.message_id))
+                if not isinstance(message, Message) or not parked.waiting:
+                    return []
+                for outcome, received_at in parked.release(at=now):
+                    message.record_report(outcome, received_at=received_at)
+                return [parked, message]
+
+            def load(parked_uuid: UUID = parked_uuid) -> dict[UUID, Aggregate]:
+                parked = self.repository.get(parked_uuid)
+                return self._load_many(
+                    [parked_uuid, message_aggregate_id(parked.project_id, parked.message_id)])
+
+            self._retrying(lambda: release(load()))
+
+    # --- reading ----------------------------------------------------------------------
+
+    def message(self, project_id: str, message_id: str) -> MessageView:
+        message_uuid = message_aggregate_id(project_id, message_id)
+        try:
+            message: Message = self.repository.get(message_uuid)
+        except AggregateNotFoundError:
+            raise MessageNotFound(f"no message {message_id!r} in project {project_id!r}") from None
+        history = [
+            HistoryEntry(event=type(e).__name__, timestamp=e.timestamp, details=_details(e))
+            for e in self.repository.event_store.get(message_uuid)
+        ]
+        identity = message.identity
+        return MessageView(
+            project_id=identity.project_id, message_id=identity.message_id,
+            status=message.status.value, recipient=identity.recipient, country=message.country,
+            customer_id=identity.customer_id, campaign_id=identity.campaign_id,
+            action_id=identity.action_id, sender=identity.sender,
+            integration_id=identity.integration_id, number_of_message_parts=message.parts,
+            encoding=message.encoding, window_closes_at=message.window_closes_at,
+            window_closed=message.window_closed.value if message.window_closed else None,
+            late=message.late, history=history,
+        )
+
+    def campaign_events(self, project_id: str, after: int = 0, limit: int = 100) -> FeedPage:
+        """The project's campaign events after the cursor, oldest first, under the
+        event name in force now."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        name = self.campaign_event_name(project_id)
+        events: list[CampaignEvent] = []
+        cursor = after
+        for notification in self._notifications(_STATUS_EVENT_TOPICS, after=after):
+            cursor = notification.id
+            identity = self._identity(notification.originator_id)
+            if identity.project_id == project_id:
+                domain_event = self.mapper.to_domain_event(notification)
+                event = campaign_event_for(domain_event, identity, position=notification.id)
+                if event is not None:
+                    events.append(event.named(name))
+                    if len(events) == limit:
+                        break
+        return FeedPage(events=events, next=cursor)
+
+    def _identity(self, message_uuid: UUID) -> MessageIdentity:
+        # Identities never change after a message is requested, so caching is safe.
+        identity = self._identities.get(message_uuid)
+        if identity is None:
+            identity = self.repository.get(message_uuid, version=1).identity
+            self._identities[message_uuid] = identity
+        return identity
+
+    def _notifications(self, topics: Sequence[str], after: int = 0,
+                       page: int = 500) -> Iterable[Any]:
+        while True:
+            batch = self.recorder.select_notifications(
+                start=after, limit=page, topics=topics, inclusive_of_start=False)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].id
+
+    # --- project settings -----------------------------------------------------------------
+
+    def campaign_event_name(self, project_id: str) -> str:
+        try:
+            settings: ProjectSettings = self.repository.get(project_settings_id(project_id))
+        except AggregateNotFoundError:
+            return self.settings.event_names.get(project_id, DEFAULT_EVENT_NAME)
+        if settings.version == 1:  # never renamed through the application
+            return self.settings.event_names.get(project_id, DEFAULT_EVENT_NAME)
+        return settings.campaign_event_name
+
+    def rename_campaign_event(self, project_id: str, name: str, *, changed_by: str) -> None:
+        """Map the project's `campaign` event to another name, for events read from now on."""
+        validate_event_name(name)
+        now = self.clock.now()
+
+        def rename(aggregates: dict[UUID, Aggregate]) -> list[Aggregate]:
+            settings = aggregates.get(project_settings_id(project_id))
+            if not isinstance(settings, ProjectSettings):
+                settings = ProjectSettings.start(project_id, at=now)
+            settings.rename_campaign_event(name, changed_by=changed_by, at=now)
+            return [settings]
+
+        self._retrying(lambda: rename(self._load_many([project_settings_id(project_id)])))
+
+    # --- persistence helpers ------------------------------------------------------------
+
+    def _load_many(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
+        found: dict[UUID, Aggregate] = {}
+        for aggregate_id in ids:
+            try:
+                found[aggregate_id] = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                pass
+        return found
+
+    def _retrying(self, attempt: Callable[[], list[Aggregate]]) -> None:
+        """Run load-decide-save until the save does not collide with another writer."""
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            changed = attempt()
+            try:
+                self.save(*changed)
+                return
+            except IntegrityError:
+                continue
+        raise ConcurrencyConflict("gave up after repeated concurrent changes")
+
+    def _update(self, message_ids: Sequence[UUID],
+                command: Callable[[Message], None]) -> dict[UUID, Message]:
+        result: dict[UUID, Message] = {}
+
+        def attempt() -> list[Aggregate]:
+            loaded = self._load_many(message_ids)
+            if len(loaded) != len(message_ids):
+                raise MessageNotFound("a message to update is not stored")
+            result.clear()
+            for message_uuid in message_ids:
+                message = loaded[message_uuid]
+                assert isinstance(message, Message)
+                command(message)
+                result[message_uuid] = message
+            return list(result.values())
+
+        self._retrying(attempt)
+        return result
+
+
+def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -> None:
+    if isinstance(outcome, Accepted):
+        message.accept(at=now, parts=outcome.parts)
+    elif isinstance(outcome, Refused):
+        message.refuse(at=now, status_code=outcome.status_code, error=outcome.error,
+                       comment=outcome.comment)
+    elif isinstance(outcome, StatusInAnswer):
+        if outcome.outcome.is_final:
+            message.record_report(outcome.outcome, received_at=now)
+        else:
+            message.accept(at=now, parts=outcome.outcome.parts)
+    # Unknown: the message stays requested; never guess.
+
+
+def _detail(outcome: SendOutcome) -> str | None:
+    if isinstance(outcome, Unknown):
+        return outcome.reason
+    if isinstance(outcome, Refused):
+        return " ".join(str(p) for p in (outcome.status_code, outcome.error, outcome.comment) if p)
+    return None
+
+
+_EVENT_ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def _details(event: Any) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in vars(event).items() if key not in _EVENT_ENVELOPE
+    }

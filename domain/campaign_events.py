@@ -1,0 +1,115 @@
+"""Campaign events: what smsledger tells the marketing platform.
+
+A campaign event is derived from one status-changing domain event of a message,
+by a pure function, so a replay of the store re-derives exactly the same events.
+Its id is deterministic (project, message, status): replays and retries can never
+duplicate an event on the platform's side. The event name is applied when events
+are read, so a renamed mapping covers everything read after the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from domain.message import Message, MessageIdentity
+from domain.outcome import DeliveryOutcome
+
+DEFAULT_EVENT_NAME = "campaign"
+ACTION_TYPE = "sms"
+
+_CAMPAIGN_EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:campaign-event")
+
+# The properties every campaign event carries, in the contract's order; a value
+# that does not apply is None rather than missing, so consumers see one shape.
+PROPERTY_NAMES = (
+    "action_type", "status", "status_code", "error", "comment", "number_of_message_parts",
+    "campaign_id", "action_id", "message_id", "recipient", "sender", "integration_id",
+)
+
+
+@dataclass(frozen=True)
+class CampaignEvent:
+    event_id: str
+    customer_id: str
+    timestamp: datetime
+    properties: dict[str, Any]
+    position: int = 0  # where in the store's log it came from: the feed's cursor
+    name: str = DEFAULT_EVENT_NAME
+    project_id: str = field(default="", compare=False)
+
+    @property
+    def status(self) -> str:
+        return self.properties["status"]
+
+    def named(self, name: str) -> CampaignEvent:
+        return CampaignEvent(self.event_id, self.customer_id, self.timestamp, self.properties,
+                             self.position, name, self.project_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event": self.name,
+            "customer_id": self.customer_id,
+            "timestamp": self.timestamp.isoformat(),
+            "properties": dict(self.properties),
+        }
+
+
+def campaign_event_id(project_id: str, message_id: str, status: str) -> str:
+    return str(uuid5(_CAMPAIGN_EVENT_NAMESPACE, f"{project_id}\x1f{message_id}\x1f{status}"))
+
+
+def campaign_event_for(domain_event: object, identity: MessageIdentity,
+                       position: int = 0) -> CampaignEvent | None:
+    """The campaign event a message's domain event stands for, if the platform cares."""
+    if isinstance(domain_event, Message.Enqueued):
+        return _build(identity, domain_event.timestamp, position, "enqueued",
+                      parts=domain_event.parts or identity.local_parts)
+    if isinstance(domain_event, Message.EnqueueFailed):
+        return _build(identity, domain_event.timestamp, position, "enqueue_failed",
+                      status_code=domain_event.status_code, error=domain_event.error,
+                      comment=domain_event.comment, parts=identity.local_parts)
+    if isinstance(domain_event, Message.FinalReportApplied):
+        outcome = DeliveryOutcome.from_dict(domain_event.outcome)
+        status = outcome.final_status.value
+        if outcome.has_error:
+            error, comment = outcome.error_name, outcome.error_description
+        else:
+            # No error id: the status itself says why (e.g. REJECTED_NETWORK), or,
+            # for a delivery, describes it.
+            error = None if status == "delivered" else outcome.status_name
+            comment = outcome.status_description
+        return _build(identity, domain_event.timestamp, position, status,
+                      status_code=outcome.error_id, error=error, comment=comment,
+                      parts=outcome.parts or identity.local_parts)
+    return None
+
+
+def _build(identity: MessageIdentity, timestamp: datetime, position: int, status: str, *,
+           parts: int, status_code: int | None = None, error: str | None = None,
+           comment: str | None = None) -> CampaignEvent:
+    properties = {
+        "action_type": ACTION_TYPE,
+        "status": status,
+        "status_code": status_code,
+        "error": error,
+        "comment": comment,
+        "number_of_message_parts": parts,
+        "campaign_id": identity.campaign_id,
+        "action_id": identity.action_id,
+        "message_id": identity.message_id,
+        "recipient": identity.recipient,
+        "sender": identity.sender,
+        "integration_id": identity.integration_id,
+    }
+    return CampaignEvent(
+        event_id=campaign_event_id(identity.project_id, identity.message_id, status),
+        customer_id=identity.customer_id,
+        timestamp=timestamp,
+        properties=properties,
+        position=position,
+        project_id=identity.project_id,
+    )

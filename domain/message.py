@@ -1,0 +1,280 @@
+"""The Message aggregate: one SMS or MMS to one phone number, and what became of it.
+
+    requested --provider accepted--> enqueued --report--> delivered | rejected | failed
+        |                               |
+        +--provider refused--> enqueue_failed    +--window passed, no final report--> window closed
+
+Every change is an event whose timestamp is the domain's own time (the provider's
+done-at time where there is one), passed in by the caller: this module reads no
+clock and makes no random ids. Public methods are guards: they decide, then
+trigger at most a few events; repeating a command that is already satisfied
+records nothing, and a refused command raises before anything is triggered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.content import Content
+from domain.countries import expects_delivery_reports
+from domain.errors import InvalidWaitingWindow
+from domain.outcome import DeliveryOutcome
+from domain.phone import PhoneNumber
+from domain.status import MessageStatus, ReportEffect, WindowOutcome
+
+DEFAULT_WAITING_WINDOW = timedelta(days=4)
+
+_MESSAGE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:message")
+
+
+def message_aggregate_id(project_id: str, message_id: str) -> UUID:
+    """Deterministic: creating the same message twice fails instead of duplicating it."""
+    return uuid5(_MESSAGE_NAMESPACE, f"{project_id}\x1f{message_id}")
+
+
+@dataclass(frozen=True)
+class MessageIdentity:
+    """Who and what a message is about: everything a campaign event needs to name."""
+
+    project_id: str
+    message_id: str
+    integration_id: str
+    customer_id: str
+    campaign_id: str | None
+    action_id: str | None
+    recipient: str
+    sender: str | None
+    local_parts: int
+
+
+class Message(Aggregate):
+    class Requested(Aggregate.Created):
+        project_id: str
+        message_id: str
+        integration_id: str
+        customer_id: str
+        campaign_id: str | None
+        action_id: str | None
+        recipient: str
+        country: str | None
+        sender: str | None
+        content: dict[str, Any]
+        parts: int
+        encoding: str
+        expects_report: bool
+        window_seconds: int
+
+        def apply(self, message: Message) -> None:
+            message.identity = MessageIdentity(
+                project_id=self.project_id, message_id=self.message_id,
+                integration_id=self.integration_id, customer_id=self.customer_id,
+                campaign_id=self.campaign_id, action_id=self.action_id,
+                recipient=self.recipient, sender=self.sender, local_parts=self.parts,
+            )
+            message.country = self.country
+            message.content = self.content
+            message.encoding = self.encoding
+            message.expects_report = self.expects_report
+            message.window = timedelta(seconds=self.window_seconds)
+            message.requested_at = self.timestamp
+            message.status = MessageStatus.REQUESTED
+            message.enqueued_at = None
+            message.parts = self.parts
+            message.final_outcome = None
+            message.window_closed = None
+            message.late = False
+            message.seen_reports = {}
+
+    class Enqueued(Aggregate.Event):
+        parts: int | None
+        implied_by_report: bool  # a final report came before the send answer
+
+        def apply(self, message: Message) -> None:
+            message.status = MessageStatus.ENQUEUED
+            message.enqueued_at = self.timestamp
+            if self.parts:
+                message.parts = self.parts
+
+    class EnqueueFailed(Aggregate.Event):
+        status_code: int
+        error: str | None
+        comment: str | None
+
+        def apply(self, message: Message) -> None:
+            message.status = MessageStatus.ENQUEUE_FAILED
+
+    class FinalReportApplied(Aggregate.Event):
+        """Base of the three final statuses a delivery report can bring."""
+
+        outcome: dict[str, Any]
+        received_at: datetime
+        late: bool
+
+        def apply(self, message: Message) -> None:
+            outcome = DeliveryOutcome.from_dict(self.outcome)
+            message.status = outcome.final_status
+            message.final_outcome = outcome
+            message.late = self.late
+            message.seen_reports[outcome.identity] = True
+            if outcome.parts:
+                message.parts = outcome.parts
+
+    class Delivered(FinalReportApplied):
+        pass
+
+    class Rejected(FinalReportApplied):
+        pass
+
+    class Failed(FinalReportApplied):
+        pass
+
+    class ReportNoted(Aggregate.Event):
+        """A report kept for audit that changed no status; `effect` says why."""
+
+        outcome: dict[str, Any]
+        received_at: datetime
+        effect: str
+
+        def apply(self, message: Message) -> None:
+            message.seen_reports[DeliveryOutcome.from_dict(self.outcome).identity] = True
+
+    class SendAnswerIgnored(Aggregate.Event):
+        """A provider answer that contradicts what reports already established."""
+
+        answer: str
+        detail: dict[str, Any]
+
+    class WindowClosed(Aggregate.Event):
+        outcome: str
+
+        def apply(self, message: Message) -> None:
+            message.window_closed = WindowOutcome(self.outcome)
+
+    # State, set only by the events' apply() methods (annotations here would make
+    # the library treat them as constructor arguments): identity, country, content,
+    # encoding, expects_report, window, requested_at, status, enqueued_at, parts,
+    # final_outcome, window_closed, late, seen_reports.
+
+    @classmethod
+    def request(
+        cls,
+        *,
+        project_id: str,
+        message_id: str,
+        integration_id: str,
+        customer_id: str,
+        recipient: PhoneNumber,
+        content: Content,
+        sender: str | None,
+        campaign_id: str | None,
+        action_id: str | None,
+        requested_at: datetime,
+        waiting_window: timedelta = DEFAULT_WAITING_WINDOW,
+    ) -> Message:
+        """A message stored before the provider is called, under an id we chose."""
+        if waiting_window <= timedelta(0):
+            raise InvalidWaitingWindow(f"the waiting window must be positive, got {waiting_window}")
+        counted = content.part_count()
+        return cls._create(
+            cls.Requested,
+            id=message_aggregate_id(project_id, message_id),
+            timestamp=requested_at,
+            project_id=project_id,
+            message_id=message_id,
+            integration_id=integration_id,
+            customer_id=customer_id,
+            campaign_id=campaign_id,
+            action_id=action_id,
+            recipient=recipient.e164,
+            country=recipient.country,
+            sender=sender,
+            content=content.to_dict(),
+            parts=counted.parts,
+            encoding=counted.encoding.value,
+            expects_report=expects_delivery_reports(recipient.country),
+            window_seconds=int(waiting_window.total_seconds()),
+        )
+
+    @property
+    def window_closes_at(self) -> datetime | None:
+        return self.enqueued_at + self.window if self.enqueued_at else None
+
+    @property
+    def is_pending(self) -> bool:
+        """Enqueued, no final status yet, and the window still open."""
+        return self.status is MessageStatus.ENQUEUED and self.window_closed is None
+
+    # --- commands -----------------------------------------------------------------
+
+    def accept(self, *, at: datetime, parts: int | None = None) -> None:
+        """The provider accepted the send request."""
+        if self.status is MessageStatus.REQUESTED:
+            self.trigger_event(self.Enqueued, timestamp=at, parts=parts, implied_by_report=False)
+        elif self.status is MessageStatus.ENQUEUE_FAILED:
+            self.trigger_event(self.SendAnswerIgnored, timestamp=at, answer="accepted",
+                               detail={"parts": parts})
+        # Already enqueued or further: a report got here first; the answer adds nothing.
+
+    def refuse(self, *, at: datetime, status_code: int, error: str | None,
+               comment: str | None) -> None:
+        """The provider definitely refused the send request (an HTTP 4xx)."""
+        if self.status is MessageStatus.REQUESTED:
+            self.trigger_event(self.EnqueueFailed, timestamp=at, status_code=status_code,
+                               error=error, comment=comment)
+        elif self.status is not MessageStatus.ENQUEUE_FAILED:
+            self.trigger_event(
+                self.SendAnswerIgnored, timestamp=at, answer="refused",
+                detail={"status_code": status_code, "error": error, "comment": comment},
+            )
+
+    def record_report(self, outcome: DeliveryOutcome, *, received_at: datetime) -> None:
+        """Apply a delivery report (or a status in the send answer) idempotently."""
+        event_time = outcome.done_at or received_at
+        if outcome.identity in self.seen_reports:
+            self._note(outcome, received_at, event_time, ReportEffect.DUPLICATE)
+        elif not outcome.is_final:
+            effect = ReportEffect.SUPERSEDED if self.status.is_final else ReportEffect.PENDING
+            self._note(outcome, received_at, event_time, effect)
+        elif self.status.is_final:
+            self._note(outcome, received_at, event_time, ReportEffect.CONFLICTING)
+        else:
+            if self.status is MessageStatus.REQUESTED:
+                # Infobip only reports on messages it accepted: the send answer was
+                # lost or is still on its way.
+                accepted_at = outcome.sent_at or event_time
+                self.trigger_event(self.Enqueued, timestamp=accepted_at, parts=outcome.parts,
+                                   implied_by_report=True)
+            closes_at = self.window_closes_at
+            late = closes_at is not None and received_at > closes_at
+            self.trigger_event(
+                _FINAL_EVENT[outcome.final_status], timestamp=event_time,
+                outcome=outcome.to_dict(), received_at=received_at, late=late,
+            )
+
+    def close_window_if_due(self, now: datetime) -> bool:
+        """Close the waiting window once it has passed without a final report."""
+        closes_at = self.window_closes_at
+        if (self.status is not MessageStatus.ENQUEUED or self.window_closed is not None
+                or closes_at is None or now < closes_at):
+            return False
+        outcome = (WindowOutcome.NO_REPORT_RECEIVED if self.expects_report
+                   else WindowOutcome.NO_REPORT_EXPECTED)
+        self.trigger_event(self.WindowClosed, timestamp=closes_at, outcome=outcome.value)
+        return True
+
+    def _note(self, outcome: DeliveryOutcome, received_at: datetime, event_time: datetime,
+              effect: ReportEffect) -> None:
+        self.trigger_event(self.ReportNoted, timestamp=event_time, outcome=outcome.to_dict(),
+                           received_at=received_at, effect=effect.value)
+
+
+_FINAL_EVENT = {
+    MessageStatus.DELIVERED: Message.Delivered,
+    MessageStatus.REJECTED: Message.Rejected,
+    MessageStatus.FAILED: Message.Failed,
+}

@@ -1,0 +1,39 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from adapters.persistence import persistence_env
+from adapters.system import ManualClock, UuidMessageIds
+from application.ledger import LedgerSettings, SmsLedger
+from tests.support.providers import ScriptedProvider
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def database_url(request, tmp_path):
+    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/ledger.db"
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def provider():
+    return ScriptedProvider()
+
+
+@pytest.fixture
+def make_ledger(database_url, clock, provider):
+    def make(settings: LedgerSettings | None = None, **overrides) -> SmsLedger:
+        return SmsLedger(provider=overrides.get("provider", provider), clock=clock,
+                         ids=UuidMessageIds(), settings=settings,
+                         env=persistence_env(overrides.get("database_url", database_url)))
+    return make
+
+
+@pytest.fixture
+def ledger(make_ledger):
+    return make_ledger()

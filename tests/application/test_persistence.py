@@ -1,0 +1,44 @@
+from application.commands import ProviderReport, SendRequest
+from application.ledger import SmsLedger
+from tests.support.statuses import outcome
+
+
+def test_an_sqlite_store_survives_a_restart(make_ledger, tmp_path):
+    url = f"sqlite:///{tmp_path}/restart.db"
+    first = make_ledger(database_url=url)
+    (sent,) = first.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
+    first.rename_campaign_event("acme", "sms", changed_by="admin")
+    second = make_ledger(database_url=url)
+    assert second.message("acme", sent.message_id).status == "enqueued"
+    assert second.campaign_events("acme").events[0].name == "sms"
+
+
+class InterleavingLedger(SmsLedger):
+    """Lets another writer change the store between this ledger's load and save."""
+
+    interleave = None
+
+    def _load_many(self, ids):
+        loaded = super()._load_many(ids)
+        if self.interleave is not None:
+            interleave, self.interleave = self.interleave, None
+            interleave()
+        return loaded
+
+
+def test_a_concurrent_change_is_retried_not_lost(make_ledger, tmp_path, clock, provider):
+    from adapters.persistence import persistence_env
+    from adapters.system import UuidMessageIds
+
+    url = f"sqlite:///{tmp_path}/race.db"
+    webhook = make_ledger(database_url=url)
+    sender = InterleavingLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
+                                env=persistence_env(url))
+    (sent,) = sender.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
+    # While the sender applies a report, the webhook process applies another one.
+    sender.interleave = lambda: webhook.record_reports(
+        "acme", [ProviderReport(sent.message_id, outcome("PENDING_ENROUTE"))])
+    result = sender.record_reports("acme", [ProviderReport(sent.message_id, outcome("DELIVERED_TO_HANDSET"))])
+    assert result.applied == 1
+    history = [h.event for h in sender.message("acme", sent.message_id).history]
+    assert history == ["Requested", "Enqueued", "ReportNoted", "Delivered"]

@@ -1,0 +1,87 @@
+import pytest
+
+from application.commands import SendRequest
+from application.ledger import InvalidSendRequest, LedgerSettings
+from application.ports import Refused, StatusInAnswer, Unknown
+from tests.support.statuses import outcome
+
+CROATIA = "+385921234567"
+
+
+def request(i: int = 0, **kwargs) -> SendRequest:
+    fields = dict(customer_id=f"c-{i}", to=CROATIA, text="Spring sale: 20% off",
+                  campaign_id="spring", action_id="a-1", sender="Acme")
+    fields.update(kwargs)
+    return SendRequest(**fields)
+
+
+def test_a_sent_message_is_stored_requested_then_enqueued(ledger, provider):
+    (result,) = ledger.send("acme", [request()])
+    assert result.status == "enqueued"
+    assert result.number_of_message_parts == 1
+    view = ledger.message("acme", result.message_id)
+    assert [h.event for h in view.history] == ["Requested", "Enqueued"]
+    assert provider.sent[0].message_id == result.message_id  # our id goes to the provider
+
+
+def test_the_provider_is_called_in_batches(make_ledger, provider):
+    ledger = make_ledger(LedgerSettings(send_batch_size=10))
+    results = ledger.send("acme", [request(i) for i in range(25)])
+    assert [len(b) for b in provider.batches] == [10, 10, 5]
+    assert {r.status for r in results} == {"enqueued"}
+    assert len({r.message_id for r in results}) == 25
+
+
+def test_an_invalid_request_refuses_the_whole_batch_and_stores_nothing(ledger, provider):
+    with pytest.raises(InvalidSendRequest) as refused:
+        ledger.send("acme", [request(0), request(1, to="not-a-number"), request(2)])
+    assert refused.value.index == 1
+    assert "not-a-number" in str(refused.value)
+    assert ledger.recorder.max_notification_id() in (None, 0)
+    assert provider.batches == []
+
+
+@pytest.mark.parametrize("bad", [dict(text=""), dict(customer_id=""), dict(title="x" * 70, text="hi")])
+def test_bad_requests_name_what_is_wrong(ledger, bad):
+    with pytest.raises(InvalidSendRequest, match="message 0"):
+        ledger.send("acme", [request(**bad)])
+
+
+def test_the_same_platform_message_id_is_never_sent_twice(ledger, provider):
+    ledger.send("acme", [request(message_id="order-42")])
+    ledger.send("acme", [request(message_id="order-42"), request(1, message_id="order-43")])
+    assert [m.message_id for m in provider.sent] == ["order-42", "order-43"]
+
+
+def test_a_refusal_is_enqueue_failed(ledger, provider):
+    provider.answer = lambda m: Refused(m.message_id, 400, "BAD_REQUEST", "Invalid destination address")
+    (result,) = ledger.send("acme", [request()])
+    assert result.status == "enqueue_failed"
+    assert result.detail == "400 BAD_REQUEST Invalid destination address"
+
+
+def test_an_unknown_answer_leaves_the_message_requested(ledger, provider):
+    provider.answer = lambda m: Unknown(m.message_id, "timed out after 3 attempts")
+    (result,) = ledger.send("acme", [request()])
+    assert (result.status, result.detail) == ("requested", "timed out after 3 attempts")
+
+
+def test_a_missing_answer_counts_as_unknown(ledger, provider):
+    provider.send = lambda messages: []
+    (result,) = ledger.send("acme", [request()])
+    assert result.status == "requested"
+
+
+def test_a_rejection_in_the_answer_is_enqueued_then_rejected(ledger, provider):
+    provider.answer = lambda m: StatusInAnswer(m.message_id, outcome("REJECTED_NETWORK"))
+    (result,) = ledger.send("acme", [request()])
+    assert result.status == "rejected"
+    events = ledger.campaign_events("acme").events
+    assert [e.status for e in events] == ["enqueued", "rejected"]
+
+
+def test_an_mms_is_one_part(ledger, provider):
+    (result,) = ledger.send("acme", [request(title="Flash sale", text="x" * 400,
+                                             media_urls=("https://cdn.example/p.png",))])
+    assert result.number_of_message_parts == 1
+    assert provider.sent[0].content.kind == "mms"

@@ -1,0 +1,177 @@
+"""Step definitions for the delivery-lifecycle scenarios.
+
+The scenarios drive the real application (SmsLedger on the in-memory store) with
+a scripted provider standing in for Infobip and a clock moved by hand, so "4 days
+pass" takes a millisecond.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from adapters.persistence import persistence_env
+from adapters.system import ManualClock, UuidMessageIds
+from application.commands import ProviderReport, SendRequest
+from application.ledger import SmsLedger
+from application.ports import Refused, Unknown
+from domain.parts import count_parts
+from tests.support.providers import ScriptedProvider
+from tests.support.statuses import outcome
+
+
+@dataclass
+class World:
+    ledger: SmsLedger
+    clock: ManualClock
+    provider: ScriptedProvider
+    project_id: str = "acme"
+    campaign_id: str = "spring-sale"
+    message_id: str = ""
+    last_report: ProviderReport | None = None
+    text: str = ""
+    notes: dict = field(default_factory=dict)
+
+    def campaign_events(self):
+        return self.ledger.campaign_events(self.project_id, limit=1000).events
+
+    def event(self, status):
+        (event,) = [e for e in self.campaign_events() if e.status == status]
+        return event
+
+
+@pytest.fixture
+def world():
+    clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
+    provider = ScriptedProvider()
+    ledger = SmsLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
+                       env=persistence_env("memory://"))
+    return World(ledger=ledger, clock=clock, provider=provider)
+
+
+@given(parsers.parse('the project "{project}" runs the campaign "{campaign}"'))
+def _project(world, project, campaign):
+    world.project_id, world.campaign_id = project, campaign
+
+
+@given(parsers.parse('Infobip refuses send requests with HTTP status {code:d} and "{comment}"'))
+def _refuses(world, code, comment):
+    world.provider.answer = lambda m: Refused(m.message_id, code, "BAD_REQUEST", comment)
+
+
+@given("Infobip's answer to the send request is lost")
+def _answer_lost(world):
+    world.provider.answer = lambda m: Unknown(m.message_id, "connection dropped")
+
+
+@when(parsers.parse('a message is sent to "{number}"'))
+def _send(world, number):
+    (result,) = world.ledger.send(world.project_id, [SendRequest(
+        customer_id="customer-1", to=number, text="Spring sale: 20% off everything",
+        campaign_id=world.campaign_id, action_id="action-1", sender="Acme")])
+    world.message_id = result.message_id
+
+
+def _report(world, status, error=None, done_at=None):
+    world.clock.advance(timedelta(seconds=30))
+    report = ProviderReport(world.message_id, outcome(
+        status, error=error, done_at=done_at or world.clock.now(),
+        sent_at=world.clock.now() - timedelta(seconds=30)))
+    world.ledger.record_reports(world.project_id, [report])
+    world.last_report = report
+
+
+@when(parsers.re(r'Infobip reports "(?P<status>[A-Z_]+)"$'))
+def _reports(world, status):
+    _report(world, status)
+
+
+@when(parsers.parse('Infobip reports "{status}" with the error "{error}"'))
+def _reports_error(world, status, error):
+    _report(world, status, error=error)
+
+
+@when(parsers.parse('Infobip reports "{status}" again'))
+def _reports_again(world, status):
+    assert world.last_report.outcome.status_name == status
+    world.ledger.record_reports(world.project_id, [world.last_report])
+
+
+@when(parsers.parse('Infobip reports "{status}" from before the delivery'))
+def _reports_older(world, status):
+    _report(world, status, done_at=world.last_report.outcome.done_at - timedelta(seconds=10))
+
+
+@when(parsers.re(r"(?P<days>\d+) days? pass(es)?"))
+def _days_pass(world, days):
+    world.clock.advance(timedelta(days=int(days)))
+    world.ledger.close_due_windows()
+
+
+@when(parsers.parse('the project maps the "campaign" event to "{name}"'))
+def _maps(world, name):
+    world.ledger.rename_campaign_event(world.project_id, name, changed_by="admin-token")
+
+
+@then(parsers.parse('the message is "{status}"'))
+def _status_is(world, status):
+    assert world.ledger.message(world.project_id, world.message_id).status == status
+
+
+@then(parsers.parse('the campaign events are "{statuses}"'))
+def _campaign_events_are(world, statuses):
+    assert [e.status for e in world.campaign_events()] == [s.strip() for s in statuses.split(",")]
+
+
+@then(parsers.parse('the "{status}" event has the status code {code:d}'))
+def _status_code(world, status, code):
+    assert world.event(status).properties["status_code"] == code
+
+
+@then(parsers.parse('the "{status}" event has the error "{error}"'))
+def _error(world, status, error):
+    assert world.event(status).properties["error"] == error
+
+
+@then(parsers.parse('the "{status}" event has the comment "{comment}"'))
+def _comment(world, status, comment):
+    assert world.event(status).properties["comment"] == comment
+
+
+@then(parsers.parse('the history records the pending report as "{effect}"'))
+def _history_effect(world, effect):
+    history = world.ledger.message(world.project_id, world.message_id).history
+    noted = [h.details["effect"] for h in history if h.event == "ReportNoted"]
+    assert effect in noted
+
+
+@then(parsers.parse('its waiting window closed as "{how}"'))
+def _window_closed(world, how):
+    view = world.ledger.message(world.project_id, world.message_id)
+    assert view.window_closed == how.replace(" ", "_")
+
+
+@then("the delivery is marked late")
+def _late(world):
+    assert world.ledger.message(world.project_id, world.message_id).late
+
+
+@then(parsers.parse('the campaign event feed shows events named "{name}"'))
+def _feed_names(world, name):
+    events = world.campaign_events()
+    assert events and {e.to_dict()["event"] for e in events} == {name}
+
+
+@given(parsers.parse('a text of {count:d} times "{character}" and {emoji:d} emoji'),
+       target_fixture="text")
+def _text(count, character, emoji):
+    return character * count + "😀" * emoji
+
+
+@then(parsers.parse("it takes {parts:d} {noun} in {encoding}"))
+def _takes(text, parts, noun, encoding):
+    counted = count_parts(text)
+    assert (counted.parts, counted.encoding.value) == (parts, encoding)

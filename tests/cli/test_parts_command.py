@@ -1,0 +1,25 @@
+import subprocess
+import sys
+
+from adapters.cli import main
+
+
+def test_parts_prints_count_encoding_and_characters(capsys):
+    assert main(["parts", "a" * 161]) == 0
+    assert capsys.readouterr().out.strip() == "2 parts, GSM-7, 161 characters"
+
+
+def test_parts_of_a_unicode_text(capsys):
+    assert main(["parts", "a" * 69 + "😀"]) == 0
+    assert capsys.readouterr().out.strip() == "2 parts, UCS-2, 70 characters"
+
+
+def test_an_empty_text_is_an_error(capsys):
+    assert main(["parts", ""]) == 2
+    assert "must not be empty" in capsys.readouterr().err
+
+
+def test_the_installed_console_script_runs():
+    done = subprocess.run([sys.executable, "-m", "adapters.cli", "parts", "Hello"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1 part, GSM-7, 5 characters"

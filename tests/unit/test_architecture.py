@@ -1,0 +1,50 @@
+"""The dependency rule: domain <- application <- adapters, and a domain without a
+clock or randomness. Checked on the source, so a violation fails here first."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN_IMPORTS = {
+    "domain": {"adapters", "application", "httpx", "psycopg", "fastapi", "starlette",
+               "uvicorn", "sqlite3", "random", "secrets", "time", "os", "socket"},
+    "application": {"adapters", "httpx", "psycopg", "fastapi", "starlette", "uvicorn",
+                    "sqlite3"},
+}
+FORBIDDEN_CALLS = {"now", "utcnow", "today", "uuid1", "uuid4", "time", "monotonic",
+                   "perf_counter", "random", "urandom"}
+
+
+def sources(package):
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_IMPORTS))
+def test_inner_layers_import_nothing_from_outer_layers(package):
+    assert sources(package), f"no sources found in {package}/"
+    for path in sources(package):
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            assert top not in FORBIDDEN_IMPORTS[package], f"{path.relative_to(ROOT)} imports {module}"
+
+
+def test_the_domain_reads_no_clock_and_makes_no_random_ids():
+    for path in sources("domain"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                assert name not in FORBIDDEN_CALLS, (
+                    f"{path.relative_to(ROOT)}:{node.lineno} calls {name}()")
