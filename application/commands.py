@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from domain.outcome import DeliveryOutcome
@@ -32,3 +33,27 @@ class ProviderReport:
     message_id: str
     outcome: DeliveryOutcome
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A reply a customer sent, as the provider delivered it to our inbound webhook."""
+
+    message_id: str
+    sender: str  # the customer's number
+    to: str  # our number that received it
+    text: str
+    keyword: str | None = None
+    received_at: datetime | None = None
+    parts: int = 1
+    price: float | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedInput:
+    """Input from the provider we could not use: kept with the reason, for inspection."""
+
+    source: str  # e.g. "infobip.delivery-report"
+    reason: str
+    raw: Any

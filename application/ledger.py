@@ -19,7 +19,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from application.commands import ProviderReport, SendRequest
+from application.audit import CampaignAudit, CampaignAuditFold
+from application.commands import ProviderReport, QuarantinedInput, SendRequest
 from application.ports import (
     Accepted, Clock, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
     StatusInAnswer, Unknown,
@@ -32,6 +33,7 @@ from domain.message import DEFAULT_WAITING_WINDOW, Message, MessageIdentity, mes
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
 from domain.project import ProjectSettings, project_settings_id, validate_event_name
+from domain.quarantine import QuarantinedPayload, quarantine_id
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -43,7 +45,13 @@ _STATUS_EVENT_TOPICS = tuple(
                                Message.Rejected, Message.Failed)
 )
 _ENQUEUED_TOPIC = get_topic(Message.Enqueued)
+_MESSAGE_TOPICS = tuple(
+    get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
+                               Message.Delivered, Message.Rejected, Message.Failed,
+                               Message.WindowClosed)
+)
 _PARKED_TOPIC = get_topic(ParkedReports.Parked)
+_QUARANTINE_TOPIC = get_topic(QuarantinedPayload.Kept)
 
 
 class InvalidSendRequest(DomainError):
@@ -182,19 +190,27 @@ class SmsLedger(Application):
 
     # --- delivery reports -------------------------------------------------------------
 
-    def record_reports(self, project_id: str, reports: Sequence[ProviderReport]) -> IngestResult:
+    def record_reports(self, project_id: str, reports: Sequence[ProviderReport],
+                       quarantined: Sequence[QuarantinedInput] = ()) -> IngestResult:
         """Apply a batch of reports in one transaction. Repeats, late and out-of-order
-        reports are recorded without changing a status; unknown ids are parked."""
+        reports are recorded without changing a status; unknown ids are parked; input
+        that could not be parsed is kept in quarantine in the same transaction."""
         received_at = self.clock.now()
+        quarantine_ids = {
+            quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
         by_id: dict[UUID, list[ProviderReport]] = {}
         for report in reports:
             by_id.setdefault(message_aggregate_id(project_id, report.message_id), []).append(report)
 
-        counts = {"applied": 0, "noted": 0, "parked": 0}
+        counts = {"applied": 0, "noted": 0, "parked": 0, "quarantined": len(quarantined)}
 
         def apply_all(aggregates: dict[UUID, Aggregate]) -> list[Aggregate]:
             counts.update(applied=0, noted=0, parked=0)
-            changed: list[Aggregate] = []
+            changed: list[Aggregate] = [
+                QuarantinedPayload.keep(project_id, source=q.source, reason=q.reason,
+                                        raw=q.raw, received_at=received_at)
+                for q_id, q in quarantine_ids.items() if q_id not in aggregates
+            ]
             for message_uuid, batch in by_id.items():
                 message = aggregates.get(message_uuid)
                 if isinstance(message, Message):
@@ -215,8 +231,18 @@ class SmsLedger(Application):
                     changed.append(parked)
             return changed
 
-        self._retrying(lambda: apply_all(self._load_many(by_id)))
+        self._retrying(lambda: apply_all(self._load_many([*by_id, *quarantine_ids])))
         return IngestResult(**counts)
+
+    def quarantined_inputs(self, project_id: str) -> list[dict[str, Any]]:
+        """Provider input kept because it could not be used, oldest first."""
+        kept = []
+        for notification in self._notifications((_QUARANTINE_TOPIC,)):
+            event = self.mapper.to_domain_event(notification)
+            if event.project_id == project_id:
+                kept.append({"source": event.source, "reason": event.reason, "raw": event.raw,
+                             "received_at": event.timestamp.isoformat()})
+        return kept
 
     def _parked_for(self, project_id: str, message_id: str, at: datetime) -> ParkedReports:
         try:
@@ -333,6 +359,14 @@ class SmsLedger(Application):
             if len(batch) < page:
                 return
             after = batch[-1].id
+
+    def audit(self, project_id: str, campaign_id: str,
+              as_of: datetime | None = None) -> CampaignAudit:
+        """Replay the store and count the campaign's funnel (see application.audit)."""
+        fold = CampaignAuditFold(project_id, campaign_id, as_of)
+        for notification in self._notifications(_MESSAGE_TOPICS):
+            fold.apply(self.mapper.to_domain_event(notification))
+        return fold.result()
 
     # --- project settings -----------------------------------------------------------------
 

@@ -22,10 +22,11 @@ class IngestResult:
     applied: int = 0  # reports that changed a status
     noted: int = 0  # recorded for audit without a status change (pending, duplicate, ...)
     parked: int = 0  # for message ids not known (yet); kept, never dropped
+    quarantined: int = 0  # could not be parsed; kept with the reason for inspection
 
     @property
     def total(self) -> int:
-        return self.applied + self.noted + self.parked
+        return self.applied + self.noted + self.parked + self.quarantined
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""`smsledger demo`: a whole campaign against the built-in Infobip simulator.
+
+Everything is real except Infobip: the simulator answers over HTTP on loopback
+and posts its delivery reports to our webhook, also on loopback; messages go
+through the real adapter into the store the settings name (the embedded SQLite
+file by default). Days are compressed: the clock is fast-forwarded four days to
+close the waiting windows, and a few reports are held back to arrive "on day 5".
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import phonenumbers
+
+from adapters.bootstrap import bootstrap
+from adapters.config import Settings, load_settings
+from adapters.http.app import create_app
+from adapters.http.server import BackgroundServer
+from adapters.http.webhook_auth import StaticWebhookCredentials
+from adapters.infobip.accounts import InfobipAccount, StaticAccounts
+from adapters.infobip.provider import InfobipProvider, RetryPolicy
+from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from adapters.system import OffsetClock
+from application.audit import CampaignAudit
+from application.commands import SendRequest
+
+INTEGRATION = "infobip"
+DEMO_EVENT_NAME = "sms_status"
+LATE_REPORT_DELAY = 5.0  # real seconds: well after the other reports are in
+
+# (country, last two digits, share of the campaign, what the simulator will do).
+# The last two digits are the simulator's magic numbers (adapters/infobip_simulator/README.md).
+CAMPAIGN_PLAN = [
+    ("HR", "00", 0.22, "delivered"),
+    ("CH", "00", 0.10, "delivered"),
+    ("GB", "10", 0.08, "pending, then delivered"),
+    ("FR", "50", 0.05, "delivered, report sent twice"),
+    ("NL", "60", 0.05, "delivered, reports out of order"),
+    ("SE", "20", 0.05, "rejected at once"),
+    ("ES", "21", 0.03, "rejected in the send answer"),
+    ("IT", "30", 0.05, "failed: EC_UNIDENTIFIED_SUBSCRIBER"),
+    ("AT", "31", 0.04, "failed: EC_ABSENT_SUBSCRIBER_SM"),
+    ("HR", "40", 0.03, "expired"),
+    ("HR", "70", 0.05, "no report ever"),
+    ("CH", "80", 0.05, "delivered, report arrives on day 5"),
+    ("DE", "00", 0.10, "Germany: no delivery reports"),
+    ("BR", "00", 0.10, "Brazil: no delivery reports"),
+]
+TEXTS = [
+    "Spring sale: 20% off everything until Sunday. Reply STOP to opt out.",
+    "Your cart misses you! Complete your order today and shipping is on us. "
+    "Use code SPRING20 at checkout. Offer valid until midnight, while stocks last. "
+    "Reply STOP to opt out.",
+    "Flash sale ⚡ 50% off sneakers, today only. Reply STOP to opt out.",
+]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    audit: CampaignAudit
+    event_name: str
+    feed_events: int
+    feed_names: set[str]
+    unresolved_after_send: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.audit.to_dict(), "event_name": self.event_name,
+                "feed_events": self.feed_events}
+
+
+def campaign_recipients(total: int) -> list[tuple[str, str]]:
+    """(phone number, plan label) for `total` messages, following CAMPAIGN_PLAN."""
+    recipients: list[tuple[str, str]] = []
+    for index, (country, suffix, share, label) in enumerate(CAMPAIGN_PLAN):
+        count = max(1, round(total * share))
+        example = phonenumbers.format_number(
+            phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE),
+            phonenumbers.PhoneNumberFormat.E164)
+        for i in range(count):
+            # Vary the digits before the magic suffix so every recipient is distinct.
+            number = f"{example[:-6]}{(index * 997 + i) % 10_000:04d}{suffix}"
+            recipients.append((number, label))
+    return recipients[:total] if len(recipients) > total else recipients
+
+
+def run_demo(settings: Settings | None = None, *, messages: int = 300,
+             progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+             ) -> DemoResult:
+    settings = settings or load_settings()
+    started = time.monotonic()
+    project_id = "demo"
+    campaign_id = "spring-sale-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    api_key, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    clock = OffsetClock()
+    accounts = StaticAccounts({})
+    provider = InfobipProvider(accounts, retry=RetryPolicy(max_attempts=4, base_delay=0.1))
+    ledger = bootstrap(settings, provider=provider, clock=clock)
+    credentials = StaticWebhookCredentials({(project_id, INTEGRATION): webhook_secret})
+    simulator_config = SimulatorConfig(api_key=api_key, report_delay=0.2,
+                                       late_report_delay=LATE_REPORT_DELAY, late_report_days=5)
+
+    with InfobipSimulator(simulator_config) as simulator, \
+            BackgroundServer(create_app(ledger, credentials)) as webhook_server, provider:
+        progress(f"Infobip simulator on {simulator.base_url}; webhooks on {webhook_server.url}")
+        webhook = (f"http://{INTEGRATION}:{webhook_secret}@{webhook_server.host}:"
+                   f"{webhook_server.port}/v1/webhooks/infobip/{project_id}/{INTEGRATION}"
+                   "/delivery-reports")
+        accounts.add(project_id, INTEGRATION, InfobipAccount(
+            base_url=simulator.base_url, api_key=api_key, delivery_webhook_url=webhook))
+        ledger.rename_campaign_event(project_id, DEMO_EVENT_NAME, changed_by="demo")
+        progress(f"Project {project_id!r} maps the 'campaign' event to {DEMO_EVENT_NAME!r}")
+
+        recipients = campaign_recipients(messages)
+        requests = [
+            SendRequest(customer_id=f"customer-{i:05d}", to=number, text=TEXTS[i % len(TEXTS)],
+                        campaign_id=campaign_id, action_id="sms-blast-1", sender="AcmeShop",
+                        integration_id=INTEGRATION)
+            for i, (number, _) in enumerate(recipients)
+        ]
+        progress(f"Sending campaign {campaign_id!r}: {len(requests)} messages to "
+                 f"{len({_country(n) for n, _ in recipients})} countries ...")
+        results = ledger.send(project_id, requests)
+        by_status: dict[str, int] = {}
+        for result in results:
+            by_status[result.status] = by_status.get(result.status, 0) + 1
+        progress("  send answers: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
+
+        # Reports come in over HTTP; wait until only the messages that get no report
+        # yet (no-report countries, "never", "day 5") are still pending.
+        awaiting = sum(1 for _, label in recipients
+                       if "no report" in label or "day 5" in label or "no delivery" in label)
+        _wait_for(lambda: ledger.audit(project_id, campaign_id).counts["pending"] <= awaiting,
+                  timeout=30, progress=progress,
+                  status=lambda: ledger.audit(project_id, campaign_id).counts)
+
+        progress("Fast-forwarding the clock by 4 days and closing the waiting windows ...")
+        clock.advance(timedelta(days=4, minutes=1))
+        closed = ledger.close_due_windows()
+        progress(f"  {closed} waiting windows closed")
+
+        progress("Waiting for the reports that arrive on day 5 ...")
+        simulator.wait_until_idle(timeout=LATE_REPORT_DELAY + 20)
+        _wait_for(lambda: ledger.audit(project_id, campaign_id).counts["late"] >= 1,
+                  timeout=10, progress=progress,
+                  status=lambda: ledger.audit(project_id, campaign_id).counts)
+
+        audit = ledger.audit(project_id, campaign_id)
+        feed = ledger.campaign_events(project_id, limit=100_000).events
+        feed = [e for e in feed if e.properties["campaign_id"] == campaign_id]
+        progress(f"Done in {time.monotonic() - started:.1f}s")
+        return DemoResult(audit=audit, event_name=ledger.campaign_event_name(project_id),
+                          feed_events=len(feed), feed_names={e.name for e in feed},
+                          unresolved_after_send=by_status.get("requested", 0))
+
+
+def _country(number: str) -> str:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or "?"
+
+
+def _wait_for(condition: Callable[[], bool], *, timeout: float,
+              progress: Callable[[str], None], status: Callable[[], Any]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            progress(f"  (gave up waiting after {timeout:.0f}s: {status()})")
+            return
+        time.sleep(0.1)
+
+
+def format_audit(result: DemoResult) -> str:
+    audit = result.audit
+    counts = audit.counts
+    rows = [
+        ("requested", counts["requested"], "messages the campaign asked for"),
+        ("  unresolved", counts["unresolved"], "no definite answer from Infobip yet"),
+        ("  enqueue_failed", counts["enqueue_failed"], "Infobip refused the send request"),
+        ("  enqueued", counts["enqueued"], "accepted by Infobip"),
+        ("    delivered", counts["delivered"], "delivered to the handset"),
+        ("    rejected", counts["rejected"], "rejected by Infobip"),
+        ("    failed", counts["failed"], "undeliverable or expired"),
+        ("    pending", counts["pending"], "waiting window still open"),
+        ("    no_report_expected", counts["no_report_expected"],
+         "country sends no delivery reports"),
+        ("    no_report_received", counts["no_report_received"], "window closed, no report"),
+        ("late", counts["late"], "final report after the window closed (counted above)"),
+        ("parts", audit.parts, "SMS parts billed"),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"Campaign audit: project {audit.project_id!r}, campaign {audit.campaign_id!r}",
+             ""]
+    lines += [f"{name:<{width}}  {value:>6}  {note}" for name, value, note in rows]
+    cost = ", ".join(f"{amount} {currency}" for currency, amount in audit.cost.items()) or "0"
+    lines.append(f"{'cost':<{width}}  {cost:>6}  reported by Infobip")
+    lines.append("")
+    lines.append(f"Campaign events: {result.feed_events} in the feed, published as "
+                 f"{result.event_name!r} (the project's mapping of 'campaign')")
+    return "\n".join(lines)

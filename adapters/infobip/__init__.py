@@ -1,0 +1,1 @@
+"""The Infobip adapter: Infobip's wire format, spoken over httpx."""

@@ -1,0 +1,101 @@
+"""Parsing what Infobip pushes to our webhooks: delivery reports and inbound SMS.
+
+A body that is not JSON or has no `results` list is refused whole (the webhook
+answers 400). Inside a good body, each result stands alone: the good ones are
+applied, the bad ones are kept with the reason, for inspection. Nothing is dropped
+silently.
+
+Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v2
+(`from`, `smsCount`, `entityId`/`applicationId`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.infobip.outcomes import outcome_from_infobip
+from adapters.infobip.timestamps import parse_infobip_time
+from application.commands import InboundSms, ProviderReport, QuarantinedInput
+from domain.errors import DomainError
+
+
+class InvalidCallback(ValueError):
+    """The whole body is unusable; the reason is meant for the 400 answer."""
+
+
+@dataclass(frozen=True)
+class ParsedReports:
+    reports: list[ProviderReport] = field(default_factory=list)
+    malformed: list[QuarantinedInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParsedInbound:
+    messages: list[InboundSms] = field(default_factory=list)
+    malformed: list[QuarantinedInput] = field(default_factory=list)
+
+
+def parse_delivery_reports(body: bytes | str) -> ParsedReports:
+    parsed = ParsedReports()
+    for index, result in enumerate(_results(body)):
+        try:
+            parsed.reports.append(_report(result))
+        except (DomainError, ValueError, TypeError) as exc:
+            parsed.malformed.append(QuarantinedInput(
+                source="infobip.delivery-report", reason=f"results[{index}]: {exc}", raw=result))
+    return parsed
+
+
+def parse_inbound(body: bytes | str) -> ParsedInbound:
+    parsed = ParsedInbound()
+    for index, result in enumerate(_results(body)):
+        try:
+            parsed.messages.append(_inbound(result))
+        except (DomainError, ValueError, TypeError) as exc:
+            parsed.malformed.append(QuarantinedInput(
+                source="infobip.inbound", reason=f"results[{index}]: {exc}", raw=result))
+    return parsed
+
+
+def _results(body: bytes | str) -> list[Any]:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidCallback(f"body is not JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("results"), list):
+        raise InvalidCallback("body must be a JSON object with a 'results' list")
+    return document["results"]
+
+
+def _report(result: Any) -> ProviderReport:
+    if not isinstance(result, dict):
+        raise ValueError("a result must be an object")
+    message_id = result.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise ValueError("'messageId' is missing")
+    return ProviderReport(message_id=message_id, outcome=outcome_from_infobip(result), raw=result)
+
+
+def _inbound(result: Any) -> InboundSms:
+    if not isinstance(result, dict):
+        raise ValueError("a result must be an object")
+    missing = [key for key in ("messageId", "from", "to") if not result.get(key)]
+    if missing:
+        raise ValueError(f"missing {', '.join(repr(k) for k in missing)}")
+    text = result.get("text")
+    if text is not None and not isinstance(text, str):
+        raise ValueError("'text' must be a string")
+    price = result.get("price") if isinstance(result.get("price"), dict) else {}
+    return InboundSms(
+        message_id=str(result["messageId"]),
+        sender=str(result["from"]),
+        to=str(result["to"]),
+        text=text or "",
+        keyword=result.get("keyword") or None,
+        received_at=parse_infobip_time(result.get("receivedAt")),
+        parts=int(result.get("smsCount") or 1),
+        price=price.get("pricePerMessage"),
+        currency=price.get("currency"),
+    )
