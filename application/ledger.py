@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 from application.audit import CampaignAudit, CampaignAuditFold
 from application.commands import ProviderReport, QuarantinedInput, SendRequest
 from application.ports import (
-    Accepted, Clock, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
+    Accepted, Clock, DeliveryLookup, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
     StatusInAnswer, Unknown,
 )
 from application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
@@ -34,6 +34,7 @@ from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
 from domain.project import ProjectSettings, project_settings_id, validate_event_name
 from domain.quarantine import QuarantinedPayload, quarantine_id
+from domain.status import MessageStatus
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -45,6 +46,7 @@ _STATUS_EVENT_TOPICS = tuple(
                                Message.Rejected, Message.Failed)
 )
 _ENQUEUED_TOPIC = get_topic(Message.Enqueued)
+_REQUESTED_TOPIC = get_topic(Message.Requested)
 _MESSAGE_TOPICS = tuple(
     get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
                                Message.Delivered, Message.Rejected, Message.Failed,
@@ -298,6 +300,41 @@ class SmsLedger(Application):
 
             self._retrying(lambda: release(load()))
 
+    # --- reconciliation ----------------------------------------------------------------
+
+    def reconcile(self, lookup: DeliveryLookup, *, older_than: timedelta,
+                  batch_size: int = 100) -> IngestResult:
+        """Ask the provider about messages still requested, or enqueued without a final
+        status, for longer than `older_than`, and apply what it knows. A message the
+        provider does not know stays as it is: never guessed."""
+        now = self.clock.now()
+        cutoff = now - older_than
+        unsettled: dict[tuple[str, str], list[str]] = {}
+        for notification in self._notifications((_REQUESTED_TOPIC,)):
+            message = self.repository.get(notification.originator_id)
+            waiting = (message.status is MessageStatus.REQUESTED and message.requested_at <= cutoff
+                       ) or (message.is_pending and message.enqueued_at <= cutoff)
+            if waiting:
+                key = (message.identity.project_id, message.identity.integration_id)
+                unsettled.setdefault(key, []).append(message.identity.message_id)
+        changed: dict[str, bool] = {}  # message id -> did the lookup change its status
+
+        def apply(message: Message, report: ProviderReport) -> None:
+            before = message.status
+            _apply_lookup(message, report, now)
+            changed[message.identity.message_id] = message.status is not before
+
+        for (project_id, integration_id), message_ids in unsettled.items():
+            for start in range(0, len(message_ids), batch_size):
+                chunk = message_ids[start:start + batch_size]
+                known = {r.message_id: r for r in lookup.lookup(project_id, integration_id, chunk)}
+                if not known:
+                    continue
+                ids = [message_aggregate_id(project_id, m) for m in known]
+                self._update(ids, lambda m: apply(m, known[m.identity.message_id]))
+        applied = sum(changed.values())
+        return IngestResult(applied=applied, noted=len(changed) - applied)
+
     # --- reading ----------------------------------------------------------------------
 
     def message(self, project_id: str, message_id: str) -> MessageView:
@@ -447,6 +484,15 @@ def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -
         else:
             message.accept(at=now, parts=outcome.outcome.parts)
     # Unknown: the message stays requested; never guess.
+
+
+def _apply_lookup(message: Message, report: ProviderReport, now: datetime) -> None:
+    outcome = report.outcome
+    if outcome.is_final:
+        message.record_report(outcome, received_at=now)
+    elif message.status is MessageStatus.REQUESTED:
+        # A log entry in flight proves the provider accepted the message.
+        message.accept(at=outcome.sent_at or now, parts=outcome.parts)
 
 
 def _detail(outcome: SendOutcome) -> str | None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from application.commands import ProviderReport
 from domain.content import Content
 from domain.outcome import DeliveryOutcome
 
@@ -82,3 +83,13 @@ class SmsProvider(ABC):
     @abstractmethod
     def send(self, messages: Sequence[OutgoingMessage]) -> Sequence[SendOutcome]:
         """Send a batch; one outcome per message (a missing one counts as Unknown)."""
+
+
+class DeliveryLookup(ABC):
+    """Asking the provider what it knows of messages whose fate we do not know:
+    reconciliation after lost answers or lost callbacks."""
+
+    @abstractmethod
+    def lookup(self, project_id: str, integration_id: str,
+               message_ids: Sequence[str]) -> Sequence[ProviderReport]:
+        """The provider's current status of each message it knows; unknown ids are absent."""

@@ -141,7 +141,8 @@ def test_violations_naming_one_message_refuse_only_that_one(stack):
 def test_many_messages_go_in_batches_of_the_configured_size(stack):
     stack.provider.batch_size = 40
     results = send(stack, *[f"+385921{i:04d}00" for i in range(100)])
-    assert {r.status for r in results} == {"enqueued"}
+    # Reports for the first request may arrive while the next ones are in flight.
+    assert {r.status for r in results} <= {"enqueued", "delivered"}
     sizes = [len(r.body["messages"]) for r in stack.simulator.requests]
     assert sizes == [40, 40, 20]
 

@@ -1,0 +1,13 @@
+"""A local stand-in for Infobip's SMS/MMS API, with magic numbers for every delivery story.
+
+See README.md in this directory for the numbers and the configuration.
+"""
+
+from adapters.infobip_simulator.server import (
+    InfobipSimulator,
+    RecordedRequest,
+    SimulatorConfig,
+    run_simulator,
+)
+
+__all__ = ["InfobipSimulator", "RecordedRequest", "SimulatorConfig", "run_simulator"]
