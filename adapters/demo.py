@@ -101,7 +101,7 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
     clock = OffsetClock()
     accounts = StaticAccounts({})
     provider = InfobipProvider(accounts, retry=RetryPolicy(max_attempts=4, base_delay=0.1))
-    ledger = bootstrap(settings, provider=provider, clock=clock)
+    ledger = bootstrap(accounts, settings, clock=clock, provider=provider).ledger
     credentials = StaticWebhookCredentials({(project_id, INTEGRATION): webhook_secret})
     simulator_config = SimulatorConfig(api_key=api_key, report_delay=0.2,
                                        late_report_delay=LATE_REPORT_DELAY, late_report_days=5)

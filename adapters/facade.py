@@ -1,0 +1,67 @@
+"""The embedding facade: everything a platform does with smsledger, in one object.
+
+It is the application (SmsLedger) plus the Infobip adapters a caller would
+otherwise wire by hand: raw webhook bodies go in as Infobip sent them, and
+reconciliation knows where to ask. Built by `adapters.bootstrap.bootstrap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from adapters.infobip.callbacks import parse_delivery_reports
+from application.audit import CampaignAudit
+from application.commands import SendRequest
+from application.ledger import SmsLedger
+from application.ports import DeliveryLookup
+from application.views import FeedPage, IngestResult, MessageView, SendResult
+
+
+class Smsledger:
+    def __init__(self, ledger: SmsLedger, lookup: DeliveryLookup | None = None,
+                 closers: Sequence[object] = ()) -> None:
+        self.ledger = ledger
+        self.lookup = lookup
+        self._closers = closers
+
+    def send(self, project_id: str, requests: Sequence[SendRequest]) -> list[SendResult]:
+        return self.ledger.send(project_id, requests)
+
+    def ingest_delivery_reports(self, project_id: str, body: bytes | str) -> IngestResult:
+        """An Infobip delivery-report POST body, as received. Raises InvalidCallback
+        when the body is unusable; bad items inside it are quarantined."""
+        parsed = parse_delivery_reports(body)
+        return self.ledger.record_reports(project_id, parsed.reports, parsed.malformed)
+
+    def campaign_events(self, project_id: str, after: int = 0, limit: int = 100) -> FeedPage:
+        return self.ledger.campaign_events(project_id, after=after, limit=limit)
+
+    def message(self, project_id: str, message_id: str) -> MessageView:
+        return self.ledger.message(project_id, message_id)
+
+    def audit(self, project_id: str, campaign_id: str,
+              as_of: datetime | None = None) -> CampaignAudit:
+        return self.ledger.audit(project_id, campaign_id, as_of=as_of)
+
+    def rename_campaign_event(self, project_id: str, name: str, *, changed_by: str) -> None:
+        self.ledger.rename_campaign_event(project_id, name, changed_by=changed_by)
+
+    def close_due_windows(self) -> int:
+        return self.ledger.close_due_windows()
+
+    def reconcile(self, older_than: timedelta = timedelta(minutes=15)) -> IngestResult:
+        if self.lookup is None:
+            raise RuntimeError("no provider lookup configured for reconciliation")
+        return self.ledger.reconcile(self.lookup, older_than=older_than)
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer.close()  # type: ignore[attr-defined]
+        self.ledger.close()
+
+    def __enter__(self) -> Smsledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
