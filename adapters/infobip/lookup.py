@@ -1,8 +1,10 @@
-"""Reconciliation lookups: Infobip's message logs, `GET /sms/3/logs`.
+"""Reconciliation lookups: what Infobip knows of messages whose fate we lost.
 
-A log tells whether Infobip accepted a message whose send answer was lost, and
-its latest status when its delivery report was lost. (Infobip keeps logs for 48
-hours; `/sms/3/reports` only returns reports that were not pushed to a webhook.)
+First `GET /sms/3/reports`: reports that were not pushed to a webhook. Infobip
+returns each of those once only, so everything fetched is handed back to be
+stored. Then `GET /sms/3/logs` for the messages still without a report: a log
+tells whether Infobip accepted a message whose send answer was lost, and its
+latest status. (Infobip keeps both for 48 hours.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from domain.errors import DomainError
 
 log = logging.getLogger("smsledger.infobip.lookup")
 
+REPORTS_PATH = "/sms/3/reports"
 LOGS_PATH = "/sms/3/logs"
 MAX_IDS_PARAMETER = 2048  # characters of comma-separated ids Infobip accepts
 
@@ -35,20 +38,27 @@ class InfobipLookup(DeliveryLookup):
         account = self.accounts.account(project_id, integration_id)
         if account is None or not message_ids:
             return []
-        found: list[ProviderReport] = []
         headers = {"Authorization": f"App {account.api_key}", "Accept": "application/json"}
-        with httpx.Client(base_url=account.base_url, timeout=self.timeout) as client:
-            for ids in _id_groups(message_ids):
-                response = client.get(LOGS_PATH, headers=headers,
-                                      params={"messageId": ",".join(ids), "limit": 1000})
-                response.raise_for_status()
-                for entry in response.json().get("results") or []:
-                    try:
-                        found.append(ProviderReport(entry["messageId"], outcome_from_infobip(entry),
-                                                    raw=entry))
-                    except (KeyError, TypeError, ValueError, DomainError) as exc:
-                        # It settles nothing: the message stays open for the next round.
-                        log.warning("unreadable Infobip log entry skipped: %s", exc)
+        with httpx.Client(base_url=account.base_url, timeout=self.timeout,
+                          headers=headers) as client:
+            found = self._fetch(client, REPORTS_PATH, message_ids)
+            reported = {r.message_id for r in found}
+            rest = [m for m in message_ids if m not in reported]
+            return found + (self._fetch(client, LOGS_PATH, rest) if rest else [])
+
+    def _fetch(self, client: httpx.Client, path: str,
+               message_ids: Sequence[str]) -> list[ProviderReport]:
+        found: list[ProviderReport] = []
+        for ids in _id_groups(message_ids):
+            response = client.get(path, params={"messageId": ",".join(ids), "limit": 1000})
+            response.raise_for_status()
+            for entry in response.json().get("results") or []:
+                try:
+                    found.append(ProviderReport(entry["messageId"], outcome_from_infobip(entry),
+                                                raw=entry))
+                except (KeyError, TypeError, ValueError, DomainError) as exc:
+                    # It settles nothing: the message stays open for the next round.
+                    log.warning("unreadable Infobip entry from %s skipped: %s", path, exc)
         return found
 
 

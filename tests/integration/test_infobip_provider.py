@@ -193,3 +193,13 @@ def test_the_webhook_answers_503_when_the_store_fails_and_the_retry_lands(stack,
     settle(stack)
     assert failures and stack.simulator.webhook_failures >= 1
     assert stack.ledger.message(PROJECT, result.message_id).status == "delivered"
+
+
+def test_an_mms_goes_to_the_mms_endpoint_and_is_tracked(stack):
+    (result,) = stack.ledger.send(PROJECT, [SendRequest(
+        customer_id="c", to=CROATIA + "00", title="Flash sale", text="50% off today",
+        media_urls=("https://cdn.example/p.png",), campaign_id="spring", integration_id=INTEGRATION)])
+    assert result.status == "enqueued" and result.number_of_message_parts == 1
+    assert [r.path for r in stack.simulator.requests] == ["/mms/2/messages"]
+    settle(stack)
+    assert stack.ledger.message(PROJECT, result.message_id).status == "delivered"

@@ -64,3 +64,16 @@ def test_ids_are_grouped_under_infobips_parameter_limit():
     groups = _id_groups(ids)
     assert sum(groups, []) == ids
     assert all(len(",".join(g)) <= 2048 for g in groups)
+
+
+def test_reports_not_pushed_are_pulled_once_and_stored(stack):
+    stack.accounts.add(PROJECT, INTEGRATION, InfobipAccount(
+        base_url=stack.simulator.base_url, api_key=API_KEY, delivery_webhook_url=None))
+    sent = send(stack, "+385921234531")  # fails temporarily, report kept for pulling
+    stack.simulator.wait_until_idle(timeout=10)
+    lookup = InfobipLookup(stack.accounts)
+    assert [r.outcome.error_name for r in lookup.lookup(PROJECT, INTEGRATION, [sent.message_id])] == [
+        "EC_ABSENT_SUBSCRIBER_SM"]
+    # Pulled once only: the next lookup finds it through the logs instead.
+    again = lookup.lookup(PROJECT, INTEGRATION, [sent.message_id])
+    assert [r.raw.get("sentAt") is not None for r in again] == [True]
