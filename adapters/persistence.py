@@ -2,12 +2,12 @@
 
     memory://                         in-process, gone on exit (tests)
     sqlite:///relative/or/abs.db      the embedded default: a file, nothing to install
-    postgresql://user:pw@host:port/db production
+    postgresql://user:pw@host:port/db production (`?schema=name` for another schema)
 """
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from adapters.config import ConfigurationError
 
@@ -22,7 +22,8 @@ def persistence_env(database_url: str) -> dict[str, str]:
         if not path:
             raise ConfigurationError(
                 f"setting database_url: {database_url!r} names no file; use sqlite:///path/file.db")
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:SQLiteBatchRecorder"}
     if parsed.scheme in ("postgresql", "postgres"):
         dbname = parsed.path.lstrip("/")
         if not parsed.hostname or not dbname:
@@ -35,7 +36,9 @@ def persistence_env(database_url: str) -> dict[str, str]:
             "POSTGRES_PORT": str(parsed.port or 5432),
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_SCHEMA": parse_qs(parsed.query).get("schema", ["public"])[0],
             "CREATE_TABLE": "y",
+            "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:PostgresBatchRecorder",
         }
     raise ConfigurationError(
         f"setting database_url: unsupported scheme in {database_url!r}; "

@@ -10,8 +10,11 @@ from tests.support.providers import ScriptedProvider
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def database_url(request, tmp_path):
+    """Every application test runs on each store: in memory, SQLite, PostgreSQL."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
     return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/ledger.db"
 
 
