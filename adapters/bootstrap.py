@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from adapters.config import Settings, load_settings
@@ -10,18 +11,27 @@ from adapters.infobip.accounts import AccountDirectory
 from adapters.infobip.lookup import InfobipLookup
 from adapters.infobip.provider import InfobipProvider
 from adapters.persistence import persistence_env
+from adapters.store.read_store_factory import read_store_for
 from adapters.system import SystemClock, UuidMessageIds
 from application.ledger import LedgerSettings, SmsLedger
-from application.ports import Clock, IdSource, SmsProvider
+from application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
 
 
-def build_ledger(settings: Settings, *, provider: SmsProvider, clock: Clock | None = None,
-                 ids: IdSource | None = None) -> SmsLedger:
-    """The application alone, for callers that bring their own provider."""
+class ReadOnlyProvider(SmsProvider):
+    """For commands that read and maintain the store (audit, replay): they send nothing."""
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> Sequence[SendOutcome]:
+        raise RuntimeError("this smsledger was started to read the store; it sends nothing")
+
+
+def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
+                 clock: Clock | None = None, ids: IdSource | None = None) -> SmsLedger:
+    """The application alone: with the caller's provider, or one that sends nothing."""
     return SmsLedger(
-        provider=provider,
+        provider=provider or ReadOnlyProvider(),
         clock=clock or SystemClock(),
         ids=ids or UuidMessageIds(),
+        read_store=read_store_for,
         settings=LedgerSettings(
             waiting_window=timedelta(days=settings.waiting_window_days),
             send_batch_size=settings.send_batch_size,
@@ -32,9 +42,11 @@ def build_ledger(settings: Settings, *, provider: SmsProvider, clock: Clock | No
 
 
 def bootstrap(accounts: AccountDirectory, settings: Settings | None = None, *,
-              clock: Clock | None = None, provider: InfobipProvider | None = None) -> Smsledger:
-    """smsledger wired to Infobip: sends through `accounts`, stores per `settings`."""
+              clock: Clock | None = None, provider: SmsProvider | None = None) -> Smsledger:
+    """smsledger wired to Infobip: sends through `accounts` (or another `provider`),
+    stores per `settings`."""
     settings = settings or load_settings()
     provider = provider or InfobipProvider(accounts)
     ledger = build_ledger(settings, provider=provider, clock=clock)
-    return Smsledger(ledger, lookup=InfobipLookup(accounts), closers=[provider])
+    closers = [provider] if isinstance(provider, InfobipProvider) else []
+    return Smsledger(ledger, lookup=InfobipLookup(accounts), closers=closers)

@@ -1,14 +1,22 @@
-"""The `smsledger` command line."""
+"""The `smsledger` command line.
+
+Every command that touches the store takes --database-url (or SMSLEDGER_DATABASE_URL)
+and --config; a bad setting ends the command with one message naming it (exit 2).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 
+from adapters.config import ConfigurationError, Settings, load_settings
 from domain.errors import DomainError
 from domain.parts import count_parts
+
+EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
 
 def _parts(args: argparse.Namespace) -> int:
@@ -16,35 +24,78 @@ def _parts(args: argparse.Namespace) -> int:
         print(count_parts(args.text).describe())
     except DomainError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from adapters.config import ConfigurationError, load_settings
-    from adapters.demo import format_audit, run_demo
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.demo import format_demo, run_demo
 
-    try:
-        settings = load_settings(args.config, database_url=args.database_url)
-    except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     result = run_demo(settings, messages=args.messages)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print(format_audit(result))
-    return 0
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_demo(result))
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.audit_report import format_audit
+    from adapters.bootstrap import build_ledger
+
+    ledger = build_ledger(settings)
+    try:
+        audit = ledger.audit(args.project, args.campaign, as_of=args.as_of)
+    finally:
+        ledger.close()
+    print(json.dumps(audit.to_dict(), indent=2) if args.json else format_audit(audit))
+    return EXIT_DRIFT if audit.drift else EXIT_OK
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import build_ledger
+
+    ledger = build_ledger(settings)
+    try:
+        names = [args.projection] if args.projection else list(ledger.projections.projections)
+        for name in names:
+            try:
+                view = ledger.rebuild_projection(name)
+            except KeyError as exc:
+                print(f"error: {exc.args[0]}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"{name}: rebuilt from position 0 into {view}, now live")
+    finally:
+        ledger.close()
+    return EXIT_OK
 
 
 def _simulator(args: argparse.Namespace) -> int:
     from adapters.infobip_simulator.server import run_simulator
 
     run_simulator(args.host, args.port, args.api_key)
-    return 0
+    return EXIT_OK
 
 
-def _add_store_options(parser: argparse.ArgumentParser) -> None:
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-09T16:00:00+00:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _with_settings(handler: Callable[[argparse.Namespace, Settings], int]
+                   ) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            settings = load_settings(args.config, database_url=args.database_url)
+        except ConfigurationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return handler(args, settings)
+    return run
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", default=None,
                         help="event store: sqlite:///path.db (default sqlite:///./smsledger.db), "
                              "postgresql://user@host/db or memory:// (env SMSLEDGER_DATABASE_URL)")
@@ -54,9 +105,7 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="smsledger",
-        description="Event-sourced SMS/MMS delivery tracking for Infobip.",
-    )
+        prog="smsledger", description="Event-sourced SMS/MMS delivery tracking for Infobip.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     parts = commands.add_parser(
@@ -68,8 +117,26 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run a whole campaign against the built-in Infobip simulator and audit it")
     demo.add_argument("--messages", type=int, default=300, help="campaign size (default 300)")
     demo.add_argument("--json", action="store_true", help="print the audit as JSON")
-    _add_store_options(demo)
-    demo.set_defaults(handler=_demo)
+    _store_options(demo)
+    demo.set_defaults(handler=_with_settings(_demo))
+
+    audit = commands.add_parser(
+        "audit", help="replay a campaign's history, print its funnel, check the statistics "
+                      "projection (exit 1 on drift)")
+    audit.add_argument("--project", required=True)
+    audit.add_argument("--campaign", required=True)
+    audit.add_argument("--as-of", type=_moment, default=None,
+                       help="show the campaign as it stood at this time (ISO 8601; UTC if no zone)")
+    audit.add_argument("--json", action="store_true", help="print the audit as JSON")
+    _store_options(audit)
+    audit.set_defaults(handler=_with_settings(_audit))
+
+    replay = commands.add_parser(
+        "replay", help="rebuild a projection (feed, statistics, history; default all) from "
+                       "position zero into fresh tables and swap it in")
+    replay.add_argument("projection", nargs="?", default=None)
+    _store_options(replay)
+    replay.set_defaults(handler=_with_settings(_replay))
 
     simulator = commands.add_parser(
         "simulator", help="run the Infobip simulator (see adapters/infobip_simulator/README.md)")

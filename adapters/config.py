@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from adapters.persistence import persistence_env
 from domain.errors import DomainError
 from domain.project import validate_event_name
 
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     waiting_window_days: float = Field(default=4.0, gt=0, le=365)
     send_batch_size: int = Field(default=500, ge=1, le=1000)
     campaign_event_names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_store(cls, url: str) -> str:
+        persistence_env(url)  # raises ValueError naming what is wrong
+        return url
 
     @field_validator("campaign_event_names")
     @classmethod

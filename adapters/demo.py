@@ -19,6 +19,7 @@ from typing import Any
 
 import phonenumbers
 
+from adapters.audit_report import format_audit
 from adapters.bootstrap import bootstrap
 from adapters.config import Settings, load_settings
 from adapters.http.app import create_app
@@ -174,31 +175,6 @@ def _wait_for(condition: Callable[[], bool], *, timeout: float,
         time.sleep(0.1)
 
 
-def format_audit(result: DemoResult) -> str:
-    audit = result.audit
-    counts = audit.counts
-    rows = [
-        ("requested", counts["requested"], "messages the campaign asked for"),
-        ("  unresolved", counts["unresolved"], "no definite answer from Infobip yet"),
-        ("  enqueue_failed", counts["enqueue_failed"], "Infobip refused the send request"),
-        ("  enqueued", counts["enqueued"], "accepted by Infobip"),
-        ("    delivered", counts["delivered"], "delivered to the handset"),
-        ("    rejected", counts["rejected"], "rejected by Infobip"),
-        ("    failed", counts["failed"], "undeliverable or expired"),
-        ("    pending", counts["pending"], "waiting window still open"),
-        ("    no_report_expected", counts["no_report_expected"],
-         "country sends no delivery reports"),
-        ("    no_report_received", counts["no_report_received"], "window closed, no report"),
-        ("late", counts["late"], "final report after the window closed (counted above)"),
-        ("parts", audit.parts, "SMS parts billed"),
-    ]
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"Campaign audit: project {audit.project_id!r}, campaign {audit.campaign_id!r}",
-             ""]
-    lines += [f"{name:<{width}}  {value:>6}  {note}" for name, value, note in rows]
-    cost = ", ".join(f"{amount} {currency}" for currency, amount in audit.cost.items()) or "0"
-    lines.append(f"{'cost':<{width}}  {cost:>6}  reported by Infobip")
-    lines.append("")
-    lines.append(f"Campaign events: {result.feed_events} in the feed, published as "
-                 f"{result.event_name!r} (the project's mapping of 'campaign')")
-    return "\n".join(lines)
+def format_demo(result: DemoResult) -> str:
+    return (f"{format_audit(result.audit)}\n\nCampaign events: {result.feed_events} in the feed, "
+            f"published as {result.event_name!r} (the project's mapping of 'campaign')")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, unquote, urlparse
 
-from adapters.config import ConfigurationError
-
 
 def persistence_env(database_url: str) -> dict[str, str]:
     parsed = urlparse(database_url)
@@ -20,15 +18,13 @@ def persistence_env(database_url: str) -> dict[str, str]:
         # sqlite:///./x.db -> "./x.db"; sqlite:////abs/x.db -> "/abs/x.db"
         path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
         if not path:
-            raise ConfigurationError(
-                f"setting database_url: {database_url!r} names no file; use sqlite:///path/file.db")
+            raise ValueError(f"{database_url!r} names no file; use sqlite:///path/file.db")
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
                 "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:SQLiteBatchRecorder"}
     if parsed.scheme in ("postgresql", "postgres"):
         dbname = parsed.path.lstrip("/")
         if not parsed.hostname or not dbname:
-            raise ConfigurationError(
-                f"setting database_url: {database_url!r} needs a host and a database name")
+            raise ValueError(f"{database_url!r} needs a host and a database name")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(dbname),
@@ -40,6 +36,5 @@ def persistence_env(database_url: str) -> dict[str, str]:
             "CREATE_TABLE": "y",
             "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:PostgresBatchRecorder",
         }
-    raise ConfigurationError(
-        f"setting database_url: unsupported scheme in {database_url!r}; "
-        "use memory://, sqlite:///path/file.db or postgresql://user@host/db")
+    raise ValueError(f"unsupported scheme in {database_url!r}; "
+                     "use memory://, sqlite:///path/file.db or postgresql://user@host/db")

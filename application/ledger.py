@@ -9,7 +9,7 @@ then re-reads and re-applies, so conflicts are retried, never surfaced or lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,16 +20,23 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from application.audit import CampaignAudit, CampaignAuditFold
+from application.funnel import Funnel
+from application.projection_runner import ProjectionRunner
+from application.projections import (
+    DUE_PENDING, DUE_REQUESTED, DUE_WINDOW, FEED, HISTORY, STATISTICS, all_projections,
+    campaign_key, microseconds,
+)
+from application.read_store import ReadStore
 from application.commands import ProviderReport, QuarantinedInput, SendRequest
 from application.ports import (
     Accepted, Clock, DeliveryLookup, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
     StatusInAnswer, Unknown,
 )
 from application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
-from domain.campaign_events import DEFAULT_EVENT_NAME, CampaignEvent, campaign_event_for
+from domain.campaign_events import DEFAULT_EVENT_NAME, CampaignEvent
 from domain.content import Content, MmsContent, SmsContent, content_from_dict
 from domain.errors import DomainError
-from domain.message import DEFAULT_WAITING_WINDOW, Message, MessageIdentity, message_aggregate_id
+from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
 from domain.project import ProjectSettings, project_settings_id, validate_event_name
@@ -41,12 +48,6 @@ A = TypeVar("A", bound=Aggregate)
 MAX_SAVE_ATTEMPTS = 10
 MAX_PROVIDER_BATCH = 1000
 
-_STATUS_EVENT_TOPICS = tuple(
-    get_topic(cls) for cls in (Message.Enqueued, Message.EnqueueFailed, Message.Delivered,
-                               Message.Rejected, Message.Failed)
-)
-_ENQUEUED_TOPIC = get_topic(Message.Enqueued)
-_REQUESTED_TOPIC = get_topic(Message.Requested)
 _MESSAGE_TOPICS = tuple(
     get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
                                Message.Delivered, Message.Rejected, Message.Failed,
@@ -94,14 +95,19 @@ class SmsLedger(Application):
     name = "smsledger"
 
     def __init__(self, *, provider: SmsProvider, clock: Clock, ids: IdSource,
+                 read_store: Callable[[Any], ReadStore],
                  settings: LedgerSettings | None = None,
                  env: Mapping[str, str] | None = None) -> None:
+        """`read_store` builds the read-model store for this application's recorder
+        (adapters.store.read_store_factory.read_store_for)."""
         super().__init__(env=env)
         self.provider = provider
         self.clock = clock
         self.ids = ids
         self.settings = settings or LedgerSettings()
-        self._identities: dict[UUID, MessageIdentity] = {}
+        self.read_store = read_store(self.recorder)
+        self.projections = ProjectionRunner(self.recorder, self.mapper, self.read_store,
+                                            all_projections())
 
     # --- sending ----------------------------------------------------------------------
 
@@ -260,25 +266,35 @@ class SmsLedger(Application):
         Also releases parked reports whose message has appeared since."""
         now = now or self.clock.now()
         self._release_parked_reports(now)
-        # Scanning the log for enqueued messages is linear in their number; a
-        # tracked projection of open windows replaces it when the store grows.
-        candidates = list({n.originator_id for n in self._notifications((_ENQUEUED_TOPIC,))})
         closed = 0
-        for start in range(0, len(candidates), 500):
-            chunk = candidates[start:start + 500]
+        seen: set[str] = set()
+        while True:
+            # Closing a window takes the message off the list once the statistics
+            # projection has seen it, so each round starts from the front again.
+            due = [doc for _, doc in self._due(DUE_WINDOW, upto=now, limit=500)
+                   if doc["message"] not in seen]
+            if not due:
+                return closed
+            seen.update(doc["message"] for doc in due)
             closing: list[Aggregate] = []
 
-            def attempt(chunk: list[UUID] = chunk, closing: list[Aggregate] = closing
+            def attempt(due: list[dict[str, Any]] = due, closing: list[Aggregate] = closing
                         ) -> list[Aggregate]:
                 closing.clear()
-                for message in self._load_many(chunk).values():
+                for message in self._load_many(UUID(d["message"]) for d in due).values():
                     if isinstance(message, Message) and message.close_window_if_due(now):
                         closing.append(message)
                 return list(closing)
 
             self._retrying(attempt)
             closed += len(closing)
-        return closed
+
+    def _due(self, work_list: str, *, upto: datetime, limit: int = 1000
+             ) -> list[tuple[int, dict[str, Any]]]:
+        """Messages on a work list of the statistics projection, listed up to `upto`."""
+        self.projections.catch_up([STATISTICS])
+        view = self.read_store.live_view(STATISTICS)
+        return self.read_store.scan(view, "due", work_list, upto=microseconds(upto), limit=limit)
 
     def _release_parked_reports(self, now: datetime) -> None:
         for parked_uuid in {n.originator_id for n in self._notifications((_PARKED_TOPIC,))}:
@@ -311,13 +327,13 @@ class SmsLedger(Application):
         now = self.clock.now()
         cutoff = now - older_than
         unsettled: dict[tuple[str, str], list[str]] = {}
-        for notification in self._notifications((_REQUESTED_TOPIC,)):
-            message = self.repository.get(notification.originator_id)
-            waiting = (message.status is MessageStatus.REQUESTED and message.requested_at <= cutoff
-                       ) or (message.is_pending and message.enqueued_at <= cutoff)
-            if waiting:
-                key = (message.identity.project_id, message.identity.integration_id)
-                unsettled.setdefault(key, []).append(message.identity.message_id)
+        self.projections.catch_up([STATISTICS])
+        view = self.read_store.live_view(STATISTICS)
+        for work_list in (DUE_REQUESTED, DUE_PENDING):
+            for _, doc in self.read_store.scan_all(view, "due", work_list,
+                                                   upto=microseconds(cutoff)):
+                key = (doc["project_id"], doc["integration_id"])
+                unsettled.setdefault(key, []).append(doc["message_id"])
         changed: dict[str, bool] = {}  # message id -> did the lookup change its status
 
         def apply(message: Message, report: ProviderReport) -> None:
@@ -344,9 +360,12 @@ class SmsLedger(Application):
             message: Message = self.repository.get(message_uuid)
         except AggregateNotFoundError:
             raise MessageNotFound(f"no message {message_id!r} in project {project_id!r}") from None
+        self.projections.catch_up([HISTORY])
         history = [
-            HistoryEntry(event=type(e).__name__, timestamp=e.timestamp, details=_details(e))
-            for e in self.repository.event_store.get(message_uuid)
+            HistoryEntry(event=doc["event"], timestamp=datetime.fromisoformat(doc["timestamp"]),
+                         details=doc["details"])
+            for _, doc in self.read_store.scan_all(self.read_store.live_view(HISTORY), "entry",
+                                                   str(message_uuid))
         ]
         identity = message.identity
         return MessageView(
@@ -366,27 +385,11 @@ class SmsLedger(Application):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         name = self.campaign_event_name(project_id)
-        events: list[CampaignEvent] = []
-        cursor = after
-        for notification in self._notifications(_STATUS_EVENT_TOPICS, after=after):
-            cursor = notification.id
-            identity = self._identity(notification.originator_id)
-            if identity.project_id == project_id:
-                domain_event = self.mapper.to_domain_event(notification)
-                event = campaign_event_for(domain_event, identity, position=notification.id)
-                if event is not None:
-                    events.append(event.named(name))
-                    if len(events) == limit:
-                        break
-        return FeedPage(events=events, next=cursor)
-
-    def _identity(self, message_uuid: UUID) -> MessageIdentity:
-        # Identities never change after a message is requested, so caching is safe.
-        identity = self._identities.get(message_uuid)
-        if identity is None:
-            identity = self.repository.get(message_uuid, version=1).identity
-            self._identities[message_uuid] = identity
-        return identity
+        self.projections.catch_up([FEED])
+        rows = self.read_store.scan(self.read_store.live_view(FEED), "event", project_id,
+                                    after=after, limit=limit)
+        events = [CampaignEvent.from_record(doc, position).named(name) for position, doc in rows]
+        return FeedPage(events=events, next=rows[-1][0] if rows else after)
 
     def _notifications(self, topics: Sequence[str], after: int = 0,
                        page: int = 500) -> Iterable[Any]:
@@ -400,11 +403,26 @@ class SmsLedger(Application):
 
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
-        """Replay the store and count the campaign's funnel (see application.audit)."""
+        """Replay the store and count the campaign's funnel (see application.audit);
+        without `as_of`, also compare it with the live statistics projection."""
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
         for notification in self._notifications(_MESSAGE_TOPICS):
             fold.apply(self.mapper.to_domain_event(notification))
-        return fold.result()
+        audit = fold.result()
+        if as_of is None:
+            audit = replace(audit, drift=audit.drift_from(self.statistics(project_id, campaign_id)))
+        return audit
+
+    def statistics(self, project_id: str, campaign_id: str) -> Funnel:
+        """The campaign's funnel as the statistics projection keeps it, live."""
+        self.projections.catch_up([STATISTICS])
+        doc = self.read_store.get(self.read_store.live_view(STATISTICS), "campaign",
+                                  campaign_key(project_id, campaign_id))
+        return Funnel.from_doc(doc) if doc else Funnel.empty()
+
+    def rebuild_projection(self, name: str) -> str:
+        """Replay one projection from position zero into fresh tables and swap it in."""
+        return self.projections.rebuild(name)
 
     # --- project settings -----------------------------------------------------------------
 
@@ -512,13 +530,3 @@ def _detail(outcome: SendOutcome) -> str | None:
     if isinstance(outcome, Refused):
         return " ".join(str(p) for p in (outcome.status_code, outcome.error, outcome.comment) if p)
     return None
-
-
-_EVENT_ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
-
-
-def _details(event: Any) -> dict[str, Any]:
-    return {
-        key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in vars(event).items() if key not in _EVENT_ENVELOPE
-    }

@@ -42,6 +42,11 @@ class ReadWriter(ABC):
 
 
 class ReadStore(ABC):
+    """Projection names become table names: 1 to 40 letters, digits or underscores
+    (ValueError otherwise). Views are named `<projection>_v<N>`, N growing with every
+    new view and never reused. Naming a view that does not exist (never created,
+    dropped, or swapped out) raises ValueError."""
+
     # --- views and tracking ---------------------------------------------------------
 
     @abstractmethod
@@ -55,11 +60,13 @@ class ReadStore(ABC):
 
     @abstractmethod
     def swap(self, projection: str, view: str) -> None:
-        """Make `view` the projection's live view and drop the previous one."""
+        """Make `view` the projection's live view and drop the previous one, in one
+        transaction. ValueError if `view` is not one of the projection's views."""
 
     @abstractmethod
     def drop(self, view: str) -> None:
-        """Remove a view that is not live (an abandoned rebuild)."""
+        """Remove a view that is not live (an abandoned rebuild); ValueError for the
+        live view; nothing to do for a view already gone."""
 
     @abstractmethod
     def position(self, view: str) -> int:
@@ -70,8 +77,14 @@ class ReadStore(ABC):
         """A transaction: on a clean exit, commits every put and delete together with
         the view's new position `tracking_id`. Raises
         eventsourcing.persistence.IntegrityError, writing nothing, when `tracking_id`
-        is not greater than the view's position (another runner got there first).
-        An exception inside the block rolls everything back."""
+        is not greater than the view's position (another runner got there first); it
+        is raised on entering, so the block does not run. Writers of one view queue:
+        the next sees the previous one's documents and position. An exception inside
+        the block rolls everything back.
+
+        Inside the block, read and write through the ReadWriter only: a nested write
+        to the same view (or, on SQLite, any write, including the application saving
+        events) from the same thread would wait for this one to end, which it cannot."""
 
     # --- reading ----------------------------------------------------------------------
 
@@ -82,14 +95,16 @@ class ReadStore(ABC):
     def scan(self, view: str, kind: str, partition: str, *, after: int | None = None,
              upto: int | None = None, limit: int = 1000) -> list[tuple[int, Document]]:
         """(position, doc) of the partition's documents of that kind with
-        after < position <= upto (either bound optional), by position ascending."""
+        after < position <= upto (either bound optional), by position ascending
+        (then key), at most `limit` (which must be positive)."""
 
     def scan_all(self, view: str, kind: str, partition: str, *, after: int | None = None,
                  upto: int | None = None, page: int = 1000) -> Iterator[tuple[int, Document]]:
         """Every matching document, read page by page.
 
-        Documents sharing one position are never split across pages (positions are
-        unique within a partition by the projections' design)."""
+        Pages continue after the previous page's last position, so this relies on
+        positions being unique within a kind and partition (the projections' design):
+        documents sharing a position across a page boundary would be skipped."""
         while True:
             rows = self.scan(view, kind, partition, after=after, upto=upto, limit=page)
             yield from rows

@@ -48,6 +48,19 @@ class CampaignEvent:
         return CampaignEvent(self.event_id, self.customer_id, self.timestamp, self.properties,
                              self.position, name, self.project_id)
 
+    def to_record(self) -> dict[str, Any]:
+        """For storage: everything but the name, which is applied when read."""
+        return {"event_id": self.event_id, "customer_id": self.customer_id,
+                "timestamp": self.timestamp.isoformat(), "properties": dict(self.properties),
+                "project_id": self.project_id}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], position: int) -> CampaignEvent:
+        return cls(event_id=record["event_id"], customer_id=record["customer_id"],
+                   timestamp=datetime.fromisoformat(record["timestamp"]),
+                   properties=record["properties"], position=position,
+                   project_id=record["project_id"])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,

@@ -69,13 +69,16 @@ class Message(Aggregate):
         expects_report: bool
         window_seconds: int
 
-        def apply(self, message: Message) -> None:
-            message.identity = MessageIdentity(
+        def identity(self) -> MessageIdentity:
+            return MessageIdentity(
                 project_id=self.project_id, message_id=self.message_id,
                 integration_id=self.integration_id, customer_id=self.customer_id,
                 campaign_id=self.campaign_id, action_id=self.action_id,
                 recipient=self.recipient, sender=self.sender, local_parts=self.parts,
             )
+
+        def apply(self, message: Message) -> None:
+            message.identity = self.identity()
             message.country = self.country
             message.content = self.content
             message.encoding = self.encoding

@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 import pytest
 
 from adapters.persistence import persistence_env
+from adapters.store.read_store_factory import read_store_for
 from adapters.system import ManualClock, UuidMessageIds
 from application.ledger import LedgerSettings, SmsLedger
 from tests.support.providers import ScriptedProvider
@@ -32,6 +33,7 @@ def provider():
 def make_ledger(database_url, clock, provider):
     def make(settings: LedgerSettings | None = None, **overrides) -> SmsLedger:
         return SmsLedger(provider=overrides.get("provider", provider), clock=clock,
+                         read_store=read_store_for,
                          ids=UuidMessageIds(), settings=settings,
                          env=persistence_env(overrides.get("database_url", database_url)))
     return make

@@ -14,6 +14,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from adapters.persistence import persistence_env
+from adapters.store.read_store_factory import read_store_for
 from adapters.system import ManualClock, UuidMessageIds
 from application.commands import ProviderReport, SendRequest
 from application.ledger import SmsLedger
@@ -48,6 +49,7 @@ def world():
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
     ledger = SmsLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
+                       read_store=read_store_for,
                        env=persistence_env("memory://"))
     return World(ledger=ledger, clock=clock, provider=provider)
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from adapters.config import load_settings
-from adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_audit, run_demo
+from adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_demo
 
 
 def test_the_demo_campaign_adds_up(tmp_path):
@@ -27,7 +27,7 @@ def test_the_demo_campaign_adds_up(tmp_path):
     assert counts["pending"] == 0 and counts["unresolved"] == 0
     assert result.audit.cost["EUR"] != "0"
     assert result.feed_names == {"sms_status"}
-    table = format_audit(result)
+    table = format_demo(result)
     assert "no_report_expected" in table and "'sms_status'" in table
 
 

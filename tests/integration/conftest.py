@@ -13,6 +13,7 @@ from adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from adapters.infobip.provider import InfobipProvider, RetryPolicy
 from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from adapters.persistence import persistence_env
+from adapters.store.read_store_factory import read_store_for
 from adapters.system import SystemClock, UuidMessageIds
 from application.ledger import SmsLedger
 
@@ -47,6 +48,7 @@ def stack(request):
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
     ledger = SmsLedger(provider=provider, clock=SystemClock(), ids=UuidMessageIds(),
+                       read_store=read_store_for,
                        env=persistence_env("memory://"))
     credentials = StaticWebhookCredentials({(PROJECT, INTEGRATION): SECRET})
     with InfobipSimulator(config) as simulator, \

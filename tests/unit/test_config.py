@@ -74,5 +74,7 @@ def test_postgres_url_parts():
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "sqlite://", "postgresql:///nodb"])
 def test_bad_database_urls_name_the_setting(url):
-    with pytest.raises(ConfigurationError, match="database_url"):
+    with pytest.raises(ConfigurationError, match="setting database_url: .*"):
+        load_settings(database_url=url)
+    with pytest.raises(ValueError):
         persistence_env(url)

@@ -1,0 +1,35 @@
+"""The campaign audit as a table for people (the JSON form is CampaignAudit.to_dict)."""
+
+from __future__ import annotations
+
+from application.audit import CampaignAudit
+
+_ROWS = [
+    ("requested", "requested", "messages the campaign asked for"),
+    ("  unresolved", "unresolved", "no definite answer from Infobip yet"),
+    ("  enqueue_failed", "enqueue_failed", "Infobip refused the send request"),
+    ("  enqueued", "enqueued", "accepted by Infobip"),
+    ("    delivered", "delivered", "delivered to the handset"),
+    ("    rejected", "rejected", "rejected by Infobip"),
+    ("    failed", "failed", "undeliverable or expired"),
+    ("    pending", "pending", "waiting window still open"),
+    ("    no_report_expected", "no_report_expected", "country sends no delivery reports"),
+    ("    no_report_received", "no_report_received", "window closed, no report"),
+    ("late", "late", "final report after the window closed (counted above)"),
+]
+
+
+def format_audit(audit: CampaignAudit) -> str:
+    width = max(len(label) for label, _, _ in _ROWS)
+    heading = f"Campaign audit: project {audit.project_id!r}, campaign {audit.campaign_id!r}"
+    if audit.as_of:
+        heading += f", as of {audit.as_of.isoformat()}"
+    lines = [heading, ""]
+    lines += [f"{label:<{width}}  {audit.counts[key]:>7}  {note}" for label, key, note in _ROWS]
+    lines.append(f"{'parts':<{width}}  {audit.parts:>7}  SMS parts billed")
+    cost = ", ".join(f"{amount} {currency}" for currency, amount in audit.cost.items()) or "0"
+    lines.append(f"{'cost':<{width}}  {cost:>7}  as reported by Infobip")
+    if audit.drift:
+        lines += ["", "DRIFT between the replay and the statistics projection:"]
+        lines += [f"  {line}" for line in audit.drift]
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""The read models, as projections of the store's notifications.
+
+- feed: each project's campaign events, by notification id (the feed's cursor);
+- statistics: each message's funnel state, each campaign's funnel totals, and the
+  work lists of messages due for attention (still requested, pending, windows to
+  close), by time;
+- history: each message's events, oldest first.
+
+A projection only says which documents an event changes; the runner feeds it
+events in order, and the read store keeps documents and tracking together.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from application.funnel import Funnel, MessageState
+from application.read_store import ReadWriter
+from domain.campaign_events import campaign_event_for
+from domain.message import Message, MessageIdentity
+
+FEED, STATISTICS, HISTORY = "feed", "statistics", "history"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+_STATUS_EVENTS = (Message.Enqueued, Message.EnqueueFailed, Message.Delivered, Message.Rejected,
+                  Message.Failed)
+_FUNNEL_EVENTS = (Message.Requested, *_STATUS_EVENTS, Message.WindowClosed)
+_ALL_MESSAGE_EVENTS = (*_FUNNEL_EVENTS, Message.ReportNoted, Message.SendAnswerIgnored)
+
+# Work lists kept by the statistics projection: partition -> (is the message on it,
+# the time it is listed by).
+DUE_REQUESTED, DUE_PENDING, DUE_WINDOW = "requested", "pending", "window"
+
+
+def microseconds(moment: datetime) -> int:
+    """A time as a scan position."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class Projection(ABC):
+    name: str
+    event_classes: tuple[type, ...]
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(get_topic(cls) for cls in self.event_classes)
+
+    @abstractmethod
+    def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
+        """Apply one event, at notification id `position`, inside the writer's transaction."""
+
+
+class FeedProjection(Projection):
+    name = FEED
+    event_classes = (Message.Requested, *_STATUS_EVENTS)
+
+    def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Message.Requested):
+            writer.put("identity", key, asdict(event.identity()))
+            return
+        identity = writer.get("identity", key)
+        if identity is None:
+            return  # the store has a status event without its creation: nothing to name
+        campaign_event = campaign_event_for(event, MessageIdentity(**identity), position)
+        if campaign_event is not None:
+            writer.put("event", campaign_event.event_id, campaign_event.to_record(),
+                       partition=campaign_event.project_id, position=position)
+
+
+def campaign_key(project_id: str, campaign_id: str | None) -> str:
+    return f"{project_id}\x1f{campaign_id or ''}"
+
+
+class StatisticsProjection(Projection):
+    name = STATISTICS
+    event_classes = _FUNNEL_EVENTS
+
+    def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Message.Requested):
+            before, after = None, MessageState.requested(event)
+        else:
+            doc = writer.get("message", key)
+            if doc is None:
+                return
+            before = MessageState.from_doc(doc)
+            after = before.after(event)
+        writer.put("message", key, after.to_doc())
+        self._count(writer, before, after)
+        self._list(writer, key, before, after)
+
+    @staticmethod
+    def _count(writer: ReadWriter, before: MessageState | None, after: MessageState) -> None:
+        campaign = campaign_key(after.project_id, after.campaign_id)
+        doc = writer.get("campaign", campaign)
+        funnel = Funnel.from_doc(doc) if doc else Funnel.empty()
+        if before is not None:
+            funnel.remove(before)
+        funnel.add(after)
+        writer.put("campaign", campaign, funnel.to_doc())
+
+    @staticmethod
+    def _list(writer: ReadWriter, key: str, before: MessageState | None,
+              after: MessageState) -> None:
+        for partition, listed_by in _WORK_LISTS.items():
+            was = before is not None and listed_by(before) is not None
+            moment = listed_by(after)
+            if moment is not None:
+                writer.put("due", f"{partition}:{key}", {
+                    "project_id": after.project_id, "message_id": after.message_id,
+                    "integration_id": after.integration_id, "message": key,
+                }, partition=partition, position=microseconds(moment))
+            elif was:
+                writer.delete("due", f"{partition}:{key}")
+
+
+_WORK_LISTS = {
+    DUE_REQUESTED: lambda s: s.requested_at if s.status.value == "requested" else None,
+    DUE_PENDING: lambda s: s.enqueued_at if s.is_pending else None,
+    DUE_WINDOW: lambda s: s.window_closes_at if s.is_pending else None,
+}
+
+
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def event_details(event: Any) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in vars(event).items() if key not in _ENVELOPE}
+
+
+class HistoryProjection(Projection):
+    name = HISTORY
+    event_classes = _ALL_MESSAGE_EVENTS
+
+    def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
+        key = str(event.originator_id)
+        writer.put("entry", f"{key}:{event.originator_version:010d}", {
+            "event": type(event).__name__, "timestamp": event.timestamp.isoformat(),
+            "details": event_details(event),
+        }, partition=key, position=position)
+
+
+def all_projections() -> list[Projection]:
+    return [FeedProjection(), StatisticsProjection(), HistoryProjection()]
