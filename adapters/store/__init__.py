@@ -1,0 +1,1 @@
+"""Read-model stores: the ReadStore port in memory, on SQLite and on PostgreSQL."""
