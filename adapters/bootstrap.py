@@ -10,7 +10,6 @@ from adapters.facade import Smsledger
 from adapters.infobip.accounts import AccountDirectory
 from adapters.infobip.lookup import InfobipLookup
 from adapters.infobip.provider import InfobipProvider
-from adapters.persistence import persistence_env
 from adapters.store.read_store_factory import read_store_for
 from adapters.system import SystemClock, UuidMessageIds
 from application.ledger import LedgerSettings, SmsLedger
@@ -37,7 +36,7 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
             send_batch_size=settings.send_batch_size,
             event_names=dict(settings.campaign_event_names),
         ),
-        env=persistence_env(settings.database_url),
+        env=settings.store_env(),
     )
 
 

@@ -67,6 +67,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _keys_create(args: argparse.Namespace) -> int:
+    from eventsourcing.cipher import AESCipher
+
+    print(AESCipher.create_key(num_bytes=32))
+    return EXIT_OK
+
+
 def _simulator(args: argparse.Namespace) -> int:
     from adapters.infobip_simulator.server import run_simulator
 
@@ -137,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("projection", nargs="?", default=None)
     _store_options(replay)
     replay.set_defaults(handler=_with_settings(_replay))
+
+    keys = commands.add_parser("keys", help="encryption keys for stored events")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create_key = key_commands.add_parser(
+        "create", help="print a new random key for SMSLEDGER_ENCRYPTION_KEY (AES-256)")
+    create_key.set_defaults(handler=_keys_create)
 
     simulator = commands.add_parser(
         "simulator", help="run the Infobip simulator (see adapters/infobip_simulator/README.md)")

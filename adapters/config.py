@@ -11,14 +11,18 @@ Example file (smsledger.toml):
 
     [campaign_event_names]        # project id = event name used instead of "campaign"
     acme = "sms_campaign"
+
+The encryption key is better given as SMSLEDGER_ENCRYPTION_KEY than in a file.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings, JsonConfigSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -42,12 +46,35 @@ class Settings(BaseSettings):
     waiting_window_days: float = Field(default=4.0, gt=0, le=365)
     send_batch_size: int = Field(default=500, ge=1, le=1000)
     campaign_event_names: dict[str, str] = Field(default_factory=dict)
+    # Encrypts every stored event (AES-GCM); base64 of 16, 24 or 32 random bytes.
+    # Without it events are stored in clear. Losing it loses the store.
+    encryption_key: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
     def _known_store(cls, url: str) -> str:
         persistence_env(url)  # raises ValueError naming what is wrong
         return url
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _valid_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be base64 (smsledger keys create makes one)") from None
+            if len(raw) not in (16, 24, 32):
+                raise ValueError(f"must encode 16, 24 or 32 bytes, not {len(raw)}")
+        return key
+
+    def store_env(self) -> dict[str, str]:
+        """The event-sourcing library's settings for the store these settings name."""
+        env = persistence_env(self.database_url)
+        if self.encryption_key is not None:
+            env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher",
+                       CIPHER_KEY=self.encryption_key.get_secret_value())
+        return env
 
     @field_validator("campaign_event_names")
     @classmethod

@@ -43,7 +43,7 @@ from domain.project import ProjectSettings, project_settings_id, validate_event_
 from domain.quarantine import QuarantinedPayload, quarantine_id
 from domain.status import MessageStatus
 
-A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 
 MAX_SAVE_ATTEMPTS = 10
 MAX_PROVIDER_BATCH = 1000
@@ -292,9 +292,17 @@ class SmsLedger(Application):
     def _due(self, work_list: str, *, upto: datetime, limit: int = 1000
              ) -> list[tuple[int, dict[str, Any]]]:
         """Messages on a work list of the statistics projection, listed up to `upto`."""
-        self.projections.catch_up([STATISTICS])
-        view = self.read_store.live_view(STATISTICS)
-        return self.read_store.scan(view, "due", work_list, upto=microseconds(upto), limit=limit)
+        return self._read(STATISTICS, lambda view: self.read_store.scan(
+            view, "due", work_list, upto=microseconds(upto), limit=limit))
+
+    def _read(self, projection: str, read: Callable[[str], T]) -> T:
+        """Catch the projection up, then read its live view; once more if a rebuild
+        swapped the view out between finding it and reading it."""
+        self.projections.catch_up([projection])
+        try:
+            return read(self.read_store.live_view(projection))
+        except ValueError:
+            return read(self.read_store.live_view(projection))
 
     def _release_parked_reports(self, now: datetime) -> None:
         for parked_uuid in {n.originator_id for n in self._notifications((_PARKED_TOPIC,))}:
@@ -327,11 +335,10 @@ class SmsLedger(Application):
         now = self.clock.now()
         cutoff = now - older_than
         unsettled: dict[tuple[str, str], list[str]] = {}
-        self.projections.catch_up([STATISTICS])
-        view = self.read_store.live_view(STATISTICS)
         for work_list in (DUE_REQUESTED, DUE_PENDING):
-            for _, doc in self.read_store.scan_all(view, "due", work_list,
-                                                   upto=microseconds(cutoff)):
+            due = self._read(STATISTICS, lambda view, work_list=work_list: list(
+                self.read_store.scan_all(view, "due", work_list, upto=microseconds(cutoff))))
+            for _, doc in due:
                 key = (doc["project_id"], doc["integration_id"])
                 unsettled.setdefault(key, []).append(doc["message_id"])
         changed: dict[str, bool] = {}  # message id -> did the lookup change its status
@@ -360,12 +367,12 @@ class SmsLedger(Application):
             message: Message = self.repository.get(message_uuid)
         except AggregateNotFoundError:
             raise MessageNotFound(f"no message {message_id!r} in project {project_id!r}") from None
-        self.projections.catch_up([HISTORY])
+        entries = self._read(HISTORY, lambda view: list(
+            self.read_store.scan_all(view, "entry", str(message_uuid))))
         history = [
             HistoryEntry(event=doc["event"], timestamp=datetime.fromisoformat(doc["timestamp"]),
                          details=doc["details"])
-            for _, doc in self.read_store.scan_all(self.read_store.live_view(HISTORY), "entry",
-                                                   str(message_uuid))
+            for _, doc in entries
         ]
         identity = message.identity
         return MessageView(
@@ -385,9 +392,8 @@ class SmsLedger(Application):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         name = self.campaign_event_name(project_id)
-        self.projections.catch_up([FEED])
-        rows = self.read_store.scan(self.read_store.live_view(FEED), "event", project_id,
-                                    after=after, limit=limit)
+        rows = self._read(FEED, lambda view: self.read_store.scan(
+            view, "event", project_id, after=after, limit=limit))
         events = [CampaignEvent.from_record(doc, position).named(name) for position, doc in rows]
         return FeedPage(events=events, next=rows[-1][0] if rows else after)
 
@@ -415,9 +421,8 @@ class SmsLedger(Application):
 
     def statistics(self, project_id: str, campaign_id: str) -> Funnel:
         """The campaign's funnel as the statistics projection keeps it, live."""
-        self.projections.catch_up([STATISTICS])
-        doc = self.read_store.get(self.read_store.live_view(STATISTICS), "campaign",
-                                  campaign_key(project_id, campaign_id))
+        doc = self._read(STATISTICS, lambda view: self.read_store.get(
+            view, "campaign", campaign_key(project_id, campaign_id)))
         return Funnel.from_doc(doc) if doc else Funnel.empty()
 
     def rebuild_projection(self, name: str) -> str:

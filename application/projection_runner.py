@@ -75,17 +75,26 @@ class ProjectionRunner:
             if len(batch) < self.batch_size:
                 return
 
-    def run_in_background(self, interval: float = 0.2) -> threading.Event:
-        """Keep every projection caught up until the returned event is set."""
-        stop = threading.Event()
+    def run_in_background(self, interval: float = 0.2) -> BackgroundRun:
+        """Keep every projection caught up, polling, until the result is stopped."""
+        return BackgroundRun(self, interval)
 
-        def loop() -> None:
-            while not stop.is_set():
-                try:
-                    self.catch_up()
-                except Exception:  # keep the service's read models alive; log and retry
-                    log.exception("projection catch-up failed; retrying")
-                stop.wait(interval)
 
-        threading.Thread(target=loop, name="projections", daemon=True).start()
-        return stop
+class BackgroundRun:
+    def __init__(self, runner: ProjectionRunner, interval: float) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(runner, interval),
+                                        name="projections", daemon=True)
+        self._thread.start()
+
+    def _loop(self, runner: ProjectionRunner, interval: float) -> None:
+        while not self._stopping.is_set():
+            try:
+                runner.catch_up()
+            except Exception:  # keep the service's read models alive; log and retry
+                log.exception("projection catch-up failed; retrying")
+            self._stopping.wait(interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()

@@ -31,12 +31,18 @@ def provider():
 
 @pytest.fixture
 def make_ledger(database_url, clock, provider):
+    made: list[SmsLedger] = []
+
     def make(settings: LedgerSettings | None = None, **overrides) -> SmsLedger:
-        return SmsLedger(provider=overrides.get("provider", provider), clock=clock,
-                         read_store=read_store_for,
-                         ids=UuidMessageIds(), settings=settings,
-                         env=persistence_env(overrides.get("database_url", database_url)))
-    return make
+        ledger = SmsLedger(provider=overrides.get("provider", provider), clock=clock,
+                           read_store=read_store_for, ids=UuidMessageIds(), settings=settings,
+                           env=persistence_env(overrides.get("database_url", database_url)))
+        made.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in made:  # each holds a connection pool on PostgreSQL
+        ledger.close()
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ def test_a_concurrent_change_is_retried_not_lost(make_ledger, durable_url, clock
     sender.interleave = lambda: webhook.record_reports(
         "acme", [ProviderReport(sent.message_id, outcome("PENDING_ENROUTE"))])
     result = sender.record_reports("acme", [ProviderReport(sent.message_id, outcome("DELIVERED_TO_HANDSET"))])
+    sender.close()
     assert result.applied == 1
-    history = [h.event for h in sender.message("acme", sent.message_id).history]
+    history = [h.event for h in webhook.message("acme", sent.message_id).history]
     assert history == ["Requested", "Enqueued", "ReportNoted", "Delivered"]

@@ -75,3 +75,23 @@ def test_the_statistics_follow_each_change(ledger, clock):
 def test_an_unknown_projection_name_is_a_clear_error(ledger):
     with pytest.raises(KeyError, match="no projection 'nope'; there are: feed, statistics, history"):
         ledger.rebuild_projection("nope")
+
+
+def test_the_background_runner_keeps_every_view_at_the_head(ledger):
+    import time
+
+    background = ledger.projections.run_in_background(interval=0.02)
+    try:
+        ledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
+        head = ledger.recorder.max_notification_id()
+        deadline = time.monotonic() + 10
+        positions = {}
+        while time.monotonic() < deadline:
+            positions = {name: ledger.read_store.position(ledger.read_store.live_view(name))
+                         for name in (FEED, STATISTICS, HISTORY)}
+            if set(positions.values()) == {head}:
+                break
+            time.sleep(0.02)
+        assert positions == dict.fromkeys((FEED, STATISTICS, HISTORY), head)
+    finally:
+        background.stop()

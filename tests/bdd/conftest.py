@@ -1,6 +1,6 @@
 """Step definitions for the delivery-lifecycle scenarios.
 
-The scenarios drive the real application (SmsLedger on the in-memory store) with
+The scenarios drive the real application (SmsLedger, on each kind of store) with
 a scripted provider standing in for Infobip and a clock moved by hand, so "4 days
 pass" takes a millisecond.
 """
@@ -44,14 +44,33 @@ class World:
         return event
 
 
+STORES = ["memory", "sqlite", "postgres"]
+
+
+def pytest_generate_tests(metafunc):
+    # pytest-bdd asks for step fixtures while the scenario runs, so a parametrized
+    # `world` fixture is never seen at collection: parametrize each scenario instead.
+    if metafunc.module.__name__.endswith("test_scenarios"):
+        metafunc.fixturenames.append("store_kind")
+        metafunc.parametrize("store_kind", STORES)
+
+
 @pytest.fixture
-def world():
+def world(request, tmp_path, store_kind):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
     ledger = SmsLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
                        read_store=read_store_for,
-                       env=persistence_env("memory://"))
-    return World(ledger=ledger, clock=clock, provider=provider)
+                       env=persistence_env(_store_url(request, store_kind, tmp_path)))
+    yield World(ledger=ledger, clock=clock, provider=provider)
+    ledger.close()
+
+
+def _store_url(request, store_kind: str, tmp_path) -> str:
+    """Every scenario runs on each store: in memory, SQLite and PostgreSQL."""
+    if store_kind == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return "memory://" if store_kind == "memory" else f"sqlite:///{tmp_path}/bdd.db"
 
 
 @given(parsers.parse('the project "{project}" runs the campaign "{campaign}"'))

@@ -38,9 +38,17 @@ class Stack:
                 f"{self.webhook_path}")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path}/ledger.db"
+
+
 @pytest.fixture
-def stack(request):
-    """Ledger + real adapter + simulator + webhook service, all on loopback."""
+def stack(request, store_url):
+    """Ledger + real adapter + simulator + webhook service, all on loopback, on a
+    durable store (SQLite and PostgreSQL)."""
     options = getattr(request, "param", {}) or {}
     config = SimulatorConfig(api_key=API_KEY, report_delay=0.05, late_report_delay=0.3,
                              slow_answer_seconds=1.0, webhook_retry_delays=(0.05, 0.1, 0.2))
@@ -49,7 +57,7 @@ def stack(request):
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
     ledger = SmsLedger(provider=provider, clock=SystemClock(), ids=UuidMessageIds(),
                        read_store=read_store_for,
-                       env=persistence_env("memory://"))
+                       env=persistence_env(store_url))
     credentials = StaticWebhookCredentials({(PROJECT, INTEGRATION): SECRET})
     with InfobipSimulator(config) as simulator, \
             BackgroundServer(create_app(ledger, credentials)) as webhook, provider:
@@ -57,3 +65,4 @@ def stack(request):
         accounts.add(PROJECT, INTEGRATION, InfobipAccount(
             base_url=simulator.base_url, api_key=API_KEY, delivery_webhook_url=stack.webhook_url))
         yield stack
+    ledger.close()
