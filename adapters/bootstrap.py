@@ -10,10 +10,12 @@ from adapters.facade import Smsledger
 from adapters.infobip.accounts import AccountDirectory
 from adapters.infobip.lookup import InfobipLookup
 from adapters.infobip.provider import InfobipProvider
+from adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
 from adapters.store.read_store_factory import read_store_for
 from adapters.system import SystemClock, UuidMessageIds
 from application.ledger import LedgerSettings, SmsLedger
 from application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
+from application.projects import ProjectDirectory
 
 
 class ReadOnlyProvider(SmsProvider):
@@ -23,18 +25,29 @@ class ReadOnlyProvider(SmsProvider):
         raise RuntimeError("this smsledger was started to read the store; it sends nothing")
 
 
+def build_projects(settings: Settings, *, clock: Clock | None = None) -> ProjectDirectory:
+    key = SecretKey(settings.secret_key.get_secret_value() if settings.secret_key else None,
+                    settings.secret_key_file)
+    return ProjectDirectory(clock=clock or SystemClock(), secrets=RandomSecrets(),
+                            webhook_secrets=HmacWebhookSecrets(key),
+                            event_names=dict(settings.campaign_event_names),
+                            env=settings.store_env())
+
+
 def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
                  clock: Clock | None = None, ids: IdSource | None = None) -> SmsLedger:
-    """The application alone: with the caller's provider, or one that sends nothing."""
+    """The application (and its project directory): with the caller's provider, or
+    one that sends nothing."""
+    clock = clock or SystemClock()
     return SmsLedger(
         provider=provider or ReadOnlyProvider(),
-        clock=clock or SystemClock(),
+        clock=clock,
         ids=ids or UuidMessageIds(),
         read_store=read_store_for,
+        projects=build_projects(settings, clock=clock),
         settings=LedgerSettings(
             waiting_window=timedelta(days=settings.waiting_window_days),
             send_batch_size=settings.send_batch_size,
-            event_names=dict(settings.campaign_event_names),
         ),
         env=settings.store_env(),
     )

@@ -49,12 +49,27 @@ class Settings(BaseSettings):
     # Encrypts every stored event (AES-GCM); base64 of 16, 24 or 32 random bytes.
     # Without it events are stored in clear. Losing it loses the store.
     encryption_key: SecretStr | None = None
+    # Webhook secrets are derived from this key; without it, the key file is used
+    # (created on first use). Changing it changes every webhook URL.
+    secret_key: SecretStr | None = None
+    secret_key_file: str = "./smsledger.key"
+    # The service: the address Infobip reaches it at (default: where it listens),
+    # and the largest request body it accepts.
+    public_url: str | None = None
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
     @field_validator("database_url")
     @classmethod
     def _known_store(cls, url: str) -> str:
         persistence_env(url)  # raises ValueError naming what is wrong
         return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. https://sms.example.com")
+        return url.rstrip("/") if url else url
 
     @field_validator("encryption_key")
     @classmethod

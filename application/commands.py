@@ -21,8 +21,8 @@ class SendRequest:
     media_urls: tuple[str, ...] = ()
     campaign_id: str | None = None
     action_id: str | None = None
-    sender: str | None = None
-    integration_id: str = "default"
+    sender: str | None = None  # default: the integration's default sender
+    integration_id: str | None = None  # default: the project's default SMS provider
     message_id: str | None = None
 
 

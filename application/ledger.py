@@ -9,7 +9,7 @@ then re-reads and re-applies, so conflicts are retried, never surfaced or lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,6 +26,7 @@ from application.projections import (
     DUE_PENDING, DUE_REQUESTED, DUE_WINDOW, FEED, HISTORY, STATISTICS, all_projections,
     campaign_key, microseconds,
 )
+from application.projects import ProjectDirectory
 from application.read_store import ReadStore
 from application.commands import ProviderReport, QuarantinedInput, SendRequest
 from application.ports import (
@@ -33,13 +34,12 @@ from application.ports import (
     StatusInAnswer, Unknown,
 )
 from application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
-from domain.campaign_events import DEFAULT_EVENT_NAME, CampaignEvent
+from domain.campaign_events import CampaignEvent
 from domain.content import Content, MmsContent, SmsContent, content_from_dict
 from domain.errors import DomainError
 from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
-from domain.project import ProjectSettings, project_settings_id, validate_event_name
 from domain.quarantine import QuarantinedPayload, quarantine_id
 from domain.status import MessageStatus
 
@@ -78,16 +78,11 @@ class ConcurrencyConflict(RuntimeError):
 class LedgerSettings:
     waiting_window: timedelta = DEFAULT_WAITING_WINDOW
     send_batch_size: int = 500
-    # Campaign event names per project from the configuration file; a change made
-    # through the application (stored as an event) takes precedence.
-    event_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.send_batch_size <= MAX_PROVIDER_BATCH:
             raise ValueError(f"send_batch_size must be 1..{MAX_PROVIDER_BATCH}, "
                              f"got {self.send_batch_size}")
-        for name in self.event_names.values():
-            validate_event_name(name)
 
 
 class SmsLedger(Application):
@@ -95,12 +90,14 @@ class SmsLedger(Application):
     name = "smsledger"
 
     def __init__(self, *, provider: SmsProvider, clock: Clock, ids: IdSource,
-                 read_store: Callable[[Any], ReadStore],
+                 read_store: Callable[[Any], ReadStore], projects: ProjectDirectory,
                  settings: LedgerSettings | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         """`read_store` builds the read-model store for this application's recorder
-        (adapters.store.read_store_factory.read_store_for)."""
+        (adapters.store.read_store_factory.read_store_for); `projects` knows each
+        project's integrations, senders and campaign-event name."""
         super().__init__(env=env)
+        self.projects = projects
         self.provider = provider
         self.clock = clock
         self.ids = ids
@@ -108,6 +105,10 @@ class SmsLedger(Application):
         self.read_store = read_store(self.recorder)
         self.projections = ProjectionRunner(self.recorder, self.mapper, self.read_store,
                                             all_projections())
+
+    def close(self) -> None:
+        super().close()
+        self.projects.close()
 
     # --- sending ----------------------------------------------------------------------
 
@@ -149,14 +150,15 @@ class SmsLedger(Application):
                 MmsContent(request.title, request.text, tuple(request.media_urls))
                 if request.title is not None else SmsContent(request.text)
             )
+            route = self.projects.route(project_id, request.integration_id, request.sender)
             return Message.request(
                 project_id=project_id,
                 message_id=message_id,
-                integration_id=request.integration_id,
+                integration_id=route.integration_id,
                 customer_id=request.customer_id,
                 recipient=PhoneNumber.parse(request.to),
                 content=content,
-                sender=request.sender,
+                sender=route.sender,
                 campaign_id=request.campaign_id,
                 action_id=request.action_id,
                 requested_at=now,
@@ -432,27 +434,11 @@ class SmsLedger(Application):
     # --- project settings -----------------------------------------------------------------
 
     def campaign_event_name(self, project_id: str) -> str:
-        try:
-            settings: ProjectSettings = self.repository.get(project_settings_id(project_id))
-        except AggregateNotFoundError:
-            return self.settings.event_names.get(project_id, DEFAULT_EVENT_NAME)
-        if settings.version == 1:  # never renamed through the application
-            return self.settings.event_names.get(project_id, DEFAULT_EVENT_NAME)
-        return settings.campaign_event_name
+        return self.projects.campaign_event_name(project_id)
 
     def rename_campaign_event(self, project_id: str, name: str, *, changed_by: str) -> None:
         """Map the project's `campaign` event to another name, for events read from now on."""
-        validate_event_name(name)
-        now = self.clock.now()
-
-        def rename(aggregates: dict[UUID, Aggregate]) -> list[Aggregate]:
-            settings = aggregates.get(project_settings_id(project_id))
-            if not isinstance(settings, ProjectSettings):
-                settings = ProjectSettings.start(project_id, at=now)
-            settings.rename_campaign_event(name, changed_by=changed_by, at=now)
-            return [settings]
-
-        self._retrying(lambda: rename(self._load_many([project_settings_id(project_id)])))
+        self.projects.rename_campaign_event(project_id, name, changed_by=changed_by)
 
     # --- persistence helpers ------------------------------------------------------------
 

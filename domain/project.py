@@ -1,21 +1,45 @@
-"""Project settings as an event-sourced aggregate: what changed, when, and by whom."""
+"""Project settings as an event-sourced aggregate: what changed, when, and by whom.
+
+A project holds its API tokens, its Infobip integrations (each with its senders and
+its webhook secret), its default SMS provider and its campaign-event name. Secrets
+are never stored: tokens and webhook secrets are kept as SHA-256 hashes (they are
+random and long, so a fast hash is enough) and compared in constant time. Every
+change records `changed_by`, the id of the token (or "cli") that made it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from domain.campaign_events import DEFAULT_EVENT_NAME
-from domain.errors import InvalidEventName
+from domain.errors import DomainError, InvalidEventName
 
 _PROJECT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:project-settings")
 
 # Names other platforms use look like "campaign", "users.messages.sms.Delivery" or
 # "SMS Delivered": letters, digits, spaces and a little punctuation, at most 128.
 _EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\- ]{0,126}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+# Ids appear in URLs and tokens: keep them plain.
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_SENDERS = 100
+ROLES = ("admin", "member")
+
+
+class InvalidSettings(DomainError):
+    pass
+
+
+class UnknownIntegration(DomainError):
+    pass
 
 
 def project_settings_id(project_id: str) -> UUID:
@@ -31,13 +55,74 @@ def validate_event_name(name: object) -> str:
     return name
 
 
+def validate_id(kind: str, value: object) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InvalidSettings(f"{kind} {value!r} must be 1-63 lowercase letters, digits, '-' "
+                              "or '_', starting with a letter or digit")
+    return value
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _matches(secret: str, expected_hash: str) -> bool:
+    return hmac.compare_digest(secret_hash(secret), expected_hash)
+
+
+@dataclass(frozen=True)
+class Integration:
+    integration_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    senders: tuple[str, ...]
+    default_sender: str | None
+    webhook_nonce: str = field(repr=False)  # the webhook secret is derived from it
+    webhook_secret_hash: str = field(repr=False)
+
+    @property
+    def masked_api_key(self) -> str:
+        return "****" + self.api_key[-4:] if len(self.api_key) > 8 else "****"
+
+    def verify_webhook_secret(self, secret: str) -> bool:
+        return _matches(secret, self.webhook_secret_hash)
+
+
+def validate_integration(base_url: object, api_key: object, senders: object,
+                         default_sender: object) -> tuple[str, str, tuple[str, ...], str | None]:
+    parsed = urlparse(base_url) if isinstance(base_url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc \
+            or parsed.username or parsed.query:
+        raise InvalidSettings(f"base_url {base_url!r} must be the account's http(s) base URL, "
+                              "e.g. https://xyz.api.infobip.com")
+    if not isinstance(api_key, str) or len(api_key.strip()) < 8:
+        raise InvalidSettings("api_key must be the Infobip API key (at least 8 characters)")
+    if not isinstance(senders, (list, tuple)) or not all(
+            isinstance(s, str) and 0 < len(s.strip()) <= 20 for s in senders):
+        raise InvalidSettings("senders must be a list of sender names or numbers, "
+                              "1-20 characters each")
+    if len(senders) > MAX_SENDERS:
+        raise InvalidSettings(f"at most {MAX_SENDERS} senders, got {len(senders)}")
+    if len(set(senders)) != len(senders):
+        raise InvalidSettings("senders must not repeat")
+    if default_sender is not None and default_sender not in senders:
+        raise InvalidSettings(f"default_sender {default_sender!r} is not one of the senders")
+    return base_url.rstrip("/"), api_key, tuple(senders), default_sender
+
+
 class ProjectSettings(Aggregate):
     class Started(Aggregate.Created):
         project_id: str
+        name: str
 
         def apply(self, settings: ProjectSettings) -> None:
             settings.project_id = self.project_id
+            settings.name = self.name
             settings.campaign_event_name = DEFAULT_EVENT_NAME
+            settings.campaign_event_renamed = False
+            settings.tokens = {}  # token id -> (hash, role, revoked)
+            settings.integrations = {}  # integration id -> Integration
+            settings.default_provider = None
 
     class CampaignEventRenamed(Aggregate.Event):
         name: str
@@ -45,14 +130,115 @@ class ProjectSettings(Aggregate):
 
         def apply(self, settings: ProjectSettings) -> None:
             settings.campaign_event_name = self.name
+            settings.campaign_event_renamed = True
+
+    class TokenIssued(Aggregate.Event):
+        token_id: str
+        token_hash: str
+        role: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.tokens[self.token_id] = {"hash": self.token_hash, "role": self.role}
+
+    class IntegrationConfigured(Aggregate.Event):
+        integration_id: str
+        base_url: str
+        api_key: str
+        senders: list[str]
+        default_sender: str | None
+        webhook_nonce: str
+        webhook_secret_hash: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.integrations[self.integration_id] = Integration(
+                integration_id=self.integration_id, base_url=self.base_url,
+                api_key=self.api_key, senders=tuple(self.senders),
+                default_sender=self.default_sender, webhook_nonce=self.webhook_nonce,
+                webhook_secret_hash=self.webhook_secret_hash)
+
+    class DefaultProviderChosen(Aggregate.Event):
+        integration_id: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.default_provider = self.integration_id
 
     @classmethod
-    def start(cls, project_id: str, *, at: datetime) -> ProjectSettings:
+    def start(cls, project_id: str, *, at: datetime, name: str | None = None) -> ProjectSettings:
+        validate_id("project id", project_id)
         return cls._create(cls.Started, id=project_settings_id(project_id), timestamp=at,
-                           project_id=project_id)
+                           project_id=project_id, name=name or project_id)
+
+    # --- commands ------------------------------------------------------------------
 
     def rename_campaign_event(self, name: str, *, changed_by: str, at: datetime) -> None:
         validate_event_name(name)
-        if name != self.campaign_event_name:
+        if name != self.campaign_event_name or not self.campaign_event_renamed:
             self.trigger_event(self.CampaignEventRenamed, timestamp=at, name=name,
                                changed_by=changed_by)
+
+    def issue_token(self, *, token_id: str, secret: str, role: str, changed_by: str,
+                    at: datetime) -> None:
+        if role not in ROLES:
+            raise InvalidSettings(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if token_id in self.tokens:
+            raise InvalidSettings(f"token id {token_id!r} is taken")
+        self.trigger_event(self.TokenIssued, timestamp=at, token_id=token_id,
+                           token_hash=secret_hash(secret), role=role, changed_by=changed_by)
+
+    def configure_integration(self, integration_id: str, *, base_url: str, api_key: str,
+                              senders: list[str], default_sender: str | None,
+                              webhook_nonce: str, webhook_secret_hash: str, changed_by: str,
+                              at: datetime) -> None:
+        validate_id("integration id", integration_id)
+        base_url, api_key, senders_tuple, default_sender = validate_integration(
+            base_url, api_key, senders, default_sender)
+        self.trigger_event(self.IntegrationConfigured, timestamp=at,
+                           integration_id=integration_id, base_url=base_url, api_key=api_key,
+                           senders=list(senders_tuple), default_sender=default_sender,
+                           webhook_nonce=webhook_nonce, webhook_secret_hash=webhook_secret_hash,
+                           changed_by=changed_by)
+
+    def choose_default_provider(self, integration_id: str, *, changed_by: str,
+                                at: datetime) -> None:
+        if integration_id not in self.integrations:
+            raise UnknownIntegration(f"no integration {integration_id!r} in this project")
+        if integration_id != self.default_provider:
+            self.trigger_event(self.DefaultProviderChosen, timestamp=at,
+                               integration_id=integration_id, changed_by=changed_by)
+
+    # --- queries -------------------------------------------------------------------
+
+    def role_of(self, token_id: str, secret: str) -> str | None:
+        """The token's role when the secret is right; None otherwise."""
+        token = self.tokens.get(token_id)
+        if token is None:
+            _matches(secret, "0" * 64)  # same work either way: timing tells nothing
+            return None
+        return token["role"] if _matches(secret, token["hash"]) else None
+
+    def integration(self, integration_id: str | None) -> Integration:
+        """The named integration, or the default provider when none is named."""
+        chosen = integration_id or self.default_provider
+        if chosen is None:
+            raise UnknownIntegration("the project has no default SMS provider; name an "
+                                     "integration or choose a default provider")
+        try:
+            return self.integrations[chosen]
+        except KeyError:
+            raise UnknownIntegration(f"no integration {chosen!r} in this project") from None
+
+    def resolve_sender(self, integration: Integration, sender: str | None) -> str | None:
+        if sender is None:
+            return integration.default_sender
+        if sender not in integration.senders:
+            raise InvalidSettings(f"sender {sender!r} is not one of integration "
+                                  f"{integration.integration_id!r}'s senders")
+        return sender
+
+    def describe(self) -> dict[str, Any]:
+        return {"project_id": self.project_id, "name": self.name,
+                "default_provider": self.default_provider,
+                "campaign_event_name": self.campaign_event_name}

@@ -2,10 +2,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from adapters.persistence import persistence_env
-from adapters.store.read_store_factory import read_store_for
+from adapters.bootstrap import build_ledger
+from adapters.config import load_settings
 from adapters.system import ManualClock, UuidMessageIds
-from application.ledger import LedgerSettings, SmsLedger
+from application.ledger import SmsLedger
 from tests.support.providers import ScriptedProvider
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -31,12 +31,14 @@ def provider():
 
 @pytest.fixture
 def make_ledger(database_url, clock, provider):
+    """Ledgers on the test's store; keyword arguments are settings (send_batch_size=10)."""
     made: list[SmsLedger] = []
 
-    def make(settings: LedgerSettings | None = None, **overrides) -> SmsLedger:
-        ledger = SmsLedger(provider=overrides.get("provider", provider), clock=clock,
-                           read_store=read_store_for, ids=UuidMessageIds(), settings=settings,
-                           env=persistence_env(overrides.get("database_url", database_url)))
+    def make(*, provider_: ScriptedProvider | None = None, **settings) -> SmsLedger:
+        settings.setdefault("database_url", database_url)
+        settings.setdefault("secret_key", "test-secret-key")
+        ledger = build_ledger(load_settings(**settings), provider=provider_ or provider,
+                              clock=clock, ids=UuidMessageIds())
         made.append(ledger)
         return ledger
 

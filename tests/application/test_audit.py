@@ -19,7 +19,7 @@ def priced(status, clock, **kwargs):
 
 
 def test_the_funnel_adds_up(ledger, clock, provider):
-    delivered, failed, rejected, silent, german = (send(ledger), send(ledger), send(ledger),
+    delivered, failed, rejected, _silent, _german = (send(ledger), send(ledger), send(ledger),
                                                    send(ledger), send(ledger, DE))
     provider.answer = lambda m: Refused(m.message_id, 400, "BAD_REQUEST", "bad")
     send(ledger)

@@ -1,7 +1,7 @@
 import pytest
 
 from application.commands import ProviderReport, SendRequest
-from application.ledger import LedgerSettings, MessageNotFound
+from application.ledger import MessageNotFound
 from domain.errors import InvalidEventName
 from tests.support.statuses import outcome
 
@@ -44,7 +44,7 @@ def test_a_rename_applies_to_events_read_after_it(ledger):
 
 
 def test_names_from_the_configuration_file_apply_until_changed(make_ledger):
-    ledger = make_ledger(LedgerSettings(event_names={"acme": "users.messages.sms.Delivery"}))
+    ledger = make_ledger(campaign_event_names={"acme": "users.messages.sms.Delivery"})
     send_many(ledger, "acme", 1)
     assert ledger.campaign_events("acme").events[0].name == "users.messages.sms.Delivery"
     ledger.rename_campaign_event("acme", "Delivered", changed_by="admin")

@@ -37,14 +37,17 @@ class InterleavingLedger(SmsLedger):
 
 
 def test_a_concurrent_change_is_retried_not_lost(make_ledger, durable_url, clock, provider):
-    from adapters.persistence import persistence_env
+    from adapters.bootstrap import build_projects
+    from adapters.config import load_settings
     from adapters.store.read_store_factory import read_store_for
     from adapters.system import UuidMessageIds
 
     url = durable_url
     webhook = make_ledger(database_url=url)
+    settings = load_settings(database_url=url)
     sender = InterleavingLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
-                                read_store=read_store_for, env=persistence_env(url))
+                                read_store=read_store_for, projects=build_projects(settings),
+                                env=settings.store_env())
     (sent,) = sender.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
     # While the sender applies a report, the webhook process applies another one.
     sender.interleave = lambda: webhook.record_reports(

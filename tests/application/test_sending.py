@@ -1,7 +1,7 @@
 import pytest
 
 from application.commands import SendRequest
-from application.ledger import InvalidSendRequest, LedgerSettings
+from application.ledger import InvalidSendRequest
 from application.ports import Refused, StatusInAnswer, Unknown
 from tests.support.statuses import outcome
 
@@ -25,7 +25,7 @@ def test_a_sent_message_is_stored_requested_then_enqueued(ledger, provider):
 
 
 def test_the_provider_is_called_in_batches(make_ledger, provider):
-    ledger = make_ledger(LedgerSettings(send_batch_size=10))
+    ledger = make_ledger(send_batch_size=10)
     results = ledger.send("acme", [request(i) for i in range(25)])
     assert [len(b) for b in provider.batches] == [10, 10, 5]
     assert {r.status for r in results} == {"enqueued"}

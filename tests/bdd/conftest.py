@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from adapters.persistence import persistence_env
-from adapters.store.read_store_factory import read_store_for
-from adapters.system import ManualClock, UuidMessageIds
+from adapters.bootstrap import build_ledger
+from adapters.config import load_settings
+from adapters.system import ManualClock
 from application.commands import ProviderReport, SendRequest
 from application.ledger import SmsLedger
 from application.ports import Refused, Unknown
@@ -59,9 +59,8 @@ def pytest_generate_tests(metafunc):
 def world(request, tmp_path, store_kind):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
-    ledger = SmsLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
-                       read_store=read_store_for,
-                       env=persistence_env(_store_url(request, store_kind, tmp_path)))
+    ledger = build_ledger(load_settings(database_url=_store_url(request, store_kind, tmp_path)),
+                          provider=provider, clock=clock)
     yield World(ledger=ledger, clock=clock, provider=provider)
     ledger.close()
 

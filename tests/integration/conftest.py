@@ -12,9 +12,8 @@ from adapters.http.webhook_auth import StaticWebhookCredentials
 from adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from adapters.infobip.provider import InfobipProvider, RetryPolicy
 from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from adapters.persistence import persistence_env
-from adapters.store.read_store_factory import read_store_for
-from adapters.system import SystemClock, UuidMessageIds
+from adapters.bootstrap import build_ledger
+from adapters.config import load_settings
 from application.ledger import SmsLedger
 
 PROJECT, INTEGRATION, API_KEY, SECRET = "acme", "infobip", "sim-api-key", "webhook-secret-123"
@@ -55,9 +54,7 @@ def stack(request, store_url):
     accounts = StaticAccounts({})
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    ledger = SmsLedger(provider=provider, clock=SystemClock(), ids=UuidMessageIds(),
-                       read_store=read_store_for,
-                       env=persistence_env(store_url))
+    ledger = build_ledger(load_settings(database_url=store_url), provider=provider)
     credentials = StaticWebhookCredentials({(PROJECT, INTEGRATION): SECRET})
     with InfobipSimulator(config) as simulator, \
             BackgroundServer(create_app(ledger, credentials)) as webhook, provider:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from adapters.persistence import persistence_env
+from adapters.bootstrap import build_ledger
+from adapters.config import load_settings
 from adapters.store.memory_read_store import MemoryReadStore
 from adapters.store.read_store_factory import read_store_for
 from adapters.store.sql_read_store import SqlReadStore
-from adapters.system import ManualClock, UuidMessageIds
-from application.ledger import SmsLedger
+from adapters.system import ManualClock
 from tests.support.providers import ScriptedProvider
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -25,8 +25,8 @@ DURABLE = ["sqlite", POSTGRES]
 
 
 def make_ledger(database_url):
-    return SmsLedger(provider=ScriptedProvider(), clock=ManualClock(T0), ids=UuidMessageIds(),
-                     read_store=read_store_for, env=persistence_env(database_url))
+    return build_ledger(load_settings(database_url=database_url), provider=ScriptedProvider(),
+                        clock=ManualClock(T0))
 
 
 @pytest.fixture(params=["memory", "sqlite", POSTGRES])

@@ -1,0 +1,241 @@
+"""ProjectDirectory: projects, their API tokens and their Infobip integrations.
+
+A bounded context of its own (its own eventsourcing Application and events table
+beside the ledger's): who may do what in a project, and where its messages go.
+
+Tokens look like `sml_<project>.<token id>.<secret>`: the project and token id say
+where to look, the secret is checked against its stored hash. Webhook secrets are
+not stored at all, only their hashes: each is derived from the service's secret
+key and a per-integration nonce (the WebhookSecrets port), so the sender can put it
+in the webhook URLs it gives Infobip while the store alone reveals nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from application.ports import Clock
+from domain.campaign_events import DEFAULT_EVENT_NAME
+from domain.errors import DomainError
+from domain.project import (
+    Integration, ProjectSettings, project_settings_id, secret_hash, validate_event_name,
+    validate_id,
+)
+
+TOKEN_PREFIX = "sml_"
+MAX_SAVE_ATTEMPTS = 10
+
+
+class SecretSource(ABC):
+    @abstractmethod
+    def new_secret(self) -> str:
+        """A random, URL-safe secret of at least 128 bits."""
+
+    @abstractmethod
+    def new_id(self) -> str:
+        """A short random identifier (not secret)."""
+
+
+class WebhookSecrets(ABC):
+    @abstractmethod
+    def derive(self, project_id: str, integration_id: str, nonce: str) -> str:
+        """The integration's webhook secret; the same inputs give the same secret."""
+
+
+class ProjectNotFound(LookupError):
+    pass
+
+
+class ProjectExists(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    project_id: str
+    token_id: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one message goes: which integration, from which sender."""
+
+    integration_id: str
+    sender: str | None
+
+
+class ProjectDirectory(Application):
+    name = "projects"
+
+    def __init__(self, *, clock: Clock, secrets: SecretSource, webhook_secrets: WebhookSecrets,
+                 event_names: Mapping[str, str] | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.clock = clock
+        self.secrets = secrets
+        self.webhook_secrets = webhook_secrets
+        # Campaign event names from the configuration file; a rename made through
+        # the application takes precedence.
+        self.event_names = dict(event_names or {})
+
+    # --- projects and tokens --------------------------------------------------------
+
+    def create_project(self, project_id: str, *, name: str | None = None,
+                       changed_by: str = "cli") -> str:
+        """Create a project; returns its first admin token."""
+        validate_id("project id", project_id)
+        now = self.clock.now()
+        settings = ProjectSettings.start(project_id, at=now, name=name)
+        token = self._issue(settings, "admin", changed_by)
+        try:
+            self.save(settings)
+        except IntegrityError:
+            raise ProjectExists(f"project {project_id!r} exists already") from None
+        return token
+
+    def issue_token(self, project_id: str, role: str, *, changed_by: str = "cli") -> str:
+        holder: list[str] = []
+
+        def issue(settings: ProjectSettings) -> None:
+            holder[:] = [self._issue(settings, role, changed_by)]
+
+        self._change(project_id, issue)
+        return holder[0]
+
+    def _issue(self, settings: ProjectSettings, role: str, changed_by: str) -> str:
+        token_id, secret = self.secrets.new_id(), self.secrets.new_secret()
+        settings.issue_token(token_id=token_id, secret=secret, role=role,
+                             changed_by=changed_by, at=self.clock.now())
+        return f"{TOKEN_PREFIX}{settings.project_id}.{token_id}.{secret}"
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The token's project and role, or None for anything that is not a valid token."""
+        if not token.startswith(TOKEN_PREFIX) or token.count(".") != 2:
+            return None
+        project_id, token_id, secret = token[len(TOKEN_PREFIX):].split(".")
+        settings = self._find(project_id)
+        if settings is None:
+            secret_hash(secret)  # same work as a wrong secret
+            return None
+        role = settings.role_of(token_id, secret)
+        return Principal(project_id, token_id, role) if role else None
+
+    # --- settings -------------------------------------------------------------------
+
+    def settings(self, project_id: str) -> ProjectSettings:
+        settings = self._find(project_id)
+        if settings is None:
+            raise ProjectNotFound(f"no project {project_id!r}")
+        return settings
+
+    def configure_integration(self, project_id: str, integration_id: str, *, base_url: str,
+                              api_key: str, senders: list[str], default_sender: str | None,
+                              rotate_webhook_secret: bool = False,
+                              changed_by: str) -> tuple[Integration, str]:
+        """Add or change an integration; returns it with its webhook secret. The secret
+        stays the same across changes (messages in flight keep their webhook URLs)
+        unless a rotation is asked for."""
+        def configure(settings: ProjectSettings) -> None:
+            existing = settings.integrations.get(integration_id)
+            nonce = (existing.webhook_nonce if existing and not rotate_webhook_secret
+                     else self.secrets.new_id())
+            secret = self.webhook_secrets.derive(project_id, integration_id, nonce)
+            settings.configure_integration(
+                integration_id, base_url=base_url, api_key=api_key, senders=senders,
+                default_sender=default_sender, webhook_nonce=nonce,
+                webhook_secret_hash=secret_hash(secret), changed_by=changed_by,
+                at=self.clock.now())
+
+        settings = self._change(project_id, configure)
+        integration = settings.integrations[integration_id]
+        return integration, self.webhook_secret(project_id, integration)
+
+    def webhook_secret(self, project_id: str, integration: Integration) -> str:
+        return self.webhook_secrets.derive(project_id, integration.integration_id,
+                                           integration.webhook_nonce)
+
+    def verify_webhook(self, project_id: str, integration_id: str, secret: str) -> bool:
+        settings = self._find(project_id)
+        integration = settings.integrations.get(integration_id) if settings else None
+        if integration is None:
+            secret_hash(secret)
+            return False
+        return integration.verify_webhook_secret(secret)
+
+    def choose_default_provider(self, project_id: str, integration_id: str, *,
+                                changed_by: str) -> None:
+        self._change(project_id, lambda s: s.choose_default_provider(
+            integration_id, changed_by=changed_by, at=self.clock.now()))
+
+    def rename_campaign_event(self, project_id: str, name: str, *, changed_by: str) -> None:
+        """Map the project's `campaign` event to another name, for events read from now
+        on. A project not created yet is created for it (embedded use)."""
+        validate_event_name(name)
+        self._change(project_id, lambda s: s.rename_campaign_event(
+            name, changed_by=changed_by, at=self.clock.now()), create=True)
+
+    def campaign_event_name(self, project_id: str) -> str:
+        settings = self._find(project_id)
+        if settings is not None and settings.campaign_event_renamed:
+            return settings.campaign_event_name
+        return self.event_names.get(project_id, DEFAULT_EVENT_NAME)
+
+    def route(self, project_id: str, integration_id: str | None,
+              sender: str | None) -> Route:
+        """Where a message goes. A project with integrations configured here checks the
+        integration (default: the default provider) and the sender (default: the
+        integration's default sender); one without (embedded with its own account
+        directory) passes them through."""
+        settings = self._find(project_id)
+        if settings is None or not settings.integrations:
+            return Route(integration_id or "default", sender)
+        integration = settings.integration(integration_id)
+        return Route(integration.integration_id, settings.resolve_sender(integration, sender))
+
+    def history(self, project_id: str) -> list[dict[str, Any]]:
+        """What changed and when, and by whom; secrets and keys left out."""
+        entries = []
+        for event in self.repository.event_store.get(project_settings_id(project_id)):
+            details = {k: v for k, v in vars(event).items() if k not in _NOT_SHOWN}
+            entries.append({"event": type(event).__name__, "timestamp": event.timestamp.isoformat(),
+                            **details})
+        return entries
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _find(self, project_id: str) -> ProjectSettings | None:
+        try:
+            return self.repository.get(project_settings_id(project_id))
+        except (AggregateNotFoundError, ValueError):
+            return None
+
+    def _change(self, project_id: str, command: Callable[[ProjectSettings], None], *,
+                create: bool = False) -> ProjectSettings:
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            settings = self._find(project_id)
+            if settings is None:
+                if not create:
+                    raise ProjectNotFound(f"no project {project_id!r}")
+                settings = ProjectSettings.start(project_id, at=self.clock.now())
+            command(settings)
+            try:
+                self.save(settings)
+                return settings
+            except IntegrityError:
+                continue  # changed meanwhile: re-read and apply again
+        raise RuntimeError(f"project {project_id!r} kept changing; gave up")
+
+
+_NOT_SHOWN = {"originator_id", "originator_version", "timestamp", "originator_topic",
+              "api_key", "token_hash", "webhook_nonce", "webhook_secret_hash"}
