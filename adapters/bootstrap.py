@@ -9,6 +9,8 @@ from adapters.config import Settings, load_settings
 from adapters.facade import Smsledger
 from adapters.infobip.accounts import AccountDirectory
 from adapters.infobip.lookup import InfobipLookup
+from adapters.http.context import ServiceContext
+from adapters.infobip.project_accounts import ProjectAccounts
 from adapters.infobip.provider import InfobipProvider
 from adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
 from adapters.store.read_store_factory import read_store_for
@@ -35,7 +37,8 @@ def build_projects(settings: Settings, *, clock: Clock | None = None) -> Project
 
 
 def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
-                 clock: Clock | None = None, ids: IdSource | None = None) -> SmsLedger:
+                 clock: Clock | None = None, ids: IdSource | None = None,
+                 projects: ProjectDirectory | None = None) -> SmsLedger:
     """The application (and its project directory): with the caller's provider, or
     one that sends nothing."""
     clock = clock or SystemClock()
@@ -44,7 +47,7 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
         clock=clock,
         ids=ids or UuidMessageIds(),
         read_store=read_store_for,
-        projects=build_projects(settings, clock=clock),
+        projects=projects or build_projects(settings, clock=clock),
         settings=LedgerSettings(
             waiting_window=timedelta(days=settings.waiting_window_days),
             send_batch_size=settings.send_batch_size,
@@ -62,3 +65,18 @@ def bootstrap(accounts: AccountDirectory, settings: Settings | None = None, *,
     ledger = build_ledger(settings, provider=provider, clock=clock)
     closers = [provider] if isinstance(provider, InfobipProvider) else []
     return Smsledger(ledger, lookup=InfobipLookup(accounts), closers=closers)
+
+
+def bootstrap_service(settings: Settings, *, public_url: str, clock: Clock | None = None,
+                      provider: SmsProvider | None = None) -> tuple[Smsledger, ServiceContext]:
+    """smsledger as a service: integrations come from the projects' settings, and the
+    webhook URLs given to Infobip point at `public_url`."""
+    clock = clock or SystemClock()
+    projects = build_projects(settings, clock=clock)
+    accounts = ProjectAccounts(projects, public_url)
+    provider = provider or InfobipProvider(accounts)
+    ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
+    closers = [provider] if isinstance(provider, InfobipProvider) else []
+    facade = Smsledger(ledger, lookup=InfobipLookup(accounts), closers=closers)
+    return facade, ServiceContext(ledger=ledger, public_url=public_url.rstrip("/"),
+                                  max_body_bytes=settings.max_body_bytes)

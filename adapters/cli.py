@@ -67,6 +67,58 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from adapters.bootstrap import bootstrap_service
+    from adapters.http.app import create_app
+    from adapters.http.middleware import configure_json_logging
+
+    configure_json_logging()
+    public_url = settings.public_url or f"http://{args.host}:{args.port}"
+    smsledger, context = bootstrap_service(settings, public_url=public_url)
+    background = smsledger.ledger.projections.run_in_background()
+    try:
+        uvicorn.run(create_app(context), host=args.host, port=args.port, log_config=None,
+                    access_log=False)
+    finally:
+        background.stop()
+        smsledger.close()
+    return EXIT_OK
+
+
+def _projects_create(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import build_projects
+    from application.projects import ProjectExists
+
+    projects = build_projects(settings)
+    try:
+        token = projects.create_project(args.project_id, name=args.name)
+    except (ProjectExists, DomainError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        projects.close()
+    print(json.dumps({"project_id": args.project_id, "admin_token": token}))
+    return EXIT_OK
+
+
+def _tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import build_projects
+    from application.projects import ProjectNotFound
+
+    projects = build_projects(settings)
+    try:
+        token = projects.issue_token(args.project, args.role)
+    except (ProjectNotFound, DomainError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        projects.close()
+    print(json.dumps({"token": token}))
+    return EXIT_OK
+
+
 def _keys_create(args: argparse.Namespace) -> int:
     from eventsourcing.cipher import AESCipher
 
@@ -94,7 +146,8 @@ def _with_settings(handler: Callable[[argparse.Namespace, Settings], int]
                    ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
-            settings = load_settings(args.config, database_url=args.database_url)
+            settings = load_settings(args.config, database_url=args.database_url,
+                                     public_url=getattr(args, "public_url", None))
         except ConfigurationError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -144,6 +197,35 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("projection", nargs="?", default=None)
     _store_options(replay)
     replay.set_defaults(handler=_with_settings(_replay))
+
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service: client API, Infobip webhooks, health, metrics")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--public-url", default=None,
+                       help="where Infobip reaches this service, for its webhook URLs "
+                            "(env SMSLEDGER_PUBLIC_URL; default: the address it listens on)")
+    _store_options(serve)
+    serve.set_defaults(handler=_with_settings(_serve))
+
+    projects = commands.add_parser("projects", help="project administration")
+    project_commands = projects.add_subparsers(dest="projects_command", required=True)
+    create_project = project_commands.add_parser(
+        "create", help='create a project; prints {"project_id": ..., "admin_token": ...}')
+    create_project.add_argument("project_id", metavar="NAME",
+                                help="the project id: lowercase letters, digits, '-' or '_'")
+    create_project.add_argument("--name", default=None, help="a display name")
+    _store_options(create_project)
+    create_project.set_defaults(handler=_with_settings(_projects_create))
+
+    tokens = commands.add_parser("tokens", help="API tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True)
+    create_token = token_commands.add_parser(
+        "create", help='issue a token for a project; prints {"token": ...}')
+    create_token.add_argument("--project", required=True)
+    create_token.add_argument("--role", required=True, choices=["admin", "member"])
+    _store_options(create_token)
+    create_token.set_defaults(handler=_with_settings(_tokens_create))
 
     keys = commands.add_parser("keys", help="encryption keys for stored events")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

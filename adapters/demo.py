@@ -20,13 +20,10 @@ from typing import Any
 import phonenumbers
 
 from adapters.audit_report import format_audit
-from adapters.bootstrap import bootstrap
+from adapters.bootstrap import bootstrap_service
 from adapters.config import Settings, load_settings
 from adapters.http.app import create_app
 from adapters.http.server import BackgroundServer
-from adapters.http.webhook_auth import StaticWebhookCredentials
-from adapters.infobip.accounts import InfobipAccount, StaticAccounts
-from adapters.infobip.provider import InfobipProvider, RetryPolicy
 from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from adapters.system import OffsetClock
 from application.audit import CampaignAudit
@@ -96,33 +93,33 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
              ) -> DemoResult:
     settings = settings or load_settings()
     started = time.monotonic()
-    project_id = "demo"
-    campaign_id = "spring-sale-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    api_key, webhook_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    project_id = "demo-" + secrets.token_hex(3)
+    campaign_id = "spring-sale-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    api_key = secrets.token_urlsafe(24)
     clock = OffsetClock()
-    accounts = StaticAccounts({})
-    provider = InfobipProvider(accounts, retry=RetryPolicy(max_attempts=4, base_delay=0.1))
-    ledger = bootstrap(accounts, settings, clock=clock, provider=provider).ledger
-    credentials = StaticWebhookCredentials({(project_id, INTEGRATION): webhook_secret})
     simulator_config = SimulatorConfig(api_key=api_key, report_delay=0.2,
                                        late_report_delay=LATE_REPORT_DELAY, late_report_days=5)
 
-    with InfobipSimulator(simulator_config) as simulator, \
-            BackgroundServer(create_app(ledger, credentials)) as webhook_server, provider:
-        progress(f"Infobip simulator on {simulator.base_url}; webhooks on {webhook_server.url}")
-        webhook = (f"http://{INTEGRATION}:{webhook_secret}@{webhook_server.host}:"
-                   f"{webhook_server.port}/v1/webhooks/infobip/{project_id}/{INTEGRATION}"
-                   "/delivery-reports")
-        accounts.add(project_id, INTEGRATION, InfobipAccount(
-            base_url=simulator.base_url, api_key=api_key, delivery_webhook_url=webhook))
+    with InfobipSimulator(simulator_config) as simulator, BackgroundServer() as webhook_server:
+        smsledger, context = bootstrap_service(settings, public_url=webhook_server.url,
+                                               clock=clock)
+        ledger = smsledger.ledger
+        webhook_server.start(create_app(context))
+        progress(f"Infobip simulator on {simulator.base_url}; smsledger on {webhook_server.url}")
+        # The project is set up as an admin would over the API: its Infobip account,
+        # senders, default provider and the name its campaign events go by.
+        ledger.projects.create_project(project_id, name="Demo shop")
+        ledger.projects.configure_integration(
+            project_id, INTEGRATION, base_url=simulator.base_url, api_key=api_key,
+            senders=["AcmeShop", "385991234567"], default_sender="AcmeShop", changed_by="demo")
+        ledger.projects.choose_default_provider(project_id, INTEGRATION, changed_by="demo")
         ledger.rename_campaign_event(project_id, DEMO_EVENT_NAME, changed_by="demo")
         progress(f"Project {project_id!r} maps the 'campaign' event to {DEMO_EVENT_NAME!r}")
 
         recipients = campaign_recipients(messages)
         requests = [
             SendRequest(customer_id=f"customer-{i:05d}", to=number, text=TEXTS[i % len(TEXTS)],
-                        campaign_id=campaign_id, action_id="sms-blast-1", sender="AcmeShop",
-                        integration_id=INTEGRATION)
+                        campaign_id=campaign_id, action_id="sms-blast-1")
             for i, (number, _) in enumerate(recipients)
         ]
         progress(f"Sending campaign {campaign_id!r}: {len(requests)} messages to "
@@ -156,9 +153,12 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
         feed = ledger.campaign_events(project_id, limit=100_000).events
         feed = [e for e in feed if e.properties["campaign_id"] == campaign_id]
         progress(f"Done in {time.monotonic() - started:.1f}s")
-        return DemoResult(audit=audit, event_name=ledger.campaign_event_name(project_id),
-                          feed_events=len(feed), feed_names={e.name for e in feed},
-                          unresolved_after_send=by_status.get("requested", 0))
+        result = DemoResult(audit=audit, event_name=ledger.campaign_event_name(project_id),
+                            feed_events=len(feed), feed_names={e.name for e in feed},
+                            unresolved_after_send=by_status.get("requested", 0))
+        webhook_server.stop()
+        smsledger.close()
+        return result
 
 
 def _country(number: str) -> str:

@@ -28,7 +28,7 @@ from application.projections import (
 )
 from application.projects import ProjectDirectory
 from application.read_store import ReadStore
-from application.commands import ProviderReport, QuarantinedInput, SendRequest
+from application.commands import InboundSms, ProviderReport, QuarantinedInput, SendRequest
 from application.ports import (
     Accepted, Clock, DeliveryLookup, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
     StatusInAnswer, Unknown,
@@ -37,6 +37,7 @@ from application.views import FeedPage, HistoryEntry, IngestResult, MessageView,
 from domain.campaign_events import CampaignEvent
 from domain.content import Content, MmsContent, SmsContent, content_from_dict
 from domain.errors import DomainError
+from domain.inbound import InboundMessage, inbound_id
 from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
@@ -244,6 +245,34 @@ class SmsLedger(Application):
 
         self._retrying(lambda: apply_all(self._load_many([*by_id, *quarantine_ids])))
         return IngestResult(**counts)
+
+    def record_inbound(self, project_id: str, integration_id: str,
+                       messages: Sequence[InboundSms],
+                       quarantined: Sequence[QuarantinedInput] = ()) -> IngestResult:
+        """Keep the replies customers sent, each once however often it is delivered;
+        unreadable ones are quarantined, in the same transaction."""
+        now = self.clock.now()
+        by_id = {inbound_id(project_id, m.message_id): m for m in messages}
+        quarantine_ids = {quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
+        counts = {"applied": 0, "noted": 0}
+
+        def receive(known: dict[UUID, Aggregate]) -> list[Aggregate]:
+            new: list[Aggregate] = [
+                InboundMessage.receive(
+                    project_id=project_id, integration_id=integration_id,
+                    provider_message_id=m.message_id, sender=m.sender, to=m.to, text=m.text,
+                    keyword=m.keyword, parts=m.parts, received_at=m.received_at or now)
+                for aggregate_id, m in by_id.items() if aggregate_id not in known]
+            new += [QuarantinedPayload.keep(project_id, source=q.source, reason=q.reason,
+                                            raw=q.raw, received_at=now)
+                    for q_id, q in quarantine_ids.items() if q_id not in known]
+            counts.update(applied=sum(isinstance(a, InboundMessage) for a in new))
+            counts.update(noted=len(by_id) - counts["applied"])
+            return new
+
+        self._retrying(lambda: receive(self._load_many([*by_id, *quarantine_ids])))
+        return IngestResult(applied=counts["applied"], noted=counts["noted"],
+                            quarantined=len(quarantined))
 
     def quarantined_inputs(self, project_id: str) -> list[dict[str, Any]]:
         """Provider input kept because it could not be used, oldest first."""

@@ -124,7 +124,7 @@ class ProjectDirectory(Application):
         if not token.startswith(TOKEN_PREFIX) or token.count(".") != 2:
             return None
         project_id, token_id, secret = token[len(TOKEN_PREFIX):].split(".")
-        settings = self._find(project_id)
+        settings = self.find(project_id)
         if settings is None:
             secret_hash(secret)  # same work as a wrong secret
             return None
@@ -134,7 +134,7 @@ class ProjectDirectory(Application):
     # --- settings -------------------------------------------------------------------
 
     def settings(self, project_id: str) -> ProjectSettings:
-        settings = self._find(project_id)
+        settings = self.find(project_id)
         if settings is None:
             raise ProjectNotFound(f"no project {project_id!r}")
         return settings
@@ -166,7 +166,7 @@ class ProjectDirectory(Application):
                                            integration.webhook_nonce)
 
     def verify_webhook(self, project_id: str, integration_id: str, secret: str) -> bool:
-        settings = self._find(project_id)
+        settings = self.find(project_id)
         integration = settings.integrations.get(integration_id) if settings else None
         if integration is None:
             secret_hash(secret)
@@ -186,7 +186,7 @@ class ProjectDirectory(Application):
             name, changed_by=changed_by, at=self.clock.now()), create=True)
 
     def campaign_event_name(self, project_id: str) -> str:
-        settings = self._find(project_id)
+        settings = self.find(project_id)
         if settings is not None and settings.campaign_event_renamed:
             return settings.campaign_event_name
         return self.event_names.get(project_id, DEFAULT_EVENT_NAME)
@@ -197,7 +197,7 @@ class ProjectDirectory(Application):
         integration (default: the default provider) and the sender (default: the
         integration's default sender); one without (embedded with its own account
         directory) passes them through."""
-        settings = self._find(project_id)
+        settings = self.find(project_id)
         if settings is None or not settings.integrations:
             return Route(integration_id or "default", sender)
         integration = settings.integration(integration_id)
@@ -214,7 +214,7 @@ class ProjectDirectory(Application):
 
     # --- helpers --------------------------------------------------------------------
 
-    def _find(self, project_id: str) -> ProjectSettings | None:
+    def find(self, project_id: str) -> ProjectSettings | None:
         try:
             return self.repository.get(project_settings_id(project_id))
         except (AggregateNotFoundError, ValueError):
@@ -223,7 +223,7 @@ class ProjectDirectory(Application):
     def _change(self, project_id: str, command: Callable[[ProjectSettings], None], *,
                 create: bool = False) -> ProjectSettings:
         for _ in range(MAX_SAVE_ATTEMPTS):
-            settings = self._find(project_id)
+            settings = self.find(project_id)
             if settings is None:
                 if not create:
                     raise ProjectNotFound(f"no project {project_id!r}")

@@ -1,16 +1,24 @@
-"""The ASGI application: built from an SmsLedger and the adapters it needs."""
+"""The ASGI application: the client API, Infobip's webhooks, health and metrics."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from adapters.http.webhook_auth import WebhookCredentials
-from adapters.http.webhooks import webhook_router
-from application.ledger import SmsLedger
+from adapters.http import messages, operations, projects, webhooks
+from adapters.http.context import ServiceContext
+from adapters.http.errors import install_error_handlers
+from adapters.http.middleware import ServiceMiddleware
 
 
-def create_app(ledger: SmsLedger, credentials: WebhookCredentials) -> FastAPI:
-    app = FastAPI(title="smsledger", version="1",
-                  description="SMS/MMS delivery tracking for Infobip, event-sourced.")
-    app.include_router(webhook_router(ledger, credentials))
+def create_app(context: ServiceContext) -> FastAPI:
+    app = FastAPI(
+        title="smsledger", version="1",
+        description="SMS/MMS delivery tracking for Infobip, event-sourced. Client endpoints "
+                    "take `Authorization: Bearer <token>`; Infobip's webhooks take HTTP Basic "
+                    "(integration id, webhook secret).")
+    app.state.context = context
+    install_error_handlers(app)
+    for module in (projects, messages, webhooks, operations):
+        app.include_router(module.router)
+    app.add_middleware(ServiceMiddleware, context=context)
     return app

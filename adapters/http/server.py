@@ -1,7 +1,7 @@
-"""Running an ASGI app with uvicorn in a background thread, on loopback.
+"""Running an ASGI app with uvicorn in a background thread.
 
-Used by the demo and the tests: the socket is bound before the server starts, so
-port 0 gives a free port whose number is known at once.
+The socket is bound first, so port 0 gives a free port whose address is known
+before the app is built (the app needs it: it tells Infobip where to call back).
 """
 
 from __future__ import annotations
@@ -15,23 +15,24 @@ import uvicorn
 
 
 class BackgroundServer:
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._socket]}, daemon=True,
-                                        name=f"http-{self.port}")
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> BackgroundServer:
+    def start(self, app: Any, timeout: float = 10.0) -> BackgroundServer:
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self._socket]}, daemon=True,
+                                        name=f"http-{self.port}")
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -41,12 +42,13 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
         self._socket.close()
 
     def __enter__(self) -> BackgroundServer:
-        return self.start()
+        return self
 
     def __exit__(self, *_: object) -> None:
         self.stop()

@@ -1,50 +1,63 @@
-"""Infobip's webhooks: delivery reports in, stored before we answer.
+"""Infobip's webhooks: delivery reports and inbound SMS, stored before we answer.
 
-2xx only once the reports are durably stored; 5xx when they could not be, so
-Infobip retries; 400 for a body we cannot read at all (the reason in the answer);
-bad items inside a good body are quarantined, not dropped.
+Authenticated with HTTP Basic (user = integration id, password = the integration's
+webhook secret). 2xx only once the reports are durably stored; 503 when they could
+not be, so that Infobip retries; 400 for a body we cannot read at all (the reason
+in the answer); bad items inside a good body are quarantined, not dropped.
 """
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
 
-from adapters.http.errors import error_response
-from adapters.http.webhook_auth import WebhookCredentials, basic_credentials
-from adapters.infobip.callbacks import InvalidCallback, parse_delivery_reports
-from application.ledger import SmsLedger
+from adapters.http.auth import basic_credentials
+from adapters.http.errors import ApiError
+from adapters.http.schemas import ERRORS
+from adapters.infobip.callbacks import InvalidCallback, parse_delivery_reports, parse_inbound
 
-log = logging.getLogger("smsledger.webhooks")
+router = APIRouter(prefix="/v1/webhooks/infobip", tags=["Infobip webhooks"], responses=ERRORS)
+
+UNAUTHORIZED = ApiError(401, "unauthorized", "valid webhook credentials required",
+                        headers={"WWW-Authenticate": 'Basic realm="smsledger"'})
 
 
-def webhook_router(ledger: SmsLedger, credentials: WebhookCredentials) -> APIRouter:
-    router = APIRouter(prefix="/v1/webhooks/infobip", tags=["Infobip webhooks"])
+def _authenticate(request: Request, project_id: str, integration_id: str) -> None:
+    given = basic_credentials(request.headers.get("authorization"))
+    projects = request.app.state.context.projects
+    if given is None or given[0] != integration_id or not projects.verify_webhook(
+            project_id, integration_id, given[1]):
+        raise UNAUTHORIZED
 
-    @router.post("/{project_id}/{integration_id}/delivery-reports",
-                 summary="Infobip delivery reports (HTTP Basic: integration id, webhook secret)")
-    async def delivery_reports(project_id: str, integration_id: str,
-                               request: Request) -> Response:
-        given = basic_credentials(request.headers.get("authorization"))
-        if given is None or given[0] != integration_id or not credentials.verify(
-                project_id, integration_id, given[1]):
-            return error_response(401, "unauthorized", "valid webhook credentials required",
-                                  headers={"WWW-Authenticate": 'Basic realm="smsledger"'})
-        try:
-            parsed = parse_delivery_reports(await request.body())
-        except InvalidCallback as exc:
-            return error_response(400, "invalid_callback", str(exc))
-        try:
-            # The store is blocking I/O: keep it off the event loop.
-            result = await run_in_threadpool(
-                ledger.record_reports, project_id, parsed.reports, parsed.malformed)
-        except Exception:
-            log.exception("delivery reports not stored; answering 503 so Infobip retries")
-            return error_response(503, "store_unavailable", "reports not stored; retry later")
-        return JSONResponse({"applied": result.applied, "noted": result.noted,
-                             "parked": result.parked, "quarantined": result.quarantined})
 
-    return router
+@router.post("/{project_id}/{integration_id}/delivery-reports",
+             summary="Delivery reports pushed by Infobip")
+async def delivery_reports(project_id: str, integration_id: str, request: Request) -> dict:
+    await run_in_threadpool(_authenticate, request, project_id, integration_id)
+    try:
+        parsed = parse_delivery_reports(await request.body())
+    except InvalidCallback as exc:
+        raise ApiError(400, "invalid_callback", str(exc)) from None
+    context = request.app.state.context
+    # The store is blocking I/O: keep it off the event loop. A store error becomes
+    # a 503 (adapters.http.errors), so Infobip retries.
+    result = await run_in_threadpool(
+        context.ledger.record_reports, project_id, parsed.reports, parsed.malformed)
+    for effect in ("applied", "noted", "parked", "quarantined"):
+        context.metrics.reports.labels(effect).inc(getattr(result, effect))
+    return {"applied": result.applied, "noted": result.noted, "parked": result.parked,
+            "quarantined": result.quarantined}
+
+
+@router.post("/{project_id}/{integration_id}/inbound", summary="Inbound SMS pushed by Infobip")
+async def inbound(project_id: str, integration_id: str, request: Request) -> dict:
+    await run_in_threadpool(_authenticate, request, project_id, integration_id)
+    try:
+        parsed = parse_inbound(await request.body())
+    except InvalidCallback as exc:
+        raise ApiError(400, "invalid_callback", str(exc)) from None
+    result = await run_in_threadpool(request.app.state.context.ledger.record_inbound,
+                                     project_id, integration_id, parsed.messages,
+                                     parsed.malformed)
+    return {"received": result.applied, "duplicates": result.noted,
+            "quarantined": result.quarantined}

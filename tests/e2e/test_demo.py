@@ -10,7 +10,8 @@ from adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_d
 
 
 def test_the_demo_campaign_adds_up(tmp_path):
-    settings = load_settings(database_url=f"sqlite:///{tmp_path}/demo.db")
+    settings = load_settings(database_url=f"sqlite:///{tmp_path}/demo.db",
+                             secret_key_file=str(tmp_path / "demo.key"))
     result = run_demo(settings, messages=120, progress=lambda line: None)
     counts = result.audit.counts
     assert counts["requested"] == len(campaign_recipients(120))
@@ -40,7 +41,8 @@ def test_the_demo_command_prints_json_with_the_audit_keys(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "adapters.cli", "demo", "--messages", "40", "--json",
          "--database-url", f"sqlite:///{tmp_path}/cli.db"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stderr
     audit = json.loads(done.stdout)
     for key in ("project_id", "campaign_id", "requested", "unresolved", "enqueued",

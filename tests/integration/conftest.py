@@ -1,4 +1,4 @@
-"""Real servers on loopback: the Infobip simulator and our webhook service."""
+"""Real servers on loopback: the Infobip simulator and the smsledger service."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
+from adapters.bootstrap import bootstrap_service
+from adapters.config import load_settings
 from adapters.http.app import create_app
 from adapters.http.server import BackgroundServer
-from adapters.http.webhook_auth import StaticWebhookCredentials
 from adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from adapters.infobip.provider import InfobipProvider, RetryPolicy
 from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from adapters.bootstrap import build_ledger
-from adapters.config import load_settings
 from application.ledger import SmsLedger
 
-PROJECT, INTEGRATION, API_KEY, SECRET = "acme", "infobip", "sim-api-key", "webhook-secret-123"
+PROJECT, INTEGRATION, API_KEY = "acme", "infobip", "sim-api-key"
 
 
 @dataclass
@@ -26,6 +25,7 @@ class Stack:
     webhook: BackgroundServer
     provider: InfobipProvider
     accounts: StaticAccounts
+    secret: str  # the integration's webhook secret
 
     @property
     def webhook_path(self) -> str:
@@ -33,7 +33,7 @@ class Stack:
 
     @property
     def webhook_url(self) -> str:
-        return (f"http://{INTEGRATION}:{SECRET}@{self.webhook.host}:{self.webhook.port}"
+        return (f"http://{INTEGRATION}:{self.secret}@{self.webhook.host}:{self.webhook.port}"
                 f"{self.webhook_path}")
 
 
@@ -46,20 +46,29 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def stack(request, store_url):
-    """Ledger + real adapter + simulator + webhook service, all on loopback, on a
-    durable store (SQLite and PostgreSQL)."""
+    """The service (ledger, webhooks) + real Infobip adapter + simulator, on loopback,
+    on a durable store (SQLite and PostgreSQL). The adapter's account table is
+    static here, so tests can point it elsewhere; the project's integration holds
+    the webhook secret."""
     options = getattr(request, "param", {}) or {}
     config = SimulatorConfig(api_key=API_KEY, report_delay=0.05, late_report_delay=0.3,
                              slow_answer_seconds=1.0, webhook_retry_delays=(0.05, 0.1, 0.2))
     accounts = StaticAccounts({})
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    ledger = build_ledger(load_settings(database_url=store_url), provider=provider)
-    credentials = StaticWebhookCredentials({(PROJECT, INTEGRATION): SECRET})
-    with InfobipSimulator(config) as simulator, \
-            BackgroundServer(create_app(ledger, credentials)) as webhook, provider:
-        stack = Stack(ledger, simulator, webhook, provider, accounts)
+    settings = load_settings(database_url=store_url, secret_key="integration-tests")
+    with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
+        smsledger, context = bootstrap_service(settings, public_url=webhook.url,
+                                               provider=provider)
+        ledger = smsledger.ledger
+        webhook.start(create_app(context))
+        ledger.projects.create_project(PROJECT)
+        _, secret = ledger.projects.configure_integration(
+            PROJECT, INTEGRATION, base_url=simulator.base_url, api_key=API_KEY,
+            senders=["Acme"], default_sender="Acme", changed_by="test")
+        stack = Stack(ledger, simulator, webhook, provider, accounts, secret)
         accounts.add(PROJECT, INTEGRATION, InfobipAccount(
             base_url=simulator.base_url, api_key=API_KEY, delivery_webhook_url=stack.webhook_url))
         yield stack
-    ledger.close()
+        webhook.stop()
+        ledger.close()

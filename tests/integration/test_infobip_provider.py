@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapters.infobip.accounts import InfobipAccount
+from adapters.infobip.accounts import InfobipAccount, StaticAccounts
+from application.ledger import InvalidSendRequest
 from application.commands import SendRequest
 from application.ports import Accepted, OutgoingMessage, Refused
 from domain.content import SmsContent
@@ -120,10 +121,17 @@ def test_a_wrong_api_key_is_a_refusal_with_its_status(stack):
 
 
 def test_an_unknown_integration_is_refused_without_a_request(stack):
-    (result,) = stack.ledger.send(PROJECT, [SendRequest(customer_id="c", to=CROATIA + "00",
-                                                        text="Hi", integration_id="nope")])
-    assert result.status == "enqueue_failed"
+    with pytest.raises(InvalidSendRequest, match="no integration 'nope'"):
+        stack.ledger.send(PROJECT, [SendRequest(customer_id="c", to=CROATIA + "00", text="Hi",
+                                                integration_id="nope")])
     assert stack.simulator.requests == []
+
+
+def test_an_integration_missing_from_the_account_table_is_refused(stack):
+    stack.accounts = None  # the directory no longer has the account
+    stack.provider.accounts = StaticAccounts({})
+    (result,) = send(stack, CROATIA + "00")
+    assert (result.status, stack.simulator.requests) == ("enqueue_failed", [])
 
 
 def test_violations_naming_one_message_refuse_only_that_one(stack):
@@ -152,10 +160,10 @@ def test_the_webhook_refuses_wrong_credentials_and_bad_bodies(stack):
     body = {"results": []}
     assert httpx.post(url, json=body).status_code == 401
     assert httpx.post(url, json=body, auth=(INTEGRATION, "wrong")).status_code == 401
-    assert httpx.post(url, json=body, auth=("other", "webhook-secret-123")).status_code == 401
-    bad = httpx.post(url, content=b"not json", auth=(INTEGRATION, "webhook-secret-123"))
+    assert httpx.post(url, json=body, auth=("other", stack.secret)).status_code == 401
+    bad = httpx.post(url, content=b"not json", auth=(INTEGRATION, stack.secret))
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]["message"]
-    no_results = httpx.post(url, json={"x": 1}, auth=(INTEGRATION, "webhook-secret-123"))
+    no_results = httpx.post(url, json={"x": 1}, auth=(INTEGRATION, stack.secret))
     assert no_results.status_code == 400 and "results" in no_results.json()["error"]["message"]
 
 
@@ -167,7 +175,7 @@ def test_malformed_items_are_quarantined_and_the_good_ones_applied(stack):
             "error": {"groupId": 0, "groupName": "Ok", "id": 0, "name": "NO_ERROR"}}
     unknown_group = {**good, "status": {"groupId": 9, "groupName": "TELEPORTED"}}
     answer = httpx.post(url, json={"results": [good, unknown_group, {"no": "id"}]},
-                        auth=(INTEGRATION, "webhook-secret-123"))
+                        auth=(INTEGRATION, stack.secret))
     assert answer.status_code == 200
     assert answer.json() == {"applied": 1, "noted": 0, "parked": 0, "quarantined": 2}
     kept = stack.ledger.quarantined_inputs(PROJECT)

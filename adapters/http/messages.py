@@ -1,0 +1,70 @@
+"""Sending and reading: messages, the campaign-event feed, campaign audits."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from adapters.http.auth import caller
+from adapters.http.context import ServiceContext
+from adapters.http.errors import ApiError
+from adapters.http.schemas import (
+    ERRORS, EventsOut, MessageBatchIn, MessageIn, SendBatchOut, SendOut,
+)
+from application.commands import SendRequest
+from application.projects import Principal
+from application.views import SendResult
+
+router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Messages"], responses=ERRORS)
+
+
+def _request(message: MessageIn) -> SendRequest:
+    return SendRequest(
+        customer_id=message.customer_id, to=message.to, text=message.text, title=message.title,
+        media_urls=tuple(message.media_urls), campaign_id=message.campaign_id,
+        action_id=message.action_id, sender=message.sender, integration_id=message.integration,
+        message_id=message.message_id)
+
+
+def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[SendOut]:
+    context: ServiceContext = request.app.state.context
+    results: list[SendResult] = context.ledger.send(project_id, [_request(m) for m in messages])
+    for result in results:
+        context.metrics.statuses.labels(result.status).inc()
+    return [SendOut(**vars(r)) for r in results]
+
+
+@router.post("/messages", status_code=202, response_model=SendOut, summary="Send one message")
+def send_one(project_id: str, body: MessageIn, request: Request,
+             _: Principal = Depends(caller)) -> SendOut:
+    return _send(request, project_id, [body])[0]
+
+
+@router.post("/messages/batch", status_code=202, response_model=SendBatchOut,
+             summary="Send many messages, in batches to Infobip")
+def send_batch(project_id: str, body: MessageBatchIn, request: Request,
+               _: Principal = Depends(caller)) -> SendBatchOut:
+    return SendBatchOut(messages=_send(request, project_id, body.messages))
+
+
+@router.get("/messages/{message_id}", summary="A message's status and full history")
+def get_message(project_id: str, message_id: str, request: Request,
+                _: Principal = Depends(caller)) -> dict:
+    return request.app.state.context.ledger.message(project_id, message_id).to_dict()
+
+
+@router.get("/events", response_model=EventsOut, summary="The campaign-event feed")
+def events(project_id: str, request: Request, after: str = Query("0", description=(
+               "the `next` cursor of the previous page; 0 for the start")),
+           limit: int = Query(100, ge=1, le=1000), _: Principal = Depends(caller)) -> EventsOut:
+    if not after.isdigit():
+        raise ApiError(422, "invalid_request", "invalid field(s): query.after",
+                       [{"field": "query.after", "problem": "must be a cursor from `next`"}])
+    page = request.app.state.context.ledger.campaign_events(project_id, after=int(after),
+                                                            limit=limit)
+    return EventsOut(**page.to_dict())
+
+
+@router.get("/campaigns/{campaign_id}/audit", summary="The campaign's audit, replayed")
+def audit(project_id: str, campaign_id: str, request: Request,
+          _: Principal = Depends(caller)) -> dict:
+    return request.app.state.context.ledger.audit(project_id, campaign_id).to_dict()

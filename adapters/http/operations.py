@@ -1,0 +1,27 @@
+"""Health and metrics, for load balancers and Prometheus."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from adapters.http.errors import STORE_ERRORS, error_response
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/healthz", summary="200 when the store answers, 503 when it does not")
+def healthz(request: Request) -> JSONResponse:
+    ledger = request.app.state.context.ledger
+    try:
+        ledger.recorder.max_notification_id()
+        ledger.projects.recorder.max_notification_id()
+    except STORE_ERRORS:
+        return error_response(503, "store_unavailable", "the store does not answer")
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics(request: Request) -> Response:
+    return Response(request.app.state.context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,76 @@
+"""Project settings over HTTP: integrations, default SMS provider, event-name mapping.
+Changes need an admin token and are recorded with the token's id."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from adapters.http.auth import admin, caller
+from adapters.http.context import ServiceContext
+from adapters.http.schemas import (
+    ERRORS, EventMappingIn, IntegrationIn, IntegrationOut, IntegrationsOut, SmsChannelIn,
+    WebhooksOut,
+)
+from application.projects import Principal
+from domain.project import Integration
+
+router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Project settings"],
+                   responses=ERRORS)
+
+
+def _out(context: ServiceContext, project_id: str, integration: Integration,
+         secret: str | None = None) -> IntegrationOut:
+    return IntegrationOut(
+        integration_id=integration.integration_id, base_url=integration.base_url,
+        api_key=integration.masked_api_key, senders=list(integration.senders),
+        default_sender=integration.default_sender,
+        webhooks=WebhooksOut(
+            delivery_reports=context.webhook_url(project_id, integration.integration_id,
+                                                 "delivery-reports"),
+            inbound=context.webhook_url(project_id, integration.integration_id, "inbound"),
+            username=integration.integration_id, secret=secret))
+
+
+@router.put("/integrations/{integration_id}", response_model=IntegrationOut,
+            summary="Add or change an Infobip integration (admin)")
+def put_integration(project_id: str, integration_id: str, body: IntegrationIn, request: Request,
+                    who: Principal = Depends(admin)) -> IntegrationOut:
+    context: ServiceContext = request.app.state.context
+    integration, secret = context.projects.configure_integration(
+        project_id, integration_id, base_url=body.base_url, api_key=body.api_key,
+        senders=body.senders, default_sender=body.default_sender,
+        rotate_webhook_secret=body.rotate_webhook_secret, changed_by=who.token_id)
+    return _out(context, project_id, integration, secret)
+
+
+@router.get("/integrations", response_model=IntegrationsOut,
+            summary="The project's integrations, API keys masked")
+def list_integrations(project_id: str, request: Request,
+                      _: Principal = Depends(caller)) -> IntegrationsOut:
+    context: ServiceContext = request.app.state.context
+    settings = context.projects.settings(project_id)
+    return IntegrationsOut(
+        integrations=[_out(context, project_id, i) for i in settings.integrations.values()],
+        default_provider=settings.default_provider)
+
+
+@router.put("/channels/sms", summary="Choose the default SMS provider (admin)")
+def put_sms_channel(project_id: str, body: SmsChannelIn, request: Request,
+                    who: Principal = Depends(admin)) -> dict:
+    request.app.state.context.projects.choose_default_provider(
+        project_id, body.default_provider, changed_by=who.token_id)
+    return {"default_provider": body.default_provider}
+
+
+@router.put("/campaign-event-mapping", summary="Rename the 'campaign' event (admin)")
+def put_mapping(project_id: str, body: EventMappingIn, request: Request,
+                who: Principal = Depends(admin)) -> dict:
+    request.app.state.context.projects.rename_campaign_event(
+        project_id, body.campaign, changed_by=who.token_id)
+    return {"campaign": body.campaign}
+
+
+@router.get("/settings/history", summary="What changed in the settings, when, by which token")
+def settings_history(project_id: str, request: Request,
+                     _: Principal = Depends(caller)) -> dict:
+    return {"history": request.app.state.context.projects.history(project_id)}

@@ -1,0 +1,65 @@
+"""The HTTP service on loopback, with the Infobip simulator standing in for Infobip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from adapters.bootstrap import bootstrap_service
+from adapters.config import load_settings
+from adapters.http.app import create_app
+from adapters.http.server import BackgroundServer
+from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from application.ledger import SmsLedger
+
+SIMULATOR_KEY = "simulated-infobip-key"
+
+
+@dataclass
+class Service:
+    url: str
+    ledger: SmsLedger
+    simulator: InfobipSimulator
+    admin_token: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def new_project(self, project_id: str) -> str:
+        """A second project, with its own admin token."""
+        return self.ledger.projects.create_project(project_id)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def service_store(request, tmp_path):
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path}/service.db"
+
+
+@pytest.fixture
+def service(service_store, tmp_path):
+    settings = load_settings(database_url=service_store, secret_key="http-tests",
+                             max_body_bytes=64 * 1024)
+    config = SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05, late_report_delay=0.3)
+    with InfobipSimulator(config) as simulator, BackgroundServer() as server:
+        smsledger, context = bootstrap_service(settings, public_url=server.url)
+        server.start(create_app(context))
+        admin_token = smsledger.ledger.projects.create_project("acme")
+        yield Service(server.url, smsledger.ledger, simulator, admin_token)
+        server.stop()
+        smsledger.close()
+
+
+def configure_infobip(client: httpx.Client, simulator: InfobipSimulator,
+                      project: str = "acme") -> dict:
+    answer = client.put(f"/v1/projects/{project}/integrations/infobip", json={
+        "base_url": simulator.base_url, "api_key": SIMULATOR_KEY,
+        "senders": ["AcmeShop", "385991234567"], "default_sender": "AcmeShop"})
+    assert answer.status_code == 200, answer.text
+    assert client.put(f"/v1/projects/{project}/channels/sms",
+                      json={"default_provider": "infobip"}).status_code == 200
+    return answer.json()
