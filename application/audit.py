@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from application.funnel import Funnel, MessageState
+from domain.inbound import InboundMessage
 from domain.message import Message
 
 
@@ -27,12 +28,13 @@ class CampaignAudit:
     cost: dict[str, str]  # currency -> amount, as a decimal string
     as_of: datetime | None = None
     drift: list[str] = field(default_factory=list)
+    nps: dict[str, Any] | None = None  # for NPS surveys: responses and the score
 
     def to_dict(self) -> dict[str, Any]:
         return {"project_id": self.project_id, "campaign_id": self.campaign_id,
                 **self.counts, "parts": self.parts, "cost": dict(self.cost),
                 "as_of": self.as_of.isoformat() if self.as_of else None,
-                "drift": list(self.drift)}
+                "drift": list(self.drift), "nps": self.nps}
 
     def drift_from(self, statistics: Funnel) -> list[str]:
         """Where a live statistics funnel disagrees with this replay."""
@@ -52,9 +54,15 @@ class CampaignAuditFold:
         self.campaign_id = campaign_id
         self.as_of = as_of
         self._messages: dict[UUID, MessageState] = {}
+        self._scores: dict[str, int] = {}  # respondent -> latest score
 
     def apply(self, event: Any) -> None:
         if self.as_of is not None and event.timestamp > self.as_of:
+            return
+        if isinstance(event, InboundMessage.Received):
+            if (event.project_id == self.project_id and event.campaign_id == self.campaign_id
+                    and event.nps_score is not None):
+                self._scores[event.customer_id or event.sender] = event.nps_score
             return
         if isinstance(event, Message.Requested):
             if event.project_id == self.project_id and event.campaign_id == self.campaign_id:
@@ -70,4 +78,16 @@ class CampaignAuditFold:
             funnel.add(state)
         return CampaignAudit(project_id=self.project_id, campaign_id=self.campaign_id,
                              counts=funnel.counts, parts=funnel.parts,
-                             cost=funnel.cost_strings(), as_of=self.as_of)
+                             cost=funnel.cost_strings(), as_of=self.as_of,
+                             nps=net_promoter_score(list(self._scores.values())))
+
+
+def net_promoter_score(scores: list[int]) -> dict[str, Any] | None:
+    """Promoters answer 9-10, detractors 0-6; the score is the difference of their shares."""
+    if not scores:
+        return None
+    promoters = sum(score >= 9 for score in scores)
+    detractors = sum(score <= 6 for score in scores)
+    return {"responses": len(scores), "promoters": promoters,
+            "passives": len(scores) - promoters - detractors, "detractors": detractors,
+            "score": round(100 * (promoters - detractors) / len(scores), 1)}

@@ -24,6 +24,8 @@ class SendRequest:
     sender: str | None = None  # default: the integration's default sender
     integration_id: str | None = None  # default: the project's default SMS provider
     message_id: str | None = None
+    # Marketing messages name the consent they need; transactional ones leave it None.
+    consent_category: str | None = None
 
 
 @dataclass(frozen=True)

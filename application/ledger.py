@@ -20,25 +20,48 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from application.audit import CampaignAudit, CampaignAuditFold
+from application.commands import ProviderReport, QuarantinedInput, SendRequest
 from application.funnel import Funnel
+from application.ports import (
+    Accepted,
+    Clock,
+    DeliveryLookup,
+    IdSource,
+    OutgoingMessage,
+    Refused,
+    SendOutcome,
+    SmsProvider,
+    StatusInAnswer,
+    Unknown,
+)
 from application.projection_runner import ProjectionRunner
 from application.projections import (
-    DUE_PENDING, DUE_REQUESTED, DUE_WINDOW, FEED, HISTORY, STATISTICS, all_projections,
-    campaign_key, microseconds,
+    DUE_PENDING,
+    DUE_REQUESTED,
+    DUE_WINDOW,
+    FEED,
+    HISTORY,
+    STATISTICS,
+    all_projections,
+    campaign_key,
+    microseconds,
 )
 from application.projects import ProjectDirectory
 from application.read_store import ReadStore
-from application.commands import InboundSms, ProviderReport, QuarantinedInput, SendRequest
-from application.ports import (
-    Accepted, Clock, DeliveryLookup, IdSource, OutgoingMessage, Refused, SendOutcome, SmsProvider,
-    StatusInAnswer, Unknown,
+from application.two_way import REFUSED, TwoWayMessaging, mark_numbers_invalid
+from application.views import (
+    FeedPage,
+    HistoryEntry,
+    IngestResult,
+    MessageView,
+    SendResult,
 )
-from application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
 from domain.campaign_events import CampaignEvent
 from domain.content import Content, MmsContent, SmsContent, content_from_dict
 from domain.errors import DomainError
-from domain.inbound import InboundMessage, inbound_id
+from domain.inbound import InboundMessage
 from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
+from domain.number_health import number_health_id
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
 from domain.quarantine import QuarantinedPayload, quarantine_id
@@ -52,7 +75,7 @@ MAX_PROVIDER_BATCH = 1000
 _MESSAGE_TOPICS = tuple(
     get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
                                Message.Delivered, Message.Rejected, Message.Failed,
-                               Message.WindowClosed)
+                               Message.WindowClosed, InboundMessage.Received)
 )
 _PARKED_TOPIC = get_topic(ParkedReports.Parked)
 _QUARANTINE_TOPIC = get_topic(QuarantinedPayload.Kept)
@@ -86,7 +109,7 @@ class LedgerSettings:
                              f"got {self.send_batch_size}")
 
 
-class SmsLedger(Application):
+class SmsLedger(TwoWayMessaging, Application):
     # The library names the tables after this; a subclass must keep it to share them.
     name = "smsledger"
 
@@ -113,21 +136,41 @@ class SmsLedger(Application):
 
     # --- sending ----------------------------------------------------------------------
 
-    def send(self, project_id: str, requests: Sequence[SendRequest]) -> list[SendResult]:
+    def send(self, project_id: str, requests: Sequence[SendRequest], *,
+             check_policy: bool = True) -> list[SendResult]:
         """Store every message as requested, then hand them to the provider in batches
-        and record its answers. An invalid request refuses the whole batch up front."""
+        and record its answers; one result per request, in order.
+
+        An invalid request refuses the whole batch up front (InvalidSendRequest). The
+        send policy refuses single messages, which are then neither stored nor sent:
+        a number marked invalid (`number_invalid`), or a `consent_category` without
+        granted consent (`consent_missing`). A message id already stored is not sent
+        again; its current status is answered."""
         now = self.clock.now()
         message_ids = [r.message_id or self.ids.new_message_id() for r in requests]
-
-        def build() -> list[Message]:
-            return [self._request(project_id, i, r, message_ids[i], now)
-                    for i, r in enumerate(requests)]
-
-        messages = self._store_new(build)
-        results: dict[str, SendResult] = {}
+        built = [self._request(project_id, i, r, message_ids[i], now)
+                 for i, r in enumerate(requests)]
+        refusals = (self._refusals(project_id, [m.identity.recipient for m in built],
+                                   [r.consent_category for r in requests])
+                    if check_policy else [None] * len(built))
+        results: dict[int, SendResult] = {
+            i: SendResult(message_id=m.identity.message_id, status=REFUSED,
+                          number_of_message_parts=m.parts, detail=refusal)
+            for i, (m, refusal) in enumerate(zip(built, refusals)) if refusal}
+        wanted = [i for i in range(len(built)) if i not in results]
+        fresh = self._store_new(lambda: [self._request(project_id, i, requests[i], message_ids[i],
+                                                       now) for i in wanted])
+        fresh_ids = {m.identity.message_id for m in fresh}
+        for i in wanted:
+            if built[i].identity.message_id not in fresh_ids:
+                view = self.message(project_id, built[i].identity.message_id)
+                results[i] = SendResult(message_id=view.message_id, status=view.status,
+                                        number_of_message_parts=view.number_of_message_parts,
+                                        detail="already sent")
+        sent: dict[str, SendResult] = {}
         size = self.settings.send_batch_size
-        for start in range(0, len(messages), size):
-            chunk = messages[start:start + size]
+        for start in range(0, len(fresh), size):
+            chunk = fresh[start:start + size]
             outcomes = self._call_provider(chunk)
             updated = self._update(
                 [m.id for m in chunk],
@@ -136,11 +179,13 @@ class SmsLedger(Application):
             )
             for message in updated.values():
                 outcome = outcomes[message.identity.message_id]
-                results[message.identity.message_id] = SendResult(
+                sent[message.identity.message_id] = SendResult(
                     message_id=message.identity.message_id, status=message.status.value,
                     number_of_message_parts=message.parts, detail=_detail(outcome),
                 )
-        return [results[m.identity.message_id] for m in messages]
+        for i in wanted:
+            results.setdefault(i, sent.get(built[i].identity.message_id))
+        return [results[i] for i in range(len(built))]
 
     def _request(self, project_id: str, index: int, request: SendRequest, message_id: str,
                  now: datetime) -> Message:
@@ -241,38 +286,22 @@ class SmsLedger(Application):
                         parked.park(report.outcome, received_at=received_at)
                     counts["parked"] += len(batch)
                     changed.append(parked)
-            return changed
+            return changed + self._list_hygiene(changed, received_at)
 
         self._retrying(lambda: apply_all(self._load_many([*by_id, *quarantine_ids])))
         return IngestResult(**counts)
 
-    def record_inbound(self, project_id: str, integration_id: str,
-                       messages: Sequence[InboundSms],
-                       quarantined: Sequence[QuarantinedInput] = ()) -> IngestResult:
-        """Keep the replies customers sent, each once however often it is delivered;
-        unreadable ones are quarantined, in the same transaction."""
-        now = self.clock.now()
-        by_id = {inbound_id(project_id, m.message_id): m for m in messages}
-        quarantine_ids = {quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
-        counts = {"applied": 0, "noted": 0}
-
-        def receive(known: dict[UUID, Aggregate]) -> list[Aggregate]:
-            new: list[Aggregate] = [
-                InboundMessage.receive(
-                    project_id=project_id, integration_id=integration_id,
-                    provider_message_id=m.message_id, sender=m.sender, to=m.to, text=m.text,
-                    keyword=m.keyword, parts=m.parts, received_at=m.received_at or now)
-                for aggregate_id, m in by_id.items() if aggregate_id not in known]
-            new += [QuarantinedPayload.keep(project_id, source=q.source, reason=q.reason,
-                                            raw=q.raw, received_at=now)
-                    for q_id, q in quarantine_ids.items() if q_id not in known]
-            counts.update(applied=sum(isinstance(a, InboundMessage) for a in new))
-            counts.update(noted=len(by_id) - counts["applied"])
-            return new
-
-        self._retrying(lambda: receive(self._load_many([*by_id, *quarantine_ids])))
-        return IngestResult(applied=counts["applied"], noted=counts["noted"],
-                            quarantined=len(quarantined))
+    def _list_hygiene(self, changed: list[Aggregate], now: datetime) -> list[Aggregate]:
+        """Numbers that a permanent error proved invalid, marked so in the same
+        transaction as the report (loaded only when there is such an error)."""
+        failing = [m for m in changed if isinstance(m, Message) and any(
+            isinstance(e, Message.Failed) and e.outcome.get("error_permanent")
+            for e in m.pending_events)]
+        if not failing:
+            return []
+        known = self._load_many(number_health_id(m.identity.project_id, m.identity.recipient)
+                                for m in failing)
+        return list(mark_numbers_invalid(failing, known, now))
 
     def quarantined_inputs(self, project_id: str) -> list[dict[str, Any]]:
         """Provider input kept because it could not be used, oldest first."""

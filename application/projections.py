@@ -21,7 +21,14 @@ from eventsourcing.utils import get_topic
 
 from application.funnel import Funnel, MessageState
 from application.read_store import ReadWriter
-from domain.campaign_events import campaign_event_for
+from domain.campaign_events import (
+    CampaignEvent,
+    campaign_event_for,
+    consent_event,
+    reply_event,
+)
+from domain.consent import Consent
+from domain.inbound import InboundMessage
 from domain.message import Message, MessageIdentity
 
 FEED, STATISTICS, HISTORY = "feed", "statistics", "history"
@@ -59,10 +66,31 @@ class Projection(ABC):
 
 class FeedProjection(Projection):
     name = FEED
-    event_classes = (Message.Requested, *_STATUS_EVENTS)
+    event_classes = (Message.Requested, *_STATUS_EVENTS, InboundMessage.Received,
+                     Consent.Opened, Consent.Requested, Consent.Granted, Consent.Revoked,
+                     Consent.Expired)
 
     def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
         key = str(event.originator_id)
+        if isinstance(event, InboundMessage.Received):
+            self._publish(writer, reply_event(event, position), position)
+            return
+        if isinstance(event, Consent.Opened):
+            writer.put("consent", key, {"project_id": event.project_id, "number": event.number,
+                                        "category": event.category, "customer_id": None})
+            return
+        if isinstance(event, Consent.Event):
+            consent = writer.get("consent", key)
+            if consent is None:
+                return
+            if getattr(event, "customer_id", None):
+                consent["customer_id"] = event.customer_id
+                writer.put("consent", key, consent)
+            published = consent_event(event, consent["project_id"], consent["number"],
+                                      consent["category"], consent["customer_id"], position)
+            if published is not None:
+                self._publish(writer, published, position)
+            return
         if isinstance(event, Message.Requested):
             writer.put("identity", key, asdict(event.identity()))
             return
@@ -71,8 +99,20 @@ class FeedProjection(Projection):
             return  # the store has a status event without its creation: nothing to name
         campaign_event = campaign_event_for(event, MessageIdentity(**identity), position)
         if campaign_event is not None:
-            writer.put("event", campaign_event.event_id, campaign_event.to_record(),
-                       partition=campaign_event.project_id, position=position)
+            self._publish(writer, campaign_event, position)
+
+    @staticmethod
+    def _publish(writer: ReadWriter, event: CampaignEvent, position: int) -> None:
+        writer.put("event", event.event_id, event.to_record(), partition=event.project_id,
+                   position=position)
+
+
+def digits(number: str) -> str:
+    return number.replace("+", "").replace(" ", "")
+
+
+def latest_key(project_id: str, customer_number: str, our_number: str) -> str:
+    return f"{project_id}\x1f{digits(customer_number)}\x1f{digits(our_number)}"
 
 
 def campaign_key(project_id: str, campaign_id: str | None) -> str:
@@ -87,6 +127,11 @@ class StatisticsProjection(Projection):
         key = str(event.originator_id)
         if isinstance(event, Message.Requested):
             before, after = None, MessageState.requested(event)
+            if event.sender and digits(event.sender).isdigit():
+                # Replies are attributed to the latest message to a number from a number.
+                writer.put("latest", latest_key(event.project_id, event.recipient, event.sender),
+                           {"message_id": event.message_id, "customer_id": event.customer_id,
+                            "campaign_id": event.campaign_id, "action_id": event.action_id})
         else:
             doc = writer.get("message", key)
             if doc is None:

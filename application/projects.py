@@ -23,8 +23,13 @@ from eventsourcing.persistence import IntegrityError
 from application.ports import Clock
 from domain.campaign_events import DEFAULT_EVENT_NAME
 from domain.errors import DomainError
+from domain.replies import DEFAULT_KEYWORDS
 from domain.project import (
-    Integration, ProjectSettings, project_settings_id, secret_hash, validate_event_name,
+    Integration,
+    ProjectSettings,
+    project_settings_id,
+    secret_hash,
+    validate_event_name,
     validate_id,
 )
 
@@ -184,6 +189,28 @@ class ProjectDirectory(Application):
         validate_event_name(name)
         self._change(project_id, lambda s: s.rename_campaign_event(
             name, changed_by=changed_by, at=self.clock.now()), create=True)
+
+    def configure_keyword(self, project_id: str, keyword: str, *, action: str,
+                          category: str = "sms_marketing", answer: str | None = None,
+                          changed_by: str) -> None:
+        self._change(project_id, lambda s: s.configure_keyword(
+            keyword, action=action, category=category, answer=answer, changed_by=changed_by,
+            at=self.clock.now()), create=True)
+
+    def remove_keyword(self, project_id: str, keyword: str, *, changed_by: str) -> None:
+        self._change(project_id, lambda s: s.remove_keyword(
+            keyword, changed_by=changed_by, at=self.clock.now()), create=True)
+
+    def keywords(self, project_id: str) -> list[dict[str, Any]]:
+        settings = self.find(project_id)
+        rules = settings.keywords.values() if settings else DEFAULT_KEYWORDS
+        return [{"keyword": r.keyword, "action": r.action.value, "category": r.category,
+                 "answer": r.answer} for r in sorted(rules, key=lambda r: r.keyword)]
+
+    def mark_nps_survey(self, project_id: str, campaign_id: str, is_survey: bool = True, *,
+                        changed_by: str) -> None:
+        self._change(project_id, lambda s: s.mark_nps_survey(
+            campaign_id, is_survey, changed_by=changed_by, at=self.clock.now()), create=True)
 
     def campaign_event_name(self, project_id: str) -> str:
         settings = self.find(project_id)

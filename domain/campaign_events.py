@@ -33,7 +33,7 @@ PROPERTY_NAMES = (
 @dataclass(frozen=True)
 class CampaignEvent:
     event_id: str
-    customer_id: str
+    customer_id: str | None
     timestamp: datetime
     properties: dict[str, Any]
     position: int = 0  # where in the store's log it came from: the feed's cursor
@@ -126,3 +126,48 @@ def _build(identity: MessageIdentity, timestamp: datetime, position: int, status
         position=position,
         project_id=identity.project_id,
     )
+
+
+def reply_event(event: Any, position: int = 0) -> CampaignEvent:
+    """The `incoming_message` campaign event for a customer's reply (InboundMessage.Received).
+    `recipient` stays the customer's number and `sender` ours, as in outbound events."""
+    properties = {
+        "action_type": ACTION_TYPE, "status": "incoming_message", "status_code": None,
+        "error": None, "comment": None, "number_of_message_parts": event.parts,
+        "campaign_id": event.campaign_id, "action_id": event.action_id,
+        "message_id": event.message_id, "recipient": event.sender, "sender": event.to,
+        "integration_id": event.integration_id, "message": event.text,
+    }
+    if event.keyword is not None:
+        properties["keyword"] = event.keyword
+    if event.nps_score is not None:
+        properties["nps_score"] = event.nps_score
+    return CampaignEvent(
+        event_id=str(uuid5(_CAMPAIGN_EVENT_NAMESPACE,
+                           f"{event.project_id}\x1finbound\x1f{event.provider_message_id}")),
+        customer_id=event.customer_id, timestamp=event.timestamp, properties=properties,
+        position=position, project_id=event.project_id)
+
+
+CONSENT_STATUSES = {"Requested": "consent_requested", "Granted": "consent_granted",
+                    "Revoked": "consent_revoked", "Expired": "consent_expired"}
+
+
+def consent_event(event: Any, project_id: str, number: str, category: str,
+                  customer_id: str | None, position: int = 0) -> CampaignEvent | None:
+    """A campaign event for each step of a consent (double opt-in included)."""
+    status = CONSENT_STATUSES.get(type(event).__name__)
+    if status is None:
+        return None
+    properties = {
+        "action_type": ACTION_TYPE, "status": status, "consent_category": category,
+        "recipient": number, "source": getattr(event, "source", None),
+        "message_id": getattr(event, "message_id", None),
+        "expires_at": event.expires_at.isoformat() if getattr(event, "expires_at", None) else None,
+    }
+    return CampaignEvent(
+        event_id=str(uuid5(_CAMPAIGN_EVENT_NAMESPACE,
+                           f"{project_id}\x1fconsent\x1f{number}\x1f{category}\x1f"
+                           f"{event.originator_version}")),
+        customer_id=customer_id, timestamp=event.timestamp, properties=properties,
+        position=position, project_id=project_id)

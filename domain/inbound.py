@@ -1,4 +1,5 @@
-"""A reply a customer sent: an inbound SMS, kept once however often it is delivered."""
+"""A reply a customer sent: an inbound SMS, kept once however often it is delivered,
+with what it was read as: the message it answers, its keyword, its NPS score."""
 
 from __future__ import annotations
 
@@ -19,23 +20,35 @@ class InboundMessage(Aggregate):
         project_id: str
         integration_id: str
         provider_message_id: str
-        sender: str  # the customer's number
-        to: str  # our number that received it
+        sender: str  # the customer's number, E.164
+        to: str  # our number that received it, digits
         text: str
-        keyword: str | None
         parts: int
+        # What it answers: the latest message sent in the project to that number from
+        # that number of ours (None: unattributed, still recorded).
+        message_id: str | None
+        customer_id: str | None
+        campaign_id: str | None
+        action_id: str | None
+        keyword: str | None  # a configured keyword it starts with
+        nps_score: int | None  # for an NPS survey campaign, the score it starts with
 
         def apply(self, inbound: InboundMessage) -> None:
             for name in ("project_id", "integration_id", "provider_message_id", "sender", "to",
-                         "text", "keyword", "parts"):
+                         "text", "parts", "message_id", "customer_id", "campaign_id",
+                         "action_id", "keyword", "nps_score"):
                 setattr(inbound, name, getattr(self, name))
 
     @classmethod
     def receive(cls, *, project_id: str, integration_id: str, provider_message_id: str,
-                sender: str, to: str, text: str, keyword: str | None, parts: int,
-                received_at: datetime) -> InboundMessage:
+                sender: str, to: str, text: str, parts: int, received_at: datetime,
+                message_id: str | None = None, customer_id: str | None = None,
+                campaign_id: str | None = None, action_id: str | None = None,
+                keyword: str | None = None, nps_score: int | None = None) -> InboundMessage:
         return cls._create(cls.Received, id=inbound_id(project_id, provider_message_id),
                            timestamp=received_at, project_id=project_id,
                            integration_id=integration_id,
                            provider_message_id=provider_message_id, sender=sender, to=to,
-                           text=text, keyword=keyword, parts=parts)
+                           text=text, parts=parts, message_id=message_id,
+                           customer_id=customer_id, campaign_id=campaign_id,
+                           action_id=action_id, keyword=keyword, nps_score=nps_score)

@@ -21,7 +21,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.campaign_events import DEFAULT_EVENT_NAME
+from domain.consent import validate_category
 from domain.errors import DomainError, InvalidEventName
+from domain.replies import DEFAULT_KEYWORDS, KeywordAction, KeywordRule, normalise_keyword
 
 _PROJECT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:project-settings")
 
@@ -123,6 +125,8 @@ class ProjectSettings(Aggregate):
             settings.tokens = {}  # token id -> (hash, role, revoked)
             settings.integrations = {}  # integration id -> Integration
             settings.default_provider = None
+            settings.keywords = {rule.keyword: rule for rule in DEFAULT_KEYWORDS}
+            settings.nps_campaigns = set()
 
     class CampaignEventRenamed(Aggregate.Event):
         name: str
@@ -164,6 +168,35 @@ class ProjectSettings(Aggregate):
 
         def apply(self, settings: ProjectSettings) -> None:
             settings.default_provider = self.integration_id
+
+    class KeywordConfigured(Aggregate.Event):
+        keyword: str
+        action: str
+        category: str
+        answer: str | None
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.keywords[self.keyword] = KeywordRule(
+                self.keyword, KeywordAction(self.action), self.category, self.answer)
+
+    class KeywordRemoved(Aggregate.Event):
+        keyword: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.keywords.pop(self.keyword, None)
+
+    class NpsSurveyMarked(Aggregate.Event):
+        campaign_id: str
+        is_survey: bool
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            if self.is_survey:
+                settings.nps_campaigns.add(self.campaign_id)
+            else:
+                settings.nps_campaigns.discard(self.campaign_id)
 
     @classmethod
     def start(cls, project_id: str, *, at: datetime, name: str | None = None) -> ProjectSettings:
@@ -208,6 +241,33 @@ class ProjectSettings(Aggregate):
         if integration_id != self.default_provider:
             self.trigger_event(self.DefaultProviderChosen, timestamp=at,
                                integration_id=integration_id, changed_by=changed_by)
+
+    def configure_keyword(self, keyword: str, *, action: str, category: str,
+                          answer: str | None, changed_by: str, at: datetime) -> None:
+        keyword = normalise_keyword(keyword)
+        try:
+            action = KeywordAction(action).value
+        except ValueError:
+            raise InvalidSettings(f"keyword action must be one of "
+                                  f"{', '.join(a.value for a in KeywordAction)}, got {action!r}"
+                                  ) from None
+        validate_category(category)
+        if answer is not None and not (0 < len(answer.strip()) <= 1600):
+            raise InvalidSettings("an automatic answer must be 1-1600 characters")
+        self.trigger_event(self.KeywordConfigured, timestamp=at, keyword=keyword, action=action,
+                           category=category, answer=answer, changed_by=changed_by)
+
+    def remove_keyword(self, keyword: str, *, changed_by: str, at: datetime) -> None:
+        keyword = normalise_keyword(keyword)
+        if keyword in self.keywords:
+            self.trigger_event(self.KeywordRemoved, timestamp=at, keyword=keyword,
+                               changed_by=changed_by)
+
+    def mark_nps_survey(self, campaign_id: str, is_survey: bool, *, changed_by: str,
+                        at: datetime) -> None:
+        if (campaign_id in self.nps_campaigns) != is_survey:
+            self.trigger_event(self.NpsSurveyMarked, timestamp=at, campaign_id=campaign_id,
+                               is_survey=is_survey, changed_by=changed_by)
 
     # --- queries -------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ STORES = ["memory", "sqlite", "postgres"]
 def pytest_generate_tests(metafunc):
     # pytest-bdd asks for step fixtures while the scenario runs, so a parametrized
     # `world` fixture is never seen at collection: parametrize each scenario instead.
-    if metafunc.module.__name__.endswith("test_scenarios"):
+    if metafunc.module.__name__.endswith(("test_scenarios", "test_two_way")):
         metafunc.fixturenames.append("store_kind")
         metafunc.parametrize("store_kind", STORES)
 
@@ -59,8 +59,8 @@ def pytest_generate_tests(metafunc):
 def world(request, tmp_path, store_kind):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
-    ledger = build_ledger(load_settings(database_url=_store_url(request, store_kind, tmp_path)),
-                          provider=provider, clock=clock)
+    ledger = build_ledger(load_settings(database_url=_store_url(request, store_kind, tmp_path),
+                                        secret_key="bdd"), provider=provider, clock=clock)
     yield World(ledger=ledger, clock=clock, provider=provider)
     ledger.close()
 

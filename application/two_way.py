@@ -1,0 +1,310 @@
+"""Two-way SMS: replies, consent by keyword and double opt-in, NPS answers, list hygiene.
+
+A mixin of SmsLedger (one store, one application): it uses the ledger's loading,
+saving and sending. Kept apart because it is its own concern.
+
+- A reply is attributed to the latest message sent in the project to that number
+  from that number of ours (the statistics projection keeps that index); with none,
+  it is still recorded, unattributed.
+- A keyword matches the first word only. Its action (revoke, grant) changes the
+  consent of its category; a grant while a double opt-in waits confirms it. Its
+  automatic answer goes back through the project's default provider, from the
+  number the customer wrote to, under a message id derived from the reply's: a
+  callback Infobip repeats never answers twice.
+- A permanent delivery error marks the number invalid in the project (see
+  SmsLedger.record_reports); sends to it are refused until it is revalidated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from application.commands import InboundSms, QuarantinedInput, SendRequest
+from application.views import IngestResult
+from domain.consent import (
+    Consent,
+    ConsentSource,
+    ConsentStatus,
+    consent_id,
+    validate_category,
+)
+from domain.errors import DomainError
+from domain.inbound import InboundMessage, inbound_id
+from domain.number_health import NumberHealth, number_health_id
+from domain.phone import PhoneNumber
+from domain.quarantine import QuarantinedPayload, quarantine_id
+from domain.replies import (
+    DEFAULT_KEYWORDS,
+    KeywordAction,
+    KeywordRule,
+    first_word,
+    nps_score,
+)
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import Aggregate
+
+DEFAULT_CONFIRMATION_VALIDITY = timedelta(hours=24)
+REFUSED = "refused"
+CONSENT_MISSING, NUMBER_INVALID = "consent_missing", "number_invalid"
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    number: str
+    category: str
+    status: str
+    expires_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "category": self.category, "status": self.status,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None}
+
+
+class TwoWayMessaging:
+    # --- replies --------------------------------------------------------------------
+
+    def record_inbound(self, project_id: str, integration_id: str,
+                       messages: Sequence[InboundSms],
+                       quarantined: Sequence[QuarantinedInput] = ()) -> IngestResult:
+        """Keep each reply once, read it (attribution, keyword, NPS), apply its consent
+        change in the same transaction, then send its automatic answer."""
+        now = self.clock.now()
+        settings = self.projects.find(project_id)
+        keywords = settings.keywords if settings else {r.keyword: r for r in DEFAULT_KEYWORDS}
+        nps_campaigns = settings.nps_campaigns if settings else set()
+        readings = {inbound_id(project_id, m.message_id): (m, self._attribution(project_id, m))
+                    for m in messages}
+        quarantine_ids = {quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
+        counts = {"applied": 0}
+
+        def receive(known: dict[Any, Aggregate]) -> list[Aggregate]:
+            changed: list[Aggregate] = []
+            consents: dict[Any, Consent] = {}
+            for aggregate_id, (sms, latest) in readings.items():
+                if aggregate_id in known:
+                    continue  # a repeated delivery of a reply already kept
+                rule = keywords.get(first_word(sms.text) or "")
+                campaign = latest.get("campaign_id") if latest else None
+                reply = InboundMessage.receive(
+                    project_id=project_id, integration_id=integration_id,
+                    provider_message_id=sms.message_id, sender=_e164(sms.sender), to=sms.to,
+                    text=sms.text, parts=sms.parts, received_at=sms.received_at or now,
+                    message_id=latest and latest["message_id"],
+                    customer_id=latest and latest["customer_id"], campaign_id=campaign,
+                    action_id=latest and latest["action_id"],
+                    keyword=rule.keyword if rule else None,
+                    nps_score=nps_score(sms.text) if campaign in nps_campaigns else None)
+                changed.append(reply)
+                if rule and rule.action is KeywordAction.GRANT:
+                    # A positive reply confirms the number's waiting double opt-ins (of
+                    # any category); with none waiting, it grants the keyword's category.
+                    waiting = [c for c in known.values() if isinstance(c, Consent)
+                               and c.project_id == project_id and c.number == reply.sender
+                               and c.status is ConsentStatus.REQUESTED]
+                    confirmed = [c for c in waiting
+                                 if c.confirm(at=now, customer_id=reply.customer_id)]
+                    consents.update({c.id: c for c in waiting})
+                    if not confirmed:
+                        consent = self._consent_for(consents, known, project_id, reply.sender,
+                                                    rule.category, now)
+                        consent.grant(ConsentSource.KEYWORD, at=now, customer_id=reply.customer_id)
+                elif rule and rule.action is KeywordAction.REVOKE:
+                    consent = self._consent_for(consents, known, project_id, reply.sender,
+                                                rule.category, now)
+                    consent.revoke(ConsentSource.KEYWORD, at=now, customer_id=reply.customer_id)
+            changed += consents.values()
+            changed += [QuarantinedPayload.keep(project_id, source=q.source, reason=q.reason,
+                                                raw=q.raw, received_at=now)
+                        for q_id, q in quarantine_ids.items() if q_id not in known]
+            counts["applied"] = sum(isinstance(a, InboundMessage) for a in changed)
+            return changed
+
+        def load() -> dict[Any, Aggregate]:
+            ids = [*readings, *quarantine_ids]
+            for sms, _ in readings.values():
+                rule = keywords.get(first_word(sms.text) or "")
+                if rule:
+                    ids.append(consent_id(project_id, _e164(sms.sender), rule.category))
+                    if rule.action is KeywordAction.GRANT:
+                        ids += self._waiting_consent_ids()
+            return self._load_many(ids)
+
+        self._retrying(lambda: receive(load()))
+        self._answer(project_id, list(readings.values()), keywords)
+        return IngestResult(applied=counts["applied"], noted=len(readings) - counts["applied"],
+                            quarantined=len(quarantined))
+
+    @staticmethod
+    def _consent_for(consents: dict[Any, Consent], known: dict[Any, Any], project_id: str,
+                     number: str, category: str, now: datetime) -> Consent:
+        key = consent_id(project_id, number, category)
+        consent = consents.get(key) or known.get(key) or Consent.open(
+            project_id, number, category, at=now)
+        consents[key] = consent
+        return consent
+
+    def _waiting_consent_ids(self) -> list[Any]:
+        """Consents that ever had a double opt-in request: few, so a scan will do."""
+        from eventsourcing.utils import get_topic
+
+        return list({n.originator_id
+                     for n in self._notifications((get_topic(Consent.Requested),))})
+
+    def _attribution(self, project_id: str, sms: InboundSms) -> dict[str, Any] | None:
+        from application.projections import STATISTICS, latest_key
+
+        key = latest_key(project_id, sms.sender, sms.to)
+        return self._read(STATISTICS, lambda view: self.read_store.get(view, "latest", key))
+
+    def _answer(self, project_id: str, readings: list[tuple[InboundSms, dict[str, Any] | None]],
+                keywords: dict[str, KeywordRule]) -> None:
+        for sms, latest in readings:
+            rule = keywords.get(first_word(sms.text) or "")
+            if rule is None or not rule.answer:
+                continue
+            answer = SendRequest(customer_id=(latest or {}).get("customer_id") or "unattributed",
+                                 to=_e164(sms.sender), text=rule.answer, sender=sms.to,
+                                 message_id=f"answer-{sms.message_id}")
+            try:
+                self.send(project_id, [answer], check_policy=False)
+            except DomainError:
+                # Our number is not a configured sender: answer from the default one.
+                self.send(project_id, [SendRequest(**{**answer.__dict__, "sender": None})],
+                          check_policy=False)
+
+    # --- consent --------------------------------------------------------------------
+
+    def consent(self, project_id: str, number: str, category: str) -> ConsentView:
+        e164 = PhoneNumber.parse(number).e164
+        validate_category(category)
+        found = self._load_many([consent_id(project_id, e164, category)])
+        consent = next(iter(found.values()), None)
+        if consent is None:
+            return ConsentView(e164, category, ConsentStatus.NONE.value)
+        return ConsentView(e164, category, consent.status.value, consent.expires_at)
+
+    def set_consent(self, project_id: str, number: str, category: str, *, granted: bool,
+                    customer_id: str | None = None) -> ConsentView:
+        e164 = PhoneNumber.parse(number).e164
+
+        def change(consent: Consent) -> None:
+            now = self.clock.now()
+            if granted:
+                consent.grant(ConsentSource.API, at=now, customer_id=customer_id)
+            else:
+                consent.revoke(ConsentSource.API, at=now, customer_id=customer_id)
+
+        self._change_consent(project_id, e164, category, change)
+        return self.consent(project_id, e164, category)
+
+    def request_double_opt_in(self, project_id: str, number: str, category: str, *,
+                              customer_id: str, text: str | None = None,
+                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY
+                              ) -> ConsentView:
+        """Send the confirmation SMS; a positive reply (a granting keyword such as YES)
+        within `valid_for` grants the consent, otherwise the request expires."""
+        e164 = PhoneNumber.parse(number).e164
+        validate_category(category)
+        text = text or (f"Reply YES to receive {category.replace('_', ' ')} messages from us. "
+                        "Reply STOP to opt out.")
+        (sent,) = self.send(project_id, [SendRequest(customer_id=customer_id, to=e164, text=text)],
+                            check_policy=False)
+        self._change_consent(project_id, e164, category, lambda c: c.request(
+            message_id=sent.message_id, at=self.clock.now(), valid_for=valid_for,
+            customer_id=customer_id))
+        return self.consent(project_id, e164, category)
+
+    def expire_consent_requests(self, now: datetime | None = None) -> int:
+        """Expire double opt-ins nobody confirmed in time; returns how many."""
+
+        now = now or self.clock.now()
+        pending = self._waiting_consent_ids()
+        expired: list[Aggregate] = []
+
+        def attempt() -> list[Aggregate]:
+            expired.clear()
+            expired.extend(c for c in self._load_many(pending).values()
+                           if isinstance(c, Consent) and c.expire_if_due(now))
+            return list(expired)
+
+        self._retrying(attempt)
+        return len(expired)
+
+    def _change_consent(self, project_id: str, number: str, category: str, change: Any) -> None:
+        key = consent_id(project_id, number, category)
+
+        def attempt() -> list[Aggregate]:
+            consent = self._load_many([key]).get(key) or Consent.open(
+                project_id, number, category, at=self.clock.now())
+            change(consent)
+            return [consent]
+
+        self._retrying(attempt)
+
+    # --- list hygiene ---------------------------------------------------------------
+
+    def number_status(self, project_id: str, number: str) -> dict[str, Any]:
+        e164 = PhoneNumber.parse(number).e164
+        health = self._load_many([number_health_id(project_id, e164)]).get(
+            number_health_id(project_id, e164))
+        return {"number": e164, "invalid": bool(health and health.invalid),
+                "reason": health.reason if health else None}
+
+    def revalidate_number(self, project_id: str, number: str, *, changed_by: str) -> dict[str, Any]:
+        e164 = PhoneNumber.parse(number).e164
+        key = number_health_id(project_id, e164)
+
+        def attempt() -> list[Aggregate]:
+            health = self._load_many([key]).get(key)
+            if health is None:
+                return []
+            health.revalidate(changed_by=changed_by, at=self.clock.now())
+            return [health]
+
+        self._retrying(attempt)
+        return self.number_status(project_id, e164)
+
+    def _refusals(self, project_id: str, numbers: Sequence[str],
+                  categories: Sequence[str | None]) -> list[str | None]:
+        """Per request: None when it may be sent, else why not (send policy)."""
+        ids = {number_health_id(project_id, n) for n in numbers}
+        ids |= {consent_id(project_id, n, c) for n, c in zip(numbers, categories) if c}
+        known = self._load_many(ids)
+        refusals: list[str | None] = []
+        for number, category in zip(numbers, categories):
+            health = known.get(number_health_id(project_id, number))
+            consent = known.get(consent_id(project_id, number, category)) if category else None
+            if health is not None and health.invalid:
+                refusals.append(NUMBER_INVALID)
+            elif category and not (consent is not None and consent.is_granted):
+                refusals.append(CONSENT_MISSING)
+            else:
+                refusals.append(None)
+        return refusals
+
+
+def _e164(digits: str) -> str:
+    return digits if digits.startswith("+") else "+" + digits
+
+
+def mark_numbers_invalid(messages: Sequence[Any], known: dict[Any, Any], now: datetime
+                         ) -> list[NumberHealth]:
+    """Numbers whose newest report carried a permanent error, marked invalid."""
+    from domain.message import Message
+
+    marked: dict[Any, NumberHealth] = {}
+    for message in messages:
+        for event in message.pending_events:
+            if isinstance(event, Message.Failed) and event.outcome.get("error_permanent"):
+                project, number = message.identity.project_id, message.identity.recipient
+                key = number_health_id(project, number)
+                health = marked.get(key) or known.get(key) or NumberHealth.open(
+                    project, number, at=now)
+                health.mark_invalid(error=event.outcome.get("error_name"),
+                                    message_id=message.identity.message_id, at=now)
+                marked[key] = health
+    return list(marked.values())

@@ -1,0 +1,129 @@
+"""Consent to receive messages of a category (e.g. `sms_marketing`), per project and
+phone number, as an event-sourced aggregate: requested (double opt-in sent),
+granted, revoked, expired; each with its source and time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import DomainError
+
+_CONSENT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:consent")
+
+
+class ConsentSource(str, Enum):
+    API = "api"
+    KEYWORD = "keyword"
+    DOUBLE_OPT_IN = "double_opt_in"
+
+
+class ConsentStatus(str, Enum):
+    NONE = "none"  # never asked
+    REQUESTED = "requested"  # double opt-in confirmation sent, awaiting the reply
+    GRANTED = "granted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # a double opt-in nobody confirmed in time
+
+
+class InvalidCategory(DomainError):
+    pass
+
+
+def consent_id(project_id: str, number: str, category: str) -> UUID:
+    return uuid5(_CONSENT_NAMESPACE, f"{project_id}\x1f{number}\x1f{category}")
+
+
+def validate_category(category: object) -> str:
+    if not isinstance(category, str) or not category or len(category) > 64 \
+            or not category.replace("_", "").replace("-", "").isalnum():
+        raise InvalidCategory(f"consent category {category!r} must be 1-64 letters, digits, "
+                              "'_' or '-'")
+    return category
+
+
+class Consent(Aggregate):
+    class Opened(Aggregate.Created):
+        project_id: str
+        number: str  # E.164
+        category: str
+
+        def apply(self, consent: Consent) -> None:
+            consent.project_id, consent.number = self.project_id, self.number
+            consent.category = self.category
+            consent.status = ConsentStatus.NONE
+            consent.expires_at = None
+
+    class Requested(Aggregate.Event):
+        expires_at: datetime
+        message_id: str  # the confirmation SMS
+        customer_id: str | None
+
+        def apply(self, consent: Consent) -> None:
+            consent.status = ConsentStatus.REQUESTED
+            consent.expires_at = self.expires_at
+
+    class Granted(Aggregate.Event):
+        source: str
+        customer_id: str | None
+
+        def apply(self, consent: Consent) -> None:
+            consent.status = ConsentStatus.GRANTED
+            consent.expires_at = None
+
+    class Revoked(Aggregate.Event):
+        source: str
+        customer_id: str | None
+
+        def apply(self, consent: Consent) -> None:
+            consent.status = ConsentStatus.REVOKED
+            consent.expires_at = None
+
+    class Expired(Aggregate.Event):
+        def apply(self, consent: Consent) -> None:
+            consent.status = ConsentStatus.EXPIRED
+            consent.expires_at = None
+
+    @classmethod
+    def open(cls, project_id: str, number: str, category: str, *, at: datetime) -> Consent:
+        validate_category(category)
+        return cls._create(cls.Opened, id=consent_id(project_id, number, category), timestamp=at,
+                           project_id=project_id, number=number, category=category)
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status is ConsentStatus.GRANTED
+
+    def request(self, *, message_id: str, at: datetime, valid_for: timedelta,
+                customer_id: str | None = None) -> None:
+        """A double opt-in confirmation was sent; a positive reply in time grants."""
+        self.trigger_event(self.Requested, timestamp=at, expires_at=at + valid_for,
+                           message_id=message_id, customer_id=customer_id)
+
+    def grant(self, source: ConsentSource, *, at: datetime, customer_id: str | None = None) -> None:
+        if self.status is not ConsentStatus.GRANTED:
+            self.trigger_event(self.Granted, timestamp=at, source=source.value,
+                               customer_id=customer_id)
+
+    def revoke(self, source: ConsentSource, *, at: datetime,
+               customer_id: str | None = None) -> None:
+        if self.status is not ConsentStatus.REVOKED:
+            self.trigger_event(self.Revoked, timestamp=at, source=source.value,
+                               customer_id=customer_id)
+
+    def confirm(self, *, at: datetime, customer_id: str | None = None) -> bool:
+        """A positive reply: grants a pending double opt-in that has not expired."""
+        if self.status is ConsentStatus.REQUESTED and self.expires_at and at <= self.expires_at:
+            self.trigger_event(self.Granted, timestamp=at, customer_id=customer_id,
+                               source=ConsentSource.DOUBLE_OPT_IN.value)
+            return True
+        return False
+
+    def expire_if_due(self, now: datetime) -> bool:
+        if self.status is ConsentStatus.REQUESTED and self.expires_at and now > self.expires_at:
+            self.trigger_event(self.Expired, timestamp=self.expires_at)
+            return True
+        return False

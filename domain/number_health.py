@@ -1,0 +1,55 @@
+"""List hygiene: a number a permanent error proved invalid is not sent to again in
+that project, until it is revalidated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+_NUMBER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:number-health")
+
+
+def number_health_id(project_id: str, number: str) -> UUID:
+    return uuid5(_NUMBER_NAMESPACE, f"{project_id}\x1f{number}")
+
+
+class NumberHealth(Aggregate):
+    class Opened(Aggregate.Created):
+        project_id: str
+        number: str
+
+        def apply(self, health: NumberHealth) -> None:
+            health.project_id, health.number = self.project_id, self.number
+            health.invalid = False
+            health.reason = None
+
+    class MarkedInvalid(Aggregate.Event):
+        error: str | None
+        message_id: str
+
+        def apply(self, health: NumberHealth) -> None:
+            health.invalid = True
+            health.reason = self.error
+
+    class Revalidated(Aggregate.Event):
+        changed_by: str
+
+        def apply(self, health: NumberHealth) -> None:
+            health.invalid = False
+            health.reason = None
+
+    @classmethod
+    def open(cls, project_id: str, number: str, *, at: datetime) -> NumberHealth:
+        return cls._create(cls.Opened, id=number_health_id(project_id, number), timestamp=at,
+                           project_id=project_id, number=number)
+
+    def mark_invalid(self, *, error: str | None, message_id: str, at: datetime) -> None:
+        if not self.invalid:
+            self.trigger_event(self.MarkedInvalid, timestamp=at, error=error,
+                               message_id=message_id)
+
+    def revalidate(self, *, changed_by: str, at: datetime) -> None:
+        if self.invalid:
+            self.trigger_event(self.Revalidated, timestamp=at, changed_by=changed_by)
