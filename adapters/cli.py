@@ -73,15 +73,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.bootstrap import bootstrap_service
     from adapters.http.app import create_app
     from adapters.http.middleware import configure_json_logging
+    from adapters.maintenance import Maintenance
 
     configure_json_logging()
     public_url = settings.public_url or f"http://{args.host}:{args.port}"
     smsledger, context = bootstrap_service(settings, public_url=public_url)
     background = smsledger.ledger.projections.run_in_background()
+    maintenance = Maintenance(smsledger).start()
     try:
         uvicorn.run(create_app(context), host=args.host, port=args.port, log_config=None,
                     access_log=False)
     finally:
+        maintenance.stop()
         background.stop()
         smsledger.close()
     return EXIT_OK

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from adapters.infobip.callbacks import parse_delivery_reports
+from adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
 from application.audit import CampaignAudit
 from application.commands import SendRequest
 from application.ledger import SmsLedger
 from application.ports import DeliveryLookup
+from application.two_way import ConsentView
 from application.views import FeedPage, IngestResult, MessageView, SendResult
 
 
@@ -34,6 +35,46 @@ class Smsledger:
         parsed = parse_delivery_reports(body)
         return self.ledger.record_reports(project_id, parsed.reports, parsed.malformed)
 
+    def ingest_inbound(self, project_id: str, integration_id: str, body: bytes | str
+                       ) -> IngestResult:
+        """An Infobip inbound-SMS POST body, as received: replies become
+        `incoming_message` campaign events, keywords change consent and answer."""
+        parsed = parse_inbound(body)
+        return self.ledger.record_inbound(project_id, integration_id, parsed.messages,
+                                          parsed.malformed)
+
+    # --- consent, keywords and list hygiene -------------------------------------------
+
+    def consent(self, project_id: str, number: str, category: str = "sms_marketing"
+                ) -> ConsentView:
+        return self.ledger.consent(project_id, number, category)
+
+    def grant_consent(self, project_id: str, number: str, category: str = "sms_marketing",
+                      customer_id: str | None = None) -> ConsentView:
+        return self.ledger.set_consent(project_id, number, category, granted=True,
+                                       customer_id=customer_id)
+
+    def revoke_consent(self, project_id: str, number: str, category: str = "sms_marketing",
+                       customer_id: str | None = None) -> ConsentView:
+        return self.ledger.set_consent(project_id, number, category, granted=False,
+                                       customer_id=customer_id)
+
+    def request_double_opt_in(self, project_id: str, number: str, category: str, *,
+                              customer_id: str, text: str | None = None) -> ConsentView:
+        return self.ledger.request_double_opt_in(project_id, number, category,
+                                                 customer_id=customer_id, text=text)
+
+    def configure_keyword(self, project_id: str, keyword: str, *, action: str,
+                          category: str = "sms_marketing", answer: str | None = None,
+                          changed_by: str = "embedded") -> None:
+        self.ledger.projects.configure_keyword(project_id, keyword, action=action,
+                                               category=category, answer=answer,
+                                               changed_by=changed_by)
+
+    def revalidate_number(self, project_id: str, number: str, *,
+                          changed_by: str = "embedded") -> dict:
+        return self.ledger.revalidate_number(project_id, number, changed_by=changed_by)
+
     def campaign_events(self, project_id: str, after: int = 0, limit: int = 100) -> FeedPage:
         return self.ledger.campaign_events(project_id, after=after, limit=limit)
 
@@ -48,6 +89,8 @@ class Smsledger:
         self.ledger.rename_campaign_event(project_id, name, changed_by=changed_by)
 
     def close_due_windows(self) -> int:
+        """Close waiting windows that have passed and expire unconfirmed double opt-ins."""
+        self.ledger.expire_consent_requests()
         return self.ledger.close_due_windows()
 
     def reconcile(self, older_than: timedelta = timedelta(minutes=15)) -> IngestResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from adapters.http import messages, operations, projects, webhooks
+from adapters.http import messages, operations, projects, two_way, webhooks
 from adapters.http.context import ServiceContext
 from adapters.http.errors import install_error_handlers
 from adapters.http.middleware import ServiceMiddleware
@@ -18,7 +18,7 @@ def create_app(context: ServiceContext) -> FastAPI:
                     "(integration id, webhook secret).")
     app.state.context = context
     install_error_handlers(app)
-    for module in (projects, messages, webhooks, operations):
+    for module in (projects, messages, two_way, webhooks, operations):
         app.include_router(module.router)
     app.add_middleware(ServiceMiddleware, context=context)
     return app

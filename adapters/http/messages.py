@@ -22,7 +22,7 @@ def _request(message: MessageIn) -> SendRequest:
         customer_id=message.customer_id, to=message.to, text=message.text, title=message.title,
         media_urls=tuple(message.media_urls), campaign_id=message.campaign_id,
         action_id=message.action_id, sender=message.sender, integration_id=message.integration,
-        message_id=message.message_id)
+        message_id=message.message_id, consent_category=message.consent_category)
 
 
 def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[SendOut]:
@@ -36,11 +36,23 @@ def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[
 @router.post("/messages", status_code=202, response_model=SendOut, summary="Send one message")
 def send_one(project_id: str, body: MessageIn, request: Request,
              _: Principal = Depends(caller)) -> SendOut:
-    return _send(request, project_id, [body])[0]
+    """409 with the code `consent_missing` or `number_invalid` when the send policy
+    refuses it: it is then neither stored nor sent."""
+    (result,) = _send(request, project_id, [body])
+    if result.status == "refused":
+        raise ApiError(409, result.detail or "refused", _REFUSALS.get(result.detail or "", ""),
+                       {"to": body.to, "consent_category": body.consent_category})
+    return result
+
+
+_REFUSALS = {
+    "consent_missing": "the number has no granted consent for this category",
+    "number_invalid": "a permanent error marked this number invalid; revalidate it first",
+}
 
 
 @router.post("/messages/batch", status_code=202, response_model=SendBatchOut,
-             summary="Send many messages, in batches to Infobip")
+             summary="Send many messages, in batches to Infobip; refused ones say why")
 def send_batch(project_id: str, body: MessageBatchIn, request: Request,
                _: Principal = Depends(caller)) -> SendBatchOut:
     return SendBatchOut(messages=_send(request, project_id, body.messages))

@@ -63,6 +63,9 @@ class MessageIn(Strict):
     integration: str | None = None
     message_id: str | None = Field(default=None, min_length=1, max_length=200,
                                    description="your own id: a repeated send is not sent twice")
+    consent_category: str | None = Field(
+        default=None, description="marketing messages name the consent they need; without "
+                                  "granted consent they are refused (409 consent_missing)")
 
 
 class MessageBatchIn(Strict):

@@ -1,0 +1,26 @@
+"""The service's periodic round: windows closed, double opt-ins expired, lost
+answers reconciled."""
+
+from datetime import timedelta
+
+from adapters.bootstrap import bootstrap
+from adapters.config import load_settings
+from adapters.infobip.accounts import StaticAccounts
+from adapters.maintenance import Maintenance
+from adapters.system import ManualClock
+from application.commands import SendRequest
+from tests.application.conftest import T0
+from tests.support.providers import ScriptedProvider
+
+
+def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):
+    clock = ManualClock(T0)
+    settings = load_settings(database_url=f"sqlite:///{tmp_path}/m.db", secret_key="m")
+    with bootstrap(StaticAccounts({}), settings, clock=clock,
+                   provider=ScriptedProvider()) as smsledger:
+        smsledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
+        smsledger.request_double_opt_in("acme", "+385921234568", "sms_news", customer_id="c2")
+        clock.advance(timedelta(days=5))
+        assert Maintenance(smsledger).run_once() == {"windows_closed": 2, "reconciled": 0}
+        assert smsledger.consent("acme", "+385921234568", "sms_news").status == "expired"
+        assert Maintenance(smsledger).run_once()["windows_closed"] == 0
