@@ -1,8 +1,10 @@
-"""Delivering scheduled delivery reports: batched webhook POSTs from one background thread.
+"""Posting what the simulator pushes: delivery reports and inbound SMS, from one background thread.
 
-Reports of one message form a chain: the next is not released before the previous one
+What one message causes forms a chain: the next post is not released before the previous one
 was posted (or given up). So the reports of a message arrive in the order the rule says,
-each in a POST of its own, while reports of different messages share POSTs.
+each in a POST of its own, and a customer's reply comes after the report of the message it
+answers. Reports of different messages to the same URL share POSTs; inbound messages go one
+per POST.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import httpx
@@ -23,12 +26,34 @@ import httpx
 Report = dict[str, Any]
 
 
+class Kind(Enum):
+    """What a post carries, which decides its envelope and how many share one POST."""
+
+    REPORT = "report"  # {"results": [reports...]}, up to batch_size per POST
+    INBOUND = "inbound"  # {"results": [one], "messageCount": 1, "pendingMessageCount": 0}
+
+
+@dataclass(frozen=True)
+class Post:
+    """One item to push: a delivery report, or an inbound message (an element of `results`)."""
+
+    url: str | None  # None: nobody is pushed to, the report waits to be pulled
+    payload: Report
+    delay: float = 0.0  # real seconds from scheduling before it may be posted
+    # In a chain, real seconds it waits after the previous post was done (posted or given up).
+    gap: float = 0.0
+    kind: Kind = Kind.REPORT
+
+
 @dataclass
 class _Pending:
-    url: str | None  # None: nobody is pushed to, the report waits to be pulled
-    report: Report
-    later: tuple[tuple[float, Report], ...]  # the message's next reports, as (due, report)
+    post: Post
+    later: tuple[tuple[float, Post], ...]  # the chain's next posts, as (earliest due, post)
     attempt: int = 0
+
+    @property
+    def url(self) -> str | None:
+        return self.post.url
 
 
 class ReportDispatcher:
@@ -75,19 +100,19 @@ class ReportDispatcher:
             self._thread.join()
         self._client.close()
 
-    def schedule(self, url: str | None, reports: Sequence[tuple[float, Report]]) -> None:
-        """Schedule one message's reports, as (delay in seconds, report) in posting order."""
-        if not reports or self._stopping.is_set():
+    def schedule(self, chain: Sequence[Post]) -> None:
+        """Schedule a chain of posts (one message's reports, then maybe a reply), in order."""
+        if not chain or self._stopping.is_set():
             return
         now = time.monotonic()
-        chain = tuple((now + delay, report) for delay, report in reports)
-        (due, first), later = chain[0], chain[1:]
+        timed = tuple((now + post.delay, post) for post in chain)
+        (due, first), later = timed[0], timed[1:]
         with self._cond:
-            self._outstanding += len(chain)
-            self._push(due, _Pending(url, first, later))
+            self._outstanding += len(timed)
+            self._push(due, _Pending(first, later))
 
     def wait_until_idle(self, timeout: float | None = None) -> bool:
-        """True once every scheduled report was posted or given up; False on timeout or stop."""
+        """True once every scheduled post was posted or given up; False on timeout or stop."""
         with self._cond:
             self._cond.wait_for(lambda: self._outstanding == 0 or self._stopping.is_set(), timeout)
             return self._outstanding == 0
@@ -100,7 +125,7 @@ class ReportDispatcher:
 
     @property
     def given_up(self) -> int:
-        """Reports dropped after their last retry failed."""
+        """Reports and inbound messages dropped after their last retry failed."""
         with self._cond:
             return self._given_up
 
@@ -112,15 +137,18 @@ class ReportDispatcher:
             if first is None:
                 return
             if first.url is None:
-                self._keep_for_pull(first.report)
+                self._keep_for_pull(first.post.payload)
                 with self._cond:
                     self._done([first])
                 continue
+            kind = first.post.kind
             # Wait a moment so that reports falling due together share a POST, as Infobip's do.
             if self._linger and self._stopping.wait(self._linger):
                 return
-            batch = [first, *self._take_due(first.url, self._batch_size - 1)]
-            delivered = self._post(first.url, [item.report for item in batch])
+            room = self._batch_size - 1 if kind is Kind.REPORT else 0
+            batch = [first, *self._take_due(first.url, kind, room)]
+            body = _envelope(kind, [item.post.payload for item in batch])
+            delivered = self._post(first.url, body)
             with self._cond:
                 if delivered:
                     self._done(batch)
@@ -136,22 +164,25 @@ class ReportDispatcher:
                 self._cond.wait(wait)
             return None
 
-    def _take_due(self, url: str, limit: int) -> list[_Pending]:
+    def _take_due(self, url: str, kind: Kind, limit: int) -> list[_Pending]:
+        if limit <= 0:
+            return []
         with self._cond:
             now, taken, kept = time.monotonic(), [], []
             while self._heap and self._heap[0][0] <= now:
                 entry = heapq.heappop(self._heap)
-                (taken if entry[2].url == url and len(taken) < limit else kept).append(entry)
+                wanted = entry[2].url == url and entry[2].post.kind is kind
+                (taken if wanted and len(taken) < limit else kept).append(entry)
             for entry in kept:
                 heapq.heappush(self._heap, entry)
             return [entry[2] for entry in taken]
 
-    def _post(self, url: str, reports: list[Report]) -> bool:
+    def _post(self, url: str, body: dict[str, Any]) -> bool:
         try:
             target, auth = _split_credentials(url)
             response = self._client.post(
                 target,
-                content=json.dumps({"results": reports}),
+                content=json.dumps(body),
                 headers={"Content-Type": "application/json"},
                 auth=auth,
             )
@@ -168,11 +199,12 @@ class ReportDispatcher:
         self._cond.notify_all()
 
     def _done(self, items: list[_Pending]) -> None:
+        now = time.monotonic()
         for item in items:
             self._outstanding -= 1
             if item.later:
-                (due, report), later = item.later[0], item.later[1:]
-                self._push(due, _Pending(item.url, report, later))
+                (due, post), later = item.later[0], item.later[1:]
+                self._push(max(due, now + post.gap), _Pending(post, later))
         self._cond.notify_all()
 
     def _failed(self, batch: list[_Pending]) -> None:
@@ -186,6 +218,13 @@ class ReportDispatcher:
             else:
                 self._given_up += 1
                 self._done([item])
+
+
+def _envelope(kind: Kind, items: list[Report]) -> dict[str, Any]:
+    if kind is Kind.INBOUND:
+        # Pushed messages are never left to pull, so nothing is pending.
+        return {"results": items, "messageCount": len(items), "pendingMessageCount": 0}
+    return {"results": items}
 
 
 @functools.cache

@@ -360,6 +360,35 @@ def log_entry(
     return _without_nulls(entry)
 
 
+def inbound_message(
+    *, message_id: str, from_number: str, to_number: str, text: str, received_at: datetime
+) -> dict[str, Any]:
+    """One MO message as Infobip pushes it to an inbound webhook (an element of `results`).
+
+    `keyword` is the first word of the text upper-cased, `cleanText` the rest. The price is
+    0 EUR, as in Infobip's documented example.
+    """
+    words = text.split(None, 1)
+    return {
+        "messageId": message_id,
+        "from": from_number,
+        "to": to_number,
+        "text": text,
+        "cleanText": words[1].strip() if len(words) > 1 else "",
+        "keyword": words[0].upper() if words else "",
+        "receivedAt": format_time(received_at),
+        "smsCount": count_parts(text).parts if text else 1,
+        "price": {"pricePerMessage": 0, "currency": CURRENCY},
+    }
+
+
+def numeric_address(address: str | None) -> str | None:
+    """The digits of a numeric sender or number ("+385 91 ..." too); None if it is alphanumeric."""
+    if address is None or not re.fullmatch(r"\+?[0-9][0-9\s()-]*", address.strip()):
+        return None
+    return re.sub(r"[^0-9]", "", address)
+
+
 def _price(submission: Submission, price_per_part: float) -> dict[str, Any]:
     # Infobip's pricePerMessage is the price of one SMS part; the bill is that
     # times messageCount.

@@ -116,6 +116,9 @@ class Outcome:
     send_status: Status = PENDING_ACCEPTED
     fault: Fault | None = None
     fault_repeats: bool = False  # False: only the first request carrying the message fails
+    # The customer's answer, posted to the inbound webhook after the reports (when the message
+    # had a numeric sender and an inbound webhook URL is configured).
+    reply: str | None = None
 
 
 DELIVERED = Report(DELIVERED_TO_HANDSET)
@@ -140,6 +143,12 @@ RULES: dict[str, Outcome] = {
     "60": Outcome("out of order: delivered, then an older pending", (DELIVERED, PENDING)),
     "70": Outcome("no report, ever", ()),
     "80": Outcome("delivered, the report late", (DELIVERED_LATE,)),
+    "85": Outcome("delivered, then the customer replies STOP", (DELIVERED,), reply="STOP"),
+    "86": Outcome("delivered, then the customer replies YES", (DELIVERED,), reply="YES"),
+    "87": Outcome("delivered, then an NPS answer", (DELIVERED,), reply="9 great service"),
+    "88": Outcome(
+        "delivered, then a reply with STOP not first", (DELIVERED,), reply="I will not stop buying"
+    ),
     "90": Outcome("HTTP 500 once, then delivered", (DELIVERED,), fault=Fault.SERVER_ERROR),
     "91": Outcome("HTTP 500 always", (), fault=Fault.SERVER_ERROR, fault_repeats=True),
     "92": Outcome("HTTP 429 once, then delivered", (DELIVERED,), fault=Fault.TOO_MANY_REQUESTS),
@@ -153,7 +162,8 @@ def outcome_for(destination: str) -> Outcome:
     """The outcome for a destination in Infobip's form (international digits, no "+")."""
     outcome = RULES.get(destination[-2:], DEFAULT_OUTCOME)
     if country_of(destination) in COUNTRIES_WITHOUT_DELIVERY_REPORTS:
-        # The country rule wins, except that a faulty server stays faulty whatever the destination.
+        # The country rule wins (no reports, no reply), except that a faulty server stays
+        # faulty whatever the destination.
         base = outcome if outcome.fault else DEFAULT_OUTCOME
         return replace(base, summary="no reports from this country", reports=())
     return outcome

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from adapters.infobip_simulator import payloads, rules
-from adapters.infobip_simulator.dispatcher import ReportDispatcher
+from adapters.infobip_simulator.dispatcher import Kind, Post, ReportDispatcher
 from adapters.infobip_simulator.payloads import Channel, Submission
 from adapters.infobip_simulator.rules import Error, Fault, Status, Timing
 
@@ -47,6 +47,10 @@ class SimulatorConfig:
     late_report_delay: float = 3.0  # real seconds before a late report (rule 80) is posted
     late_report_days: float = 5  # how far after sentAt a late report's doneAt lies
     price_per_part: float = 0.0085  # EUR
+    # Where inbound SMS (customers' replies) are pushed. Infobip configures this per number or
+    # account, not per message; user:secret@ in the URL is sent as Basic auth.
+    inbound_webhook_url: str | None = None
+    reply_delay: float = 0.3  # real seconds from a delivery report to the reply (rules 85-88)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class InfobipSimulator:
         self._requests: list[RecordedRequest] = []
         self._fault_keys: set[str] = set()  # messages that already met their fault once
         self._inbox: list[dict[str, Any]] = []  # reports waiting to be pulled
+        self._inbound: dict[str, dict[str, Any]] = {}  # inbound messages posted, by messageId
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -160,7 +165,7 @@ class InfobipSimulator:
             return list(self._accepted)
 
     def wait_until_idle(self, timeout: float | None = 10) -> bool:
-        """Block until every scheduled report was posted or given up; False on timeout."""
+        """Block until every scheduled report and reply was posted or given up; False on timeout."""
         return self._dispatcher is not None and self._dispatcher.wait_until_idle(timeout)
 
     @property
@@ -170,8 +175,53 @@ class InfobipSimulator:
 
     @property
     def reports_given_up(self) -> int:
-        """Reports dropped because every retry of their webhook POST failed."""
+        """Reports and inbound messages dropped because every retry of their POST failed."""
         return self._dispatcher.given_up if self._dispatcher else 0
+
+    # ------------------------------------------------------------ inbound SMS
+
+    def send_inbound(
+        self,
+        from_number: str,
+        to_number: str,
+        text: str,
+        *,
+        url: str | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Push one inbound SMS (a customer's message) to `url` or the configured inbound webhook.
+
+        `from_number` is the customer, `to_number` the number they wrote to; both become
+        digits without '+'. The POST is made in the background, retried like reports (see
+        `wait_until_idle`, `webhook_failures`, `reports_given_up`). Returns the messageId;
+        `message_id` lets tests post the same message again, as Infobip may: posting a known
+        messageId again with the same from, to and text repeats the very same payload.
+        """
+        target = url or self.config.inbound_webhook_url
+        if not target:
+            raise ValueError("no inbound webhook: pass url or configure inbound_webhook_url")
+        if self._server is None or self._dispatcher is None:
+            raise RuntimeError("the simulator is not running")
+        sender, receiver = _digits(from_number, "from_number"), _digits(to_number, "to_number")
+        message_id = message_id or _new_id()
+        with self._lock:
+            message = self._inbound.get(message_id)
+            same = message and (message["from"], message["to"], message["text"]) == (
+                sender,
+                receiver,
+                text,
+            )
+            if not same:
+                message = payloads.inbound_message(
+                    message_id=message_id,
+                    from_number=sender,
+                    to_number=receiver,
+                    text=text,
+                    received_at=datetime.now(UTC),
+                )
+                self._inbound[message_id] = message
+        self._dispatcher.schedule([Post(target, message, kind=Kind.INBOUND)])
+        return message_id
 
     # ------------------------------------------------------------ answering requests
 
@@ -257,7 +307,10 @@ class InfobipSimulator:
             Timing.NORMAL: config.report_delay,
             Timing.LATE: config.late_report_delay,
         }
-        plan = []
+        submission = message.submission
+        # With notify false Infobip pushes nothing; the reports can still be pulled.
+        webhook = submission.webhook_url if submission.notify else None
+        chain, last_delay, last_done_at = [], 0.0, message.sent_at
         for step in outcome.reports:
             delay = post_delays[step.timing]
             done_after = (
@@ -276,12 +329,38 @@ class InfobipSimulator:
                 error=step.error,
                 price_per_part=config.price_per_part,
             )
-            plan.append((delay, report))
+            chain.append(Post(webhook, report, delay=delay))
             message.timeline.append((now + delay, done_at, step.status, step.error))
-        submission = message.submission
-        # With notify false Infobip pushes nothing; the reports can still be pulled.
-        webhook = submission.webhook_url if submission.notify else None
-        self._dispatcher.schedule(webhook, plan)
+            last_delay, last_done_at = delay, done_at
+        reply = self._reply(message, outcome, last_delay, last_done_at)
+        if reply:
+            chain.append(reply)
+        self._dispatcher.schedule(chain)
+
+    def _reply(
+        self, message: _Message, outcome: rules.Outcome, after_delay: float, after: datetime
+    ) -> Post | None:
+        """The customer's automatic reply, posted reply_delay after the message's last report.
+
+        None when the rule has no reply, no inbound webhook is configured, or the message
+        cannot be answered: alphanumeric senders (and messages without one) get no replies.
+        """
+        config = self.config
+        url = config.inbound_webhook_url
+        answer_to = payloads.numeric_address(message.submission.sender)
+        if outcome.reply is None or not url or answer_to is None:
+            return None
+        # Network time, like a report's doneAt: reply_delay after the delivered report's doneAt.
+        received_at = after + timedelta(seconds=config.reply_delay)
+        inbound = payloads.inbound_message(
+            message_id=_new_id(),
+            from_number=message.submission.to,
+            to_number=answer_to,
+            text=outcome.reply,
+            received_at=received_at,
+        )
+        delay = after_delay + config.reply_delay
+        return Post(url, inbound, delay=delay, gap=config.reply_delay, kind=Kind.INBOUND)
 
     def _keep_for_pull(self, report: dict[str, Any]) -> None:
         with self._lock:
@@ -456,3 +535,10 @@ def _error(status: int, violations: list[dict[str, str]] | None = None) -> _Answ
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _digits(number: str, name: str) -> str:
+    digits = payloads.numeric_address(number)
+    if digits is None:
+        raise ValueError(f"{name} must be a number (digits, may start with '+'): {number!r}")
+    return digits

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ import pytest
 from infobip_api_client.models import (
     ApiError,
     SmsDeliveryResult,
+    SmsInboundMessageResult,
     SmsLogsResponse,
     SmsRequest,
     SmsResponse,
@@ -250,3 +252,90 @@ def test_every_error_body_is_an_api_error(traffic, case, status):
     error = conforms(ApiError, response.json())
     assert error.error_code == f"E{status}"
     assert error.description and error.action
+
+
+# ---------------------------------------------------------------- inbound SMS
+
+REPLY_SUFFIXES = ["85", "86", "87", "88"]
+
+
+@pytest.fixture(scope="module")
+def inbound_bodies():
+    """Every inbound POST: the automatic replies of rules 85-88 and a few send_inbound calls."""
+    receiver = Receiver()
+    receiver.thread.start()
+    config = replace(CONFIG, inbound_webhook_url=receiver.url, reply_delay=0.05)
+    try:
+        with (
+            InfobipSimulator(config) as sim,
+            httpx.Client(
+                base_url=sim.base_url, headers={"Authorization": f"App {API_KEY}"}, timeout=5
+            ) as client,
+        ):
+            request = {
+                "messages": [
+                    {
+                        "sender": "385921004026",
+                        "destinations": [{"to": number(suffix)} for suffix in REPLY_SUFFIXES],
+                        "content": {"text": "Did we do well?"},
+                    }
+                ]
+            }
+            assert client.post("/sms/3/messages", json=request).status_code == 200
+            sim.send_inbound(number("99"), "385921004026", "Hvala, dobro je 😀 " * 5)
+            sim.send_inbound(number("99"), "385921004026", "YES", message_id="again")
+            sim.send_inbound(number("99"), "385921004026", "YES", message_id="again")
+            assert sim.wait_until_idle(10)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        receiver.thread.join()
+    return receiver.bodies
+
+
+def _keys(payload: dict) -> dict:
+    """The keys of a payload, nested objects and lists of objects included."""
+    nested = {}
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            nested[key] = _keys(value)
+        elif isinstance(value, list):
+            nested[key] = [_keys(item) for item in value if isinstance(item, dict)]
+        else:
+            nested[key] = None
+    return nested
+
+
+def test_every_inbound_post_is_an_sms_inbound_message_result(inbound_bodies):
+    assert len(inbound_bodies) == len(REPLY_SUFFIXES) + 3
+    texts, counts = set(), set()
+    for body in inbound_bodies:
+        parsed = conforms(SmsInboundMessageResult, body)
+        # The SDK's round trip keeps every key the simulator sent.
+        assert _keys(parsed.to_dict()) == _keys(body)
+        assert parsed.message_count == len(parsed.results) == 1
+        assert parsed.pending_message_count == 0
+        [message] = parsed.results
+        assert message.received_at.tzinfo is not None
+        assert message.price.currency == "EUR" and message.price.price_per_message == 0
+        counts.add(message.sms_count)
+        texts.add(message.text)
+    assert {"STOP", "YES", "9 great service", "I will not stop buying"} <= texts
+    assert counts == {1, 2}  # the long UCS-2 text takes two parts
+
+
+def test_inbound_replies_come_from_the_customer_to_the_numeric_sender(inbound_bodies):
+    replies = [
+        SmsInboundMessageResult.from_dict(body).results[0]
+        for body in inbound_bodies
+        if body["results"][0]["from"][-2:] in REPLY_SUFFIXES
+    ]
+
+    assert sorted(reply.var_from for reply in replies) == [number(s) for s in REPLY_SUFFIXES]
+    assert {reply.to for reply in replies} == {"385921004026"}
+    assert {(reply.keyword, reply.clean_text) for reply in replies} == {
+        ("STOP", ""),
+        ("YES", ""),
+        ("9", "great service"),
+        ("I", "will not stop buying"),
+    }

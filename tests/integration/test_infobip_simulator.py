@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from contextlib import redirect_stdout
+from dataclasses import replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -650,6 +651,170 @@ def test_an_invalid_mms_is_refused_400(client, receiver, title, segment_type, pr
 
     assert response.status_code == 400
     assert [v["property"] for v in response.json()["violations"]] == [property]
+
+
+# ---------------------------------------------------------------- inbound SMS (replies)
+
+SHOP_NUMBER = "385921004026"  # a numeric sender: customers can answer it
+
+
+@pytest.fixture
+def inbound():
+    """A second receiver, standing for the inbound (MO) webhook."""
+    with WebhookReceiver() as inbound:
+        yield inbound
+
+
+@pytest.fixture
+def two_way(inbound):
+    """A simulator that forwards inbound SMS to the `inbound` receiver."""
+    config = replace(FAST, inbound_webhook_url=inbound.url, reply_delay=0.1)
+    with InfobipSimulator(config) as sim:
+        yield sim
+
+
+def test_send_inbound_posts_infobips_shape_with_basic_auth_from_the_url(sim, inbound):
+    url = inbound.url.replace("http://", "http://infobip:s%40cret@")
+    before = datetime.now().astimezone()
+
+    message_id = sim.send_inbound("+385 91 623 4693", SHOP_NUMBER, "stop  Sending me ads", url=url)
+
+    assert sim.wait_until_idle(5)
+    [post] = inbound.posts
+    assert (
+        post["headers"]["Authorization"] == "Basic " + base64.b64encode(b"infobip:s@cret").decode()
+    )
+    assert post["headers"]["Content-Type"] == "application/json"
+    assert post["path"] == "/infobip/reports"
+    body = post["body"]
+    received_at = body["results"][0].pop("receivedAt")
+    assert body == {
+        "results": [
+            {
+                "messageId": message_id,
+                "from": "385916234693",
+                "to": SHOP_NUMBER,
+                "text": "stop  Sending me ads",
+                "cleanText": "Sending me ads",
+                "keyword": "STOP",
+                "smsCount": 1,
+                "price": {"pricePerMessage": 0, "currency": "EUR"},
+            }
+        ],
+        "messageCount": 1,
+        "pendingMessageCount": 0,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", received_at)
+    assert before - timedelta(seconds=1) <= parse_time(received_at) <= before + timedelta(seconds=5)
+
+
+def test_send_inbound_uses_the_configured_inbound_webhook(two_way, inbound):
+    first = two_way.send_inbound(number("99"), SHOP_NUMBER, "Hello")
+    second = two_way.send_inbound(number("99"), SHOP_NUMBER, "Hello")
+
+    assert two_way.wait_until_idle(5)
+    assert first != second
+    # One message per POST, each in its own envelope.
+    assert [post["body"]["results"][0]["messageId"] for post in inbound.posts] == [first, second]
+    assert all(post["body"]["messageCount"] == 1 for post in inbound.posts)
+
+
+def test_send_inbound_needs_a_url_and_numbers(sim, inbound):
+    with pytest.raises(ValueError, match="inbound webhook"):
+        sim.send_inbound(number("99"), SHOP_NUMBER, "Hello")
+    with pytest.raises(ValueError, match="from_number"):
+        sim.send_inbound("Shop", SHOP_NUMBER, "Hello", url=inbound.url)
+    with pytest.raises(RuntimeError):
+        InfobipSimulator(FAST).send_inbound(number("99"), SHOP_NUMBER, "Hi", url=inbound.url)
+
+
+def test_a_failed_inbound_post_is_retried_then_given_up(sim):
+    with WebhookReceiver(fail_first=2) as flaky, WebhookReceiver(fail_first=100) as broken:
+        retried = sim.send_inbound(number("99"), SHOP_NUMBER, "YES", url=flaky.url)
+        sim.send_inbound(number("99"), SHOP_NUMBER, "YES", url=broken.url)
+
+        assert sim.wait_until_idle(5)
+        assert [m["messageId"] for m in flaky.reports()] == [retried]
+        assert flaky.attempts == 3
+        assert broken.attempts == 1 + len(FAST.webhook_retry_delays)
+        assert (sim.webhook_failures, sim.reports_given_up) == (2 + 4, 1)
+
+
+def test_the_same_inbound_message_can_be_posted_twice(two_way, inbound):
+    for _ in range(2):
+        assert two_way.send_inbound(number("99"), SHOP_NUMBER, "STOP", message_id="same") == "same"
+
+    assert two_way.wait_until_idle(5)
+    first, second = inbound.posts
+    assert first["body"] == second["body"]  # the very same message, delivered again
+    assert [m["messageId"] for m in inbound.reports()] == ["same", "same"]
+
+
+# suffix: (reply text, keyword, cleanText)
+REPLIES = {
+    "85": ("STOP", "STOP", ""),
+    "86": ("YES", "YES", ""),
+    "87": ("9 great service", "9", "great service"),
+    "88": ("I will not stop buying", "I", "will not stop buying"),
+}
+
+
+@pytest.mark.parametrize("suffix", REPLIES)
+def test_reply_numbers_are_delivered_then_the_customer_replies(two_way, receiver, inbound, suffix):
+    text, keyword, clean_text = REPLIES[suffix]
+    to = number(suffix)
+    headers = {"Authorization": f"App {API_KEY}"}
+    with httpx.Client(base_url=two_way.base_url, headers=headers, verify=TLS) as client:
+        send(client, (to, f"ask-{suffix}"), webhook=receiver.url, sender="+" + SHOP_NUMBER)
+
+    assert two_way.wait_until_idle(5)  # waits for the reply too
+    [report] = receiver.reports(f"ask-{suffix}")
+    assert report["status"]["name"] == "DELIVERED_TO_HANDSET"
+    [reply] = inbound.reports()
+    assert (reply["from"], reply["to"]) == (to, SHOP_NUMBER)  # the customer answers the sender
+    assert (reply["text"], reply["keyword"], reply["cleanText"]) == (text, keyword, clean_text)
+    assert reply["messageId"] != report["messageId"]
+    assert parse_time(reply["receivedAt"]) > parse_time(report["doneAt"])
+    [report_post], [reply_post] = receiver.posts, inbound.posts
+    assert reply_post["at"] - report_post["at"] >= two_way.config.reply_delay
+
+
+def test_a_reply_comes_even_when_the_report_is_left_to_pull(two_way, inbound):
+    headers = {"Authorization": f"App {API_KEY}"}
+    with httpx.Client(base_url=two_way.base_url, headers=headers, verify=TLS) as client:
+        send(client, (number("85"), "pulled"), sender=SHOP_NUMBER)
+
+    assert two_way.wait_until_idle(5)
+    assert [m["text"] for m in inbound.reports()] == ["STOP"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "region"),
+    [("Shop", "HR"), (None, "HR"), ("InfoSMS1", "HR"), (SHOP_NUMBER, "DE")],
+    ids=["alphanumeric", "no sender", "letters and digits", "country without reports"],
+)
+def test_no_reply_to_a_sender_that_cannot_be_answered(two_way, inbound, receiver, sender, region):
+    headers = {"Authorization": f"App {API_KEY}"}
+    extra = {"sender": sender} if sender else {}
+    with httpx.Client(base_url=two_way.base_url, headers=headers, verify=TLS) as client:
+        send(client, (number("85", region), "m"), webhook=receiver.url, **extra)
+
+    assert two_way.wait_until_idle(5)
+    assert inbound.posts == []
+    if region == "HR":
+        assert [r["status"]["name"] for r in receiver.reports()] == ["DELIVERED_TO_HANDSET"]
+
+
+def test_no_reply_without_an_inbound_webhook_until_one_is_set(client, sim, receiver, inbound):
+    send(client, (number("86"), "before"), webhook=receiver.url, sender=SHOP_NUMBER)
+    assert sim.wait_until_idle(5)
+    assert [r["status"]["name"] for r in receiver.reports()] == ["DELIVERED_TO_HANDSET"]
+
+    sim.config = replace(sim.config, inbound_webhook_url=inbound.url)
+    send(client, (number("86"), "after"), webhook=receiver.url, sender=SHOP_NUMBER)
+
+    assert sim.wait_until_idle(5)
+    assert [m["text"] for m in inbound.reports()] == ["YES"]
 
 
 # ---------------------------------------------------------------- lifecycle
