@@ -92,6 +92,10 @@ class InfobipSimulator:
         self._address = (host, port)
         self._lock = threading.Lock()
         self._messages: dict[str, _Message] = {}
+        # Each simulated customer replies once: the answer to a STOP must not draw
+        # another STOP, which would ping-pong for ever.
+        self._replied: set[str] = set()
+        self._replied_lock = threading.Lock()  # _reply runs under self._lock already
         self._accepted: list[str] = []
         self._requests: list[RecordedRequest] = []
         self._fault_keys: set[str] = set()  # messages that already met their fault once
@@ -342,14 +346,19 @@ class InfobipSimulator:
     ) -> Post | None:
         """The customer's automatic reply, posted reply_delay after the message's last report.
 
-        None when the rule has no reply, no inbound webhook is configured, or the message
-        cannot be answered: alphanumeric senders (and messages without one) get no replies.
+        None when the rule has no reply, no inbound webhook is configured, the message
+        cannot be answered (alphanumeric senders, or none, get no replies), or this
+        customer has replied before (customers reply to the first message only).
         """
         config = self.config
         url = config.inbound_webhook_url
         answer_to = payloads.numeric_address(message.submission.sender)
         if outcome.reply is None or not url or answer_to is None:
             return None
+        with self._replied_lock:
+            if message.submission.to in self._replied:
+                return None
+            self._replied.add(message.submission.to)
         # Network time, like a report's doneAt: reply_delay after the delivered report's doneAt.
         received_at = after + timedelta(seconds=config.reply_delay)
         inbound = payloads.inbound_message(

@@ -1,0 +1,110 @@
+"""Two-way SMS end to end over HTTP: the simulator's customers reply to our messages
+through the inbound webhook; consent, answers, NPS and the feed follow."""
+
+import dataclasses
+import time
+
+from tests.http.conftest import configure_infobip
+
+OUR_NUMBER = "385991234567"
+
+
+def wait_for(condition, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_replies_change_consent_answer_and_score(service):
+    admin = service.client(service.admin_token)
+    integration = configure_infobip(admin, service.simulator)
+    hooks = integration["webhooks"]
+    inbound = hooks["inbound"].replace("http://", f"http://infobip:{hooks['secret']}@")
+    service.simulator.config = dataclasses.replace(service.simulator.config,
+                                                   inbound_webhook_url=inbound)
+    assert admin.put("/v1/projects/acme/campaigns/nps-q4/nps", json={"survey": True}).status_code == 200
+    stopper, confirmer, scorer, talker = ("+385921230085", "+385921230086", "+385921230087",
+                                          "+385921230088")
+    for number in (stopper, talker):
+        assert admin.put(f"/v1/projects/acme/consents/{number}/sms_marketing",
+                         json={"granted": True, "customer_id": "c"}).json()["status"] == "granted"
+    pending = admin.post(f"/v1/projects/acme/consents/{confirmer}/sms_news/double-opt-in",
+                         json={"customer_id": "c-confirm"})
+    assert pending.status_code == 202 and pending.json()["status"] == "requested"
+
+    sent = admin.post("/v1/projects/acme/messages/batch", json={"messages": [
+        {"customer_id": "c-stop", "to": stopper, "text": "Sale!", "campaign_id": "spring",
+         "sender": OUR_NUMBER, "consent_category": "sms_marketing"},
+        {"customer_id": "c-nps", "to": scorer, "text": "How likely are you to recommend us?",
+         "campaign_id": "nps-q4", "sender": OUR_NUMBER},
+        {"customer_id": "c-talk", "to": talker, "text": "Sale!", "campaign_id": "spring",
+         "sender": OUR_NUMBER, "consent_category": "sms_marketing"},
+    ]})
+    assert [m["status"] for m in sent.json()["messages"]] == ["enqueued"] * 3
+    # The double opt-in confirmation went from the default sender; send one from our
+    # number so the simulated customer's YES reaches it.
+    admin.post("/v1/projects/acme/messages", json={"customer_id": "c-confirm", "to": confirmer,
+                                                   "text": "Reply YES", "sender": OUR_NUMBER})
+
+    assert service.simulator.wait_until_idle(timeout=20)
+
+    def consent(number, category):
+        return admin.get(f"/v1/projects/acme/consents/{number}",
+                         params={"category": category}).json()["status"]
+
+    wait_for(lambda: consent(stopper, "sms_marketing") == "revoked")
+    assert consent(talker, "sms_marketing") == "granted"  # "stop" not as the first word
+    wait_for(lambda: consent(confirmer, "sms_news") == "granted")
+
+    # STOP is answered, from the number the customer wrote to.
+    answers = [r.body["messages"][0] for r in service.simulator.requests
+               if r.path == "/sms/3/messages"
+               and r.body["messages"][0]["destinations"][0]["to"] == stopper.lstrip("+")
+               and "unsubscribed" in r.body["messages"][0]["content"]["text"]]
+    assert len(answers) == 1 and answers[0]["sender"] == OUR_NUMBER
+
+    events = admin.get("/v1/projects/acme/events", params={"limit": 1000}).json()["events"]
+    replies = {e["properties"]["message"]: e for e in events
+               if e["properties"]["status"] == "incoming_message"}
+    assert replies["STOP"]["properties"]["campaign_id"] == "spring"
+    assert replies["STOP"]["customer_id"] == "c-stop"
+    assert replies["9 great service"]["properties"]["nps_score"] == 9
+    audit = admin.get("/v1/projects/acme/campaigns/nps-q4/audit").json()
+    assert audit["nps"] == {"responses": 1, "promoters": 1, "passives": 0, "detractors": 0,
+                            "score": 100.0}
+
+    # The revoked number is now refused for marketing, with the documented code.
+    refused = admin.post("/v1/projects/acme/messages", json={
+        "customer_id": "c-stop", "to": stopper, "text": "Sale!",
+        "consent_category": "sms_marketing"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "consent_missing"
+
+
+def test_a_permanent_error_blocks_sends_until_revalidated(service):
+    admin = service.client(service.admin_token)
+    configure_infobip(admin, service.simulator)
+    number = "+385921230030"  # the simulator fails it with EC_UNIDENTIFIED_SUBSCRIBER
+    first = admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
+                                                            "text": "Hi"})
+    assert first.status_code == 202
+    assert service.simulator.wait_until_idle(timeout=15)
+    assert admin.get(f"/v1/projects/acme/numbers/{number}").json()["invalid"] is True
+    blocked = admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
+                                                              "text": "Hi again"})
+    assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "number_invalid"
+    assert admin.post(f"/v1/projects/acme/numbers/{number}/revalidate").json()["invalid"] is False
+    assert admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
+                                                           "text": "Hi"}).status_code == 202
+
+
+def test_keywords_can_be_configured(service):
+    admin = service.client(service.admin_token)
+    answer = admin.put("/v1/projects/acme/keywords/PAUSE", json={
+        "action": "revoke", "category": "sms_marketing", "answer": "Paused."})
+    assert answer.status_code == 200
+    keywords = {k["keyword"]: k for k in answer.json()["keywords"]}
+    assert keywords["PAUSE"]["action"] == "revoke" and "STOP" in keywords
+    assert admin.delete("/v1/projects/acme/keywords/pause").status_code == 200
+    bad = admin.put("/v1/projects/acme/keywords/two words", json={"action": "revoke"})
+    assert bad.status_code == 422
