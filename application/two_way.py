@@ -135,7 +135,7 @@ class TwoWayMessaging:
 
         self._retrying(lambda: receive(load()))
         self._answer(project_id, list(readings.values()), keywords)
-        return IngestResult(applied=counts["applied"], noted=len(readings) - counts["applied"],
+        return IngestResult(applied=counts["applied"], noted=len(messages) - counts["applied"],
                             quarantined=len(quarantined))
 
     @staticmethod
