@@ -13,7 +13,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,13 +30,14 @@ from application.audit import CampaignAudit
 from application.commands import SendRequest
 
 INTEGRATION = "infobip"
+SHOP_NUMBER = "385991234567"  # a long number, so customers can reply
 DEMO_EVENT_NAME = "sms_status"
 LATE_REPORT_DELAY = 5.0  # real seconds: well after the other reports are in
 
 # (country, last two digits, share of the campaign, what the simulator will do).
 # The last two digits are the simulator's magic numbers (adapters/infobip_simulator/README.md).
 CAMPAIGN_PLAN = [
-    ("HR", "00", 0.22, "delivered"),
+    ("HR", "00", 0.17, "delivered"),
     ("CH", "00", 0.10, "delivered"),
     ("GB", "10", 0.08, "pending, then delivered"),
     ("FR", "50", 0.05, "delivered, report sent twice"),
@@ -48,6 +49,8 @@ CAMPAIGN_PLAN = [
     ("HR", "40", 0.03, "expired"),
     ("HR", "70", 0.05, "no report ever"),
     ("CH", "80", 0.05, "delivered, report arrives on day 5"),
+    ("HR", "85", 0.03, "delivered, then the customer replies STOP"),
+    ("HR", "88", 0.02, "delivered, then a reply with 'stop' mid-sentence"),
     ("DE", "00", 0.10, "Germany: no delivery reports"),
     ("BR", "00", 0.10, "Brazil: no delivery reports"),
 ]
@@ -67,10 +70,13 @@ class DemoResult:
     feed_events: int
     feed_names: set[str]
     unresolved_after_send: int
+    replies: int = 0
+    unsubscribed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.audit.to_dict(), "event_name": self.event_name,
-                "feed_events": self.feed_events}
+                "feed_events": self.feed_events, "replies": self.replies,
+                "unsubscribed": self.unsubscribed}
 
 
 def campaign_recipients(total: int) -> list[tuple[str, str]]:
@@ -109,9 +115,13 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
         # The project is set up as an admin would over the API: its Infobip account,
         # senders, default provider and the name its campaign events go by.
         ledger.projects.create_project(project_id, name="Demo shop")
-        ledger.projects.configure_integration(
+        _, secret = ledger.projects.configure_integration(
             project_id, INTEGRATION, base_url=simulator.base_url, api_key=api_key,
-            senders=["AcmeShop", "385991234567"], default_sender="AcmeShop", changed_by="demo")
+            senders=[SHOP_NUMBER, "AcmeShop"], default_sender=SHOP_NUMBER, changed_by="demo")
+        # Infobip forwards customers' replies to our inbound webhook.
+        simulator.config = replace(simulator.config, inbound_webhook_url=(
+            f"http://{INTEGRATION}:{secret}@{webhook_server.host}:{webhook_server.port}"
+            f"/v1/webhooks/infobip/{project_id}/{INTEGRATION}/inbound"))
         ledger.projects.choose_default_provider(project_id, INTEGRATION, changed_by="demo")
         ledger.rename_campaign_event(project_id, DEMO_EVENT_NAME, changed_by="demo")
         progress(f"Project {project_id!r} maps the 'campaign' event to {DEMO_EVENT_NAME!r}")
@@ -138,6 +148,12 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
                   timeout=30, progress=progress,
                   status=lambda: ledger.audit(project_id, campaign_id).counts)
 
+        replying = sum(1 for _, label in recipients if "repl" in label)
+        _wait_for(lambda: len(_replies(ledger, project_id, campaign_id)) >= replying,
+                  timeout=30, progress=progress,
+                  status=lambda: f"{len(_replies(ledger, project_id, campaign_id))} replies")
+        progress(f"  {replying} customers replied")
+
         progress("Fast-forwarding the clock by 4 days and closing the waiting windows ...")
         clock.advance(timedelta(days=4, minutes=1))
         closed = ledger.close_due_windows()
@@ -151,14 +167,23 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
 
         audit = ledger.audit(project_id, campaign_id)
         feed = ledger.campaign_events(project_id, limit=100_000).events
-        feed = [e for e in feed if e.properties["campaign_id"] == campaign_id]
+        feed = [e for e in feed if e.properties.get("campaign_id") == campaign_id]
+        unsubscribed = [e for e in ledger.campaign_events(project_id, limit=100_000).events
+                        if e.status == "consent_revoked"]
         progress(f"Done in {time.monotonic() - started:.1f}s")
         result = DemoResult(audit=audit, event_name=ledger.campaign_event_name(project_id),
                             feed_events=len(feed), feed_names={e.name for e in feed},
-                            unresolved_after_send=by_status.get("requested", 0))
+                            unresolved_after_send=by_status.get("requested", 0),
+                            replies=len(_replies(ledger, project_id, campaign_id)),
+                            unsubscribed=len(unsubscribed))
         webhook_server.stop()
         smsledger.close()
         return result
+
+
+def _replies(ledger: Any, project_id: str, campaign_id: str) -> list[Any]:
+    return [e for e in ledger.campaign_events(project_id, limit=100_000).events
+            if e.status == "incoming_message" and e.properties["campaign_id"] == campaign_id]
 
 
 def _country(number: str) -> str:
@@ -177,4 +202,6 @@ def _wait_for(condition: Callable[[], bool], *, timeout: float,
 
 def format_demo(result: DemoResult) -> str:
     return (f"{format_audit(result.audit)}\n\nCampaign events: {result.feed_events} in the feed, "
-            f"published as {result.event_name!r} (the project's mapping of 'campaign')")
+            f"published as {result.event_name!r} (the project's mapping of 'campaign'),\n"
+            f"{result.replies} of them replies (incoming_message); {result.unsubscribed} "
+            "customers unsubscribed by STOP and were answered")

@@ -28,6 +28,8 @@ def test_the_demo_campaign_adds_up(tmp_path):
     assert counts["pending"] == 0 and counts["unresolved"] == 0
     assert result.audit.cost["EUR"] != "0"
     assert result.feed_names == {"sms_status"}
+    replying = sum(1 for _, label in campaign_recipients(120) if "repl" in label)
+    assert result.replies == replying and result.unsubscribed >= 1
     table = format_demo(result)
     assert "no_report_expected" in table and "'sms_status'" in table
 
