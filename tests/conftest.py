@@ -7,6 +7,7 @@ need it; elsewhere they are skipped with the reason.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import psycopg
@@ -40,3 +41,19 @@ def postgres_url(postgres_available) -> str:
     yield f"{POSTGRES_URL}?schema={schema}"
     with _connect() as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store_url(request, tmp_path) -> str:
+    """An empty durable store: an SQLite file, then a PostgreSQL schema."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path}/store.db"
+
+
+def wait_for(condition, timeout: float = 15) -> None:
+    """Poll until `condition()` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)

@@ -9,31 +9,48 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 
 from adapters.http.errors import NOT_FOUND, ApiError
-from application.projects import Principal
+from application.projects import Principal, ProjectDirectory
 
 UNAUTHORIZED = ApiError(401, "unauthorized", "a valid bearer token is required",
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-def caller(request: Request, project_id: str) -> Principal:
-    """FastAPI dependency: the authenticated caller, who must belong to the project."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def authenticate(projects: ProjectDirectory, authorization: str | None,
+                 project_id: str) -> Principal:
+    """The caller of a project's endpoint, or ApiError (401, or 404 for another project)."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UNAUTHORIZED
-    principal = request.app.state.context.projects.authenticate(token.strip())
+    principal = projects.authenticate(token.strip())
     if principal is None:
         raise UNAUTHORIZED
     if principal.project_id != project_id:
         raise NOT_FOUND
-    request.state.changed_by = principal.token_id
     return principal
 
 
-def admin(request: Request, project_id: str) -> Principal:
+# Declared for the OpenAPI document; the checks themselves are the functions here.
+BEARER = HTTPBearer(auto_error=False, description="a project's API token")
+BASIC = HTTPBasic(auto_error=False, description="integration id and its webhook secret")
+
+
+def caller(request: Request, project_id: str,
+           _: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Principal:
+    """FastAPI dependency: the authenticated caller, who must belong to the project.
+    The service middleware authenticates before the body is read; this reuses it."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None or principal.project_id != project_id:
+        principal = authenticate(request.app.state.context.projects,
+                                 request.headers.get("authorization"), project_id)
+    return principal
+
+
+def admin(request: Request, project_id: str,
+          _: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Principal:
     principal = caller(request, project_id)
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "this change needs an admin token")

@@ -8,7 +8,12 @@ from adapters.http.auth import caller
 from adapters.http.context import ServiceContext
 from adapters.http.errors import ApiError
 from adapters.http.schemas import (
-    ERRORS, EventsOut, MessageBatchIn, MessageIn, SendBatchOut, SendOut,
+    ERRORS,
+    EventsOut,
+    MessageBatchIn,
+    MessageIn,
+    SendBatchOut,
+    SendOut,
 )
 from application.commands import SendRequest
 from application.projects import Principal

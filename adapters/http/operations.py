@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters.http.errors import STORE_ERRORS, error_response
+from adapters.http.schemas import ErrorOut
 
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/healthz", summary="200 when the store answers, 503 when it does not")
+@router.get("/healthz", summary="200 when the store answers, 503 when it does not",
+            responses={503: {"model": ErrorOut, "description": "the store does not answer"}})
 def healthz(request: Request) -> JSONResponse:
     ledger = request.app.state.context.ledger
     try:
@@ -22,6 +24,8 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
 def metrics(request: Request) -> Response:
     return Response(request.app.state.context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

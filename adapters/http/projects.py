@@ -7,12 +7,18 @@ from fastapi import APIRouter, Depends, Request
 
 from adapters.http.auth import admin, caller
 from adapters.http.context import ServiceContext
+from adapters.http.errors import ApiError
 from adapters.http.schemas import (
-    ERRORS, EventMappingIn, IntegrationIn, IntegrationOut, IntegrationsOut, SmsChannelIn,
+    ERRORS,
+    EventMappingIn,
+    IntegrationIn,
+    IntegrationOut,
+    IntegrationsOut,
+    SmsChannelIn,
     WebhooksOut,
 )
 from application.projects import Principal
-from domain.project import Integration
+from domain.project import Integration, UnknownIntegration
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Project settings"],
                    responses=ERRORS)
@@ -57,8 +63,12 @@ def list_integrations(project_id: str, request: Request,
 @router.put("/channels/sms", summary="Choose the default SMS provider (admin)")
 def put_sms_channel(project_id: str, body: SmsChannelIn, request: Request,
                     who: Principal = Depends(admin)) -> dict:
-    request.app.state.context.projects.choose_default_provider(
-        project_id, body.default_provider, changed_by=who.token_id)
+    try:
+        request.app.state.context.projects.choose_default_provider(
+            project_id, body.default_provider, changed_by=who.token_id)
+    except UnknownIntegration as exc:
+        raise ApiError(422, "invalid_request", "invalid field(s): body.default_provider",
+                       [{"field": "body.default_provider", "problem": str(exc)}]) from None
     return {"default_provider": body.default_provider}
 
 

@@ -8,15 +8,20 @@ in the answer); bad items inside a good body are quarantined, not dropped.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 from fastapi.concurrency import run_in_threadpool
 
-from adapters.http.auth import basic_credentials
+from adapters.http.auth import BASIC, basic_credentials
 from adapters.http.errors import ApiError
 from adapters.http.schemas import ERRORS
-from adapters.infobip.callbacks import InvalidCallback, parse_delivery_reports, parse_inbound
+from adapters.infobip.callbacks import (
+    InvalidCallback,
+    parse_delivery_reports,
+    parse_inbound,
+)
 
-router = APIRouter(prefix="/v1/webhooks/infobip", tags=["Infobip webhooks"], responses=ERRORS)
+router = APIRouter(prefix="/v1/webhooks/infobip", tags=["Infobip webhooks"], responses=ERRORS,
+                   dependencies=[Security(BASIC)])
 
 UNAUTHORIZED = ApiError(401, "unauthorized", "valid webhook credentials required",
                         headers={"WWW-Authenticate": 'Basic realm="smsledger"'})

@@ -12,13 +12,17 @@ Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.infobip.outcomes import outcome_from_infobip
 from adapters.infobip.timestamps import parse_infobip_time
 from application.commands import InboundSms, ProviderReport, QuarantinedInput
 from domain.errors import DomainError
+
+
+T = TypeVar("T")
 
 
 class InvalidCallback(ValueError):
@@ -38,25 +42,27 @@ class ParsedInbound:
 
 
 def parse_delivery_reports(body: bytes | str) -> ParsedReports:
-    parsed = ParsedReports()
-    for index, result in enumerate(_results(body)):
-        try:
-            parsed.reports.append(_report(result))
-        except (DomainError, ValueError, TypeError) as exc:
-            parsed.malformed.append(QuarantinedInput(
-                source="infobip.delivery-report", reason=f"results[{index}]: {exc}", raw=result))
-    return parsed
+    reports, malformed = _each(body, _report, source="infobip.delivery-report")
+    return ParsedReports(reports, malformed)
 
 
 def parse_inbound(body: bytes | str) -> ParsedInbound:
-    parsed = ParsedInbound()
+    messages, malformed = _each(body, _inbound, source="infobip.inbound")
+    return ParsedInbound(messages, malformed)
+
+
+def _each(body: bytes | str, parse: Callable[[Any], T], *, source: str
+          ) -> tuple[list[T], list[QuarantinedInput]]:
+    """Parse every result on its own: the good ones, and the bad ones with the reason."""
+    good: list[T] = []
+    bad: list[QuarantinedInput] = []
     for index, result in enumerate(_results(body)):
         try:
-            parsed.messages.append(_inbound(result))
+            good.append(parse(result))
         except (DomainError, ValueError, TypeError) as exc:
-            parsed.malformed.append(QuarantinedInput(
-                source="infobip.inbound", reason=f"results[{index}]: {exc}", raw=result))
-    return parsed
+            bad.append(QuarantinedInput(source=source, reason=f"results[{index}]: {exc}",
+                                        raw=result))
+    return good, bad
 
 
 def _results(body: bytes | str) -> list[Any]:

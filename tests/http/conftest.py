@@ -33,16 +33,9 @@ class Service:
         return self.ledger.projects.create_project(project_id)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def service_store(request, tmp_path):
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
-    return f"sqlite:///{tmp_path}/service.db"
-
-
 @pytest.fixture
-def service(service_store, tmp_path):
-    settings = load_settings(database_url=service_store, secret_key="http-tests",
+def service(durable_store_url, tmp_path):
+    settings = load_settings(database_url=durable_store_url, secret_key="http-tests",
                              max_body_bytes=64 * 1024)
     config = SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05, late_report_delay=0.3)
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:

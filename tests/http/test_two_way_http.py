@@ -2,18 +2,12 @@
 through the inbound webhook; consent, answers, NPS and the feed follow."""
 
 import dataclasses
-import time
 
+from tests.conftest import wait_for
 from tests.http.conftest import configure_infobip
 
 OUR_NUMBER = "385991234567"
 
-
-def wait_for(condition, timeout=15):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_replies_change_consent_answer_and_score(service):

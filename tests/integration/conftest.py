@@ -37,15 +37,8 @@ class Stack:
                 f"{self.webhook_path}")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path):
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
-    return f"sqlite:///{tmp_path}/ledger.db"
-
-
 @pytest.fixture
-def stack(request, store_url):
+def stack(request, durable_store_url):
     """The service (ledger, webhooks) + real Infobip adapter + simulator, on loopback,
     on a durable store (SQLite and PostgreSQL). The adapter's account table is
     static here, so tests can point it elsewhere; the project's integration holds
@@ -56,7 +49,7 @@ def stack(request, store_url):
     accounts = StaticAccounts({})
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    settings = load_settings(database_url=store_url, secret_key="integration-tests")
+    settings = load_settings(database_url=durable_store_url, secret_key="integration-tests")
     with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
         smsledger, context = bootstrap_service(settings, public_url=webhook.url,
                                                provider=provider)
