@@ -35,6 +35,10 @@ def persistence_env(database_url: str) -> dict[str, str]:
             "POSTGRES_SCHEMA": parse_qs(parsed.query).get("schema", ["public"])[0],
             "CREATE_TABLE": "y",
             "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:PostgresBatchRecorder",
+            # The library waits 30 s per attempt (and retries): a store that is down
+            # would be noticed after minutes, long after Infobip and load balancers
+            # gave up. Fail fast instead; the webhook's 503 makes Infobip retry.
+            "POSTGRES_CONNECT_TIMEOUT": "5",
         }
     raise ValueError(f"unsupported scheme in {database_url!r}; "
                      "use memory://, sqlite:///path/file.db or postgresql://user@host/db")

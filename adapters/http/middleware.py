@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http.auth import authenticate
 from adapters.http.context import ServiceContext
-from adapters.http.errors import ApiError, error_response
+from adapters.http.errors import STORE_ERRORS, ApiError, error_response
 
 log = logging.getLogger("smsledger.http")
 
@@ -83,6 +83,9 @@ class ServiceMiddleware:
                 authenticate, self.context.projects, _header(scope, b"authorization"), parts[3])
         except ApiError as error:
             return error
+        except STORE_ERRORS:
+            log.error("store unavailable while authenticating")
+            return ApiError(503, "store_unavailable", "the store is unavailable; retry later")
         scope["state"]["principal"] = principal
         return None
 
