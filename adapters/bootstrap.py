@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from adapters.config import Settings, load_settings
 from adapters.facade import Smsledger
+from adapters.http.context import ServiceContext
 from adapters.infobip.accounts import AccountDirectory
 from adapters.infobip.lookup import InfobipLookup
-from adapters.http.context import ServiceContext
 from adapters.infobip.project_accounts import ProjectAccounts
 from adapters.infobip.provider import InfobipProvider
 from adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
@@ -27,12 +27,14 @@ class ReadOnlyProvider(SmsProvider):
         raise RuntimeError("this smsledger was started to read the store; it sends nothing")
 
 
-def build_projects(settings: Settings, *, clock: Clock | None = None) -> ProjectDirectory:
+def build_projects(settings: Settings, *, clock: Clock | None = None,
+                   require_integrations: bool = False) -> ProjectDirectory:
     key = SecretKey(settings.secret_key.get_secret_value() if settings.secret_key else None,
                     settings.secret_key_file)
     return ProjectDirectory(clock=clock or SystemClock(), secrets=RandomSecrets(),
                             webhook_secrets=HmacWebhookSecrets(key),
                             event_names=dict(settings.campaign_event_names),
+                            require_integrations=require_integrations,
                             env=settings.store_env())
 
 
@@ -72,7 +74,7 @@ def bootstrap_service(settings: Settings, *, public_url: str, clock: Clock | Non
     """smsledger as a service: integrations come from the projects' settings, and the
     webhook URLs given to Infobip point at `public_url`."""
     clock = clock or SystemClock()
-    projects = build_projects(settings, clock=clock)
+    projects = build_projects(settings, clock=clock, require_integrations=True)
     accounts = ProjectAccounts(projects, public_url)
     provider = provider or InfobipProvider(accounts)
     ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)

@@ -24,7 +24,10 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
-    BaseSettings, JsonConfigSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict,
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
@@ -70,6 +73,14 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL, e.g. https://sms.example.com")
         return url.rstrip("/") if url else url
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        # Webhook secrets are only as strong as this key.
+        if key is not None and len(key.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. from smsledger keys create)")
+        return key
 
     @field_validator("encryption_key")
     @classmethod

@@ -85,8 +85,13 @@ class ProjectDirectory(Application):
 
     def __init__(self, *, clock: Clock, secrets: SecretSource, webhook_secrets: WebhookSecrets,
                  event_names: Mapping[str, str] | None = None,
+                 require_integrations: bool = False,
                  env: Mapping[str, str] | None = None) -> None:
+        """`require_integrations`: as a service, every send must go through an
+        integration configured here; embedded with its own account directory, a project
+        without integrations passes its integration ids through."""
         super().__init__(env=env)
+        self.require_integrations = require_integrations
         self.clock = clock
         self.secrets = secrets
         self.webhook_secrets = webhook_secrets
@@ -225,8 +230,10 @@ class ProjectDirectory(Application):
         integration's default sender); one without (embedded with its own account
         directory) passes them through."""
         settings = self.find(project_id)
-        if settings is None or not settings.integrations:
+        if (settings is None or not settings.integrations) and not self.require_integrations:
             return Route(integration_id or "default", sender)
+        if settings is None:
+            raise UnknownIntegration("the project has no SMS integration configured")
         integration = settings.integration(integration_id)
         return Route(integration.integration_id, settings.resolve_sender(integration, sender))
 

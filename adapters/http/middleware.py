@@ -33,7 +33,7 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = _request_id(_header(scope, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         status = {"code": 500}
         limit = self.context.max_body_bytes
@@ -128,6 +128,13 @@ async def _too_large(send: Send, limit: int) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _request_id(given: str | None) -> str:
+    """The caller's request id when it is a sane token (it goes into logs), else a new one."""
+    if given and len(given) <= 128 and all(c.isalnum() or c in "-_.:" for c in given):
+        return given
+    return uuid.uuid4().hex
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

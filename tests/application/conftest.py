@@ -36,7 +36,7 @@ def make_ledger(database_url, clock, provider):
 
     def make(*, provider_: ScriptedProvider | None = None, **settings) -> SmsLedger:
         settings.setdefault("database_url", database_url)
-        settings.setdefault("secret_key", "test-secret-key")
+        settings.setdefault("secret_key", "test-secret-key-0123456789")
         ledger = build_ledger(load_settings(**settings), provider=provider_ or provider,
                               clock=clock, ids=UuidMessageIds())
         made.append(ledger)

@@ -60,7 +60,7 @@ def world(request, tmp_path, store_kind):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
     ledger = build_ledger(load_settings(database_url=_store_url(request, store_kind, tmp_path),
-                                        secret_key="bdd"), provider=provider, clock=clock)
+                                        secret_key="bdd-0123456789abcdef"), provider=provider, clock=clock)
     yield World(ledger=ledger, clock=clock, provider=provider)
     ledger.close()
 

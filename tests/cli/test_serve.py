@@ -20,7 +20,7 @@ def free_port():
 def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
     port = free_port()
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
-           "SMSLEDGER_SECRET_KEY": "serve-test-key",
+           "SMSLEDGER_SECRET_KEY": "serve-test-key-0123456789",
            "SMSLEDGER_PUBLIC_URL": "https://sms.example.com"}
     cli = [sys.executable, "-m", "adapters.cli"]
     created = subprocess.run([*cli, "projects", "create", "acme"], env=env, cwd=tmp_path,

@@ -56,7 +56,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    settings = load_settings(database_url="memory://", secret_key="openapi-tests")
+    settings = load_settings(database_url="memory://", secret_key="openapi-tests-0123456789abcdef")
     with BackgroundServer() as server:
         smsledger, context = bootstrap_service(settings, public_url=server.url)
         app = create_app(context)

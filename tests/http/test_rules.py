@@ -149,7 +149,7 @@ def stored(service: Service) -> tuple:
 
 @contextmanager
 def running_service(database_url: str, config: SimulatorConfig | None = None,
-                    secret_key: str = "http-tests") -> Iterator[Service]:
+                    secret_key: str = "http-tests-0123456789") -> Iterator[Service]:
     """The service as tests/http/conftest.py builds it, on the given store."""
     settings = load_settings(database_url=database_url, secret_key=secret_key,
                              max_body_bytes=MAX_BODY)
@@ -940,7 +940,7 @@ def outage(postgres_available) -> Iterator[Outage]:
         # The pool waits this long for a connection on each of the library's 10 attempts;
         # with the default (30 s) each answer below would take minutes (see the report).
         env.setenv("POSTGRES_CONNECT_TIMEOUT", "1")
-        with running_service(database_url, config, secret_key="store-down") as service, \
+        with running_service(database_url, config, secret_key="store-down-0123456789abcdef") as service, \
                 service.client(service.admin_token) as acme, \
                 httpx.Client(base_url=service.url, timeout=120) as client:
             secret = configure_infobip(acme, service.simulator)["webhooks"]["secret"]

@@ -102,3 +102,12 @@ def test_keywords_can_be_configured(service):
     assert admin.delete("/v1/projects/acme/keywords/pause").status_code == 200
     bad = admin.put("/v1/projects/acme/keywords/two words", json={"action": "revoke"})
     assert bad.status_code == 422
+
+
+def test_a_send_in_a_project_without_an_integration_is_refused_and_not_stored(service):
+    admin = service.client(service.admin_token)
+    answer = admin.post("/v1/projects/acme/messages", json={"customer_id": "c",
+                                                            "to": "+385921234567", "text": "Hi"})
+    assert answer.status_code == 422
+    assert "no SMS integration" in answer.json()["error"]["message"]
+    assert service.ledger.recorder.max_notification_id() in (None, 0)

@@ -49,7 +49,7 @@ def stack(request, durable_store_url):
     accounts = StaticAccounts({})
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    settings = load_settings(database_url=durable_store_url, secret_key="integration-tests")
+    settings = load_settings(database_url=durable_store_url, secret_key="integration-tests-0123456789abcdef")
     with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
         smsledger, context = bootstrap_service(settings, public_url=webhook.url,
                                                provider=provider)

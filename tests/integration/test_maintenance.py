@@ -15,7 +15,7 @@ from tests.support.providers import ScriptedProvider
 
 def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):
     clock = ManualClock(T0)
-    settings = load_settings(database_url=f"sqlite:///{tmp_path}/m.db", secret_key="m")
+    settings = load_settings(database_url=f"sqlite:///{tmp_path}/m.db", secret_key="m-0123456789abcdef")
     with bootstrap(StaticAccounts({}), settings, clock=clock,
                    provider=ScriptedProvider()) as smsledger:
         smsledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
