@@ -109,5 +109,5 @@ def test_a_send_in_a_project_without_an_integration_is_refused_and_not_stored(se
     answer = admin.post("/v1/projects/acme/messages", json={"customer_id": "c",
                                                             "to": "+385921234567", "text": "Hi"})
     assert answer.status_code == 422
-    assert "no SMS integration" in answer.json()["error"]["message"]
+    assert "no default SMS provider" in answer.json()["error"]["message"]
     assert service.ledger.recorder.max_notification_id() in (None, 0)
