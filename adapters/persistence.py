@@ -10,7 +10,14 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlparse
 
 
+TRANSCODER = {"TRANSCODER_TOPIC": "adapters.store.transcoder:OrjsonTranscoder"}
+
+
 def persistence_env(database_url: str) -> dict[str, str]:
+    return {**_store(database_url), **TRANSCODER}
+
+
+def _store(database_url: str) -> dict[str, str]:
     parsed = urlparse(database_url)
     if parsed.scheme == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
