@@ -70,7 +70,7 @@ class CampaignAuditFold:
             return
         state = self._messages.get(event.originator_id)
         if state is not None:
-            self._messages[event.originator_id] = state.after(event)
+            state.apply(event)
 
     def result(self) -> CampaignAudit:
         funnel = Funnel.empty()

@@ -15,16 +15,21 @@ from decimal import Decimal
 from typing import Any
 
 from domain.message import Message
-from domain.outcome import DeliveryOutcome
+from domain.outcome import StatusGroup
 from domain.status import MessageStatus, WindowOutcome
+
+_FINAL_EVENTS = (Message.Delivered, Message.Rejected, Message.Failed)
 
 FUNNEL_KEYS = ("requested", "unresolved", "enqueued", "enqueue_failed", "delivered",
                "rejected", "failed", "pending", "no_report_expected", "no_report_received",
                "late")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MessageState:
+    """Mutable and slotted: the replay audit keeps one per message of a campaign, and
+    applies every event to it in place (`apply`); `after` gives a changed copy."""
+
     project_id: str
     campaign_id: str | None
     message_id: str
@@ -47,24 +52,34 @@ class MessageState:
                    parts=event.parts)
 
     def after(self, event: Any) -> MessageState:
-        """The state once `event` (a later event of the same message) happened."""
-        if isinstance(event, Message.Enqueued):
-            return replace(self, status=MessageStatus.ENQUEUED, enqueued_at=event.timestamp,
-                           parts=event.parts or self.parts)
-        if isinstance(event, Message.EnqueueFailed):
-            return replace(self, status=MessageStatus.ENQUEUE_FAILED)
-        if isinstance(event, Message.FinalReportApplied):
-            outcome = DeliveryOutcome.from_dict(event.outcome)
-            parts = outcome.parts or self.parts
-            cost, currency = self.cost, self.currency
-            if outcome.price is not None:
+        """A copy of the state once `event` (a later event of the message) happened."""
+        changed = replace(self)
+        changed.apply(event)
+        return changed
+
+    def apply(self, event: Any) -> None:
+        """Change this state by `event`, a later event of the same message."""
+        kind = type(event)
+        if kind is Message.Enqueued:
+            self.status = MessageStatus.ENQUEUED
+            self.enqueued_at = event.timestamp
+            self.parts = event.parts or self.parts
+        elif kind is Message.EnqueueFailed:
+            self.status = MessageStatus.ENQUEUE_FAILED
+        elif kind in _FINAL_EVENTS:
+            # Read straight from the stored outcome: this runs for every report of a
+            # replay, and only the group, parts and price matter here.
+            outcome = event.outcome
+            self.status = StatusGroup[outcome["group"]].final_status
+            self.late = event.late
+            self.parts = outcome.get("parts") or self.parts
+            price = outcome.get("price")
+            if price is not None:
                 # Infobip's pricePerMessage is the price of one SMS part.
-                cost, currency = outcome.price.amount * parts, outcome.price.currency
-            return replace(self, status=outcome.final_status, late=event.late, parts=parts,
-                           cost=cost, currency=currency)
-        if isinstance(event, Message.WindowClosed):
-            return replace(self, window_closed=WindowOutcome(event.outcome))
-        return self
+                self.cost = Decimal(price["amount"]) * self.parts
+                self.currency = price["currency"]
+        elif kind is Message.WindowClosed:
+            self.window_closed = WindowOutcome(event.outcome)
 
     @property
     def is_pending(self) -> bool:

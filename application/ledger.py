@@ -71,6 +71,7 @@ T = TypeVar("T")
 
 MAX_SAVE_ATTEMPTS = 10
 MAX_PROVIDER_BATCH = 1000
+REPLAY_PAGE = 5000  # notifications per query when replaying: fewer round trips
 
 _MESSAGE_TOPICS = tuple(
     get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
@@ -472,8 +473,9 @@ class SmsLedger(TwoWayMessaging, Application):
         """Replay the store and count the campaign's funnel (see application.audit);
         without `as_of`, also compare it with the live statistics projection."""
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
-        for notification in self._notifications(_MESSAGE_TOPICS):
-            fold.apply(self.mapper.to_domain_event(notification))
+        to_event = self.mapper.to_domain_event
+        for notification in self._notifications(_MESSAGE_TOPICS, page=REPLAY_PAGE):
+            fold.apply(to_event(notification))
         audit = fold.result()
         if as_of is None:
             audit = replace(audit, drift=audit.drift_from(self.statistics(project_id, campaign_id)))
