@@ -27,6 +27,7 @@ from domain.replies import DEFAULT_KEYWORDS
 from domain.project import (
     Integration,
     ProjectSettings,
+    UnknownIntegration,
     project_settings_id,
     secret_hash,
     validate_event_name,
