@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--port", type=int, default=8099)
     simulator.add_argument("--api-key", required=True, help="the API key clients must send")
     simulator.set_defaults(handler=_simulator)
+
+    from adapters.bench.cli import add_bench_command
+
+    add_bench_command(commands)
     return parser
 
 

@@ -148,9 +148,9 @@ class SmsLedger(TwoWayMessaging, Application):
         granted consent (`consent_missing`). A message id already stored is not sent
         again; its current status is answered."""
         now = self.clock.now()
-        message_ids = [r.message_id or self.ids.new_message_id() for r in requests]
-        built = [self._request(project_id, i, r, message_ids[i], now)
-                 for i, r in enumerate(requests)]
+        routes = _RouteCache(self.projects, project_id)
+        built = [self._request(project_id, i, r, r.message_id or self.ids.new_message_id(), now,
+                               routes) for i, r in enumerate(requests)]
         refusals = (self._refusals(project_id, [m.identity.recipient for m in built],
                                    [r.consent_category for r in requests])
                     if check_policy else [None] * len(built))
@@ -159,37 +159,39 @@ class SmsLedger(TwoWayMessaging, Application):
                           number_of_message_parts=m.parts, detail=refusal)
             for i, (m, refusal) in enumerate(zip(built, refusals)) if refusal}
         wanted = [i for i in range(len(built)) if i not in results]
-        fresh = self._store_new(lambda: [self._request(project_id, i, requests[i], message_ids[i],
-                                                       now) for i in wanted])
-        fresh_ids = {m.identity.message_id for m in fresh}
-        for i in wanted:
-            if built[i].identity.message_id not in fresh_ids:
-                view = self.message(project_id, built[i].identity.message_id)
-                results[i] = SendResult(message_id=view.message_id, status=view.status,
-                                        number_of_message_parts=view.number_of_message_parts,
-                                        detail="already sent")
-        sent: dict[str, SendResult] = {}
         size = self.settings.send_batch_size
-        for start in range(0, len(fresh), size):
-            chunk = fresh[start:start + size]
-            outcomes = self._call_provider(chunk)
-            updated = self._update(
-                [m.id for m in chunk],
-                lambda m: _apply_send_outcome(m, outcomes[m.identity.message_id],
-                                              self.clock.now()),
-            )
-            for message in updated.values():
-                outcome = outcomes[message.identity.message_id]
-                sent[message.identity.message_id] = SendResult(
-                    message_id=message.identity.message_id, status=message.status.value,
-                    number_of_message_parts=message.parts, detail=_detail(outcome),
-                )
-        for i in wanted:
-            results.setdefault(i, sent.get(built[i].identity.message_id))
+        for start in range(0, len(wanted), size):
+            # Each batch: its requested messages in one transaction, one provider call,
+            # its answers in one transaction.
+            chunk = wanted[start:start + size]
+            fresh = self._store_new([built[i] for i in chunk])
+            fresh_ids = {m.identity.message_id for m in fresh}
+            for i in chunk:
+                if built[i].identity.message_id not in fresh_ids:
+                    view = self.message(project_id, built[i].identity.message_id)
+                    results[i] = SendResult(message_id=view.message_id, status=view.status,
+                                            number_of_message_parts=view.number_of_message_parts,
+                                            detail="already sent")
+            if fresh:
+                sent = self._send_stored(fresh)
+                for i in chunk:
+                    results.setdefault(i, sent.get(built[i].identity.message_id))
         return [results[i] for i in range(len(built))]
 
+    def _send_stored(self, messages: list[Message]) -> dict[str, SendResult]:
+        outcomes = self._call_provider(messages)
+        updated = self._update(
+            [m.id for m in messages],
+            lambda m: _apply_send_outcome(m, outcomes[m.identity.message_id], self.clock.now()))
+        return {
+            message.identity.message_id: SendResult(
+                message_id=message.identity.message_id, status=message.status.value,
+                number_of_message_parts=message.parts,
+                detail=_detail(outcomes[message.identity.message_id]))
+            for message in updated.values()}
+
     def _request(self, project_id: str, index: int, request: SendRequest, message_id: str,
-                 now: datetime) -> Message:
+                 now: datetime, routes: _RouteCache) -> Message:
         try:
             if not request.customer_id:
                 raise InvalidSendRequest(index, "customer_id must not be empty")
@@ -197,7 +199,7 @@ class SmsLedger(TwoWayMessaging, Application):
                 MmsContent(request.title, request.text, tuple(request.media_urls))
                 if request.title is not None else SmsContent(request.text)
             )
-            route = self.projects.route(project_id, request.integration_id, request.sender)
+            route = routes.route(request.integration_id, request.sender)
             return Message.request(
                 project_id=project_id,
                 message_id=message_id,
@@ -216,16 +218,19 @@ class SmsLedger(TwoWayMessaging, Application):
         except DomainError as exc:
             raise InvalidSendRequest(index, str(exc)) from exc
 
-    def _store_new(self, build: Callable[[], list[Message]]) -> list[Message]:
+    def _store_new(self, messages: list[Message]) -> list[Message]:
         """Save in one transaction. A message id already stored (a platform retrying a
-        send) is left as it is and not sent again; a failed save leaves nothing behind,
-        so the batch is rebuilt without those."""
-        messages = build()
+        send) is left as it is and not sent again."""
+        pending = {m.id: list(m.pending_events) for m in messages}
         try:
             self.save(*messages)
             return messages
         except IntegrityError:
-            fresh = [m for m in build() if m.id not in self.repository]
+            # The failed save took the events off the aggregates; nothing was written.
+            stored = self._load_many(pending)
+            fresh = [m for m in messages if m.id not in stored]
+            for message in fresh:
+                message.pending_events[:] = pending[message.id]
             self.save(*fresh)
             return fresh
 
@@ -550,6 +555,20 @@ class SmsLedger(TwoWayMessaging, Application):
 
         self._retrying(attempt)
         return result
+
+
+class _RouteCache:
+    """Routes of one send call: the project's settings are read once, not per message."""
+
+    def __init__(self, projects: ProjectDirectory, project_id: str) -> None:
+        self.projects, self.project_id = projects, project_id
+        self._routes: dict[tuple[str | None, str | None], Any] = {}
+
+    def route(self, integration_id: str | None, sender: str | None) -> Any:
+        key = (integration_id, sender)
+        if key not in self._routes:
+            self._routes[key] = self.projects.route(self.project_id, integration_id, sender)
+        return self._routes[key]
 
 
 def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -> None:

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate
 from domain.content import Content
 from domain.countries import expects_delivery_reports
 from domain.errors import InvalidWaitingWindow
-from domain.outcome import DeliveryOutcome
+from domain.outcome import DeliveryOutcome, StatusGroup, outcome_identity
 from domain.phone import PhoneNumber
 from domain.status import MessageStatus, ReportEffect, WindowOutcome
 
@@ -119,13 +119,14 @@ class Message(Aggregate):
         late: bool
 
         def apply(self, message: Message) -> None:
-            outcome = DeliveryOutcome.from_dict(self.outcome)
-            message.status = outcome.final_status
+            # Read from the stored form: this runs for every report on every load.
+            outcome = self.outcome
+            message.status = StatusGroup[outcome["group"]].final_status
             message.final_outcome = outcome
             message.late = self.late
-            message.seen_reports[outcome.identity] = True
-            if outcome.parts:
-                message.parts = outcome.parts
+            message.seen_reports[outcome_identity(outcome)] = True
+            if outcome.get("parts"):
+                message.parts = outcome["parts"]
 
     class Delivered(FinalReportApplied):
         pass
@@ -144,7 +145,7 @@ class Message(Aggregate):
         effect: str
 
         def apply(self, message: Message) -> None:
-            message.seen_reports[DeliveryOutcome.from_dict(self.outcome).identity] = True
+            message.seen_reports[outcome_identity(self.outcome)] = True
 
     class SendAnswerIgnored(Aggregate.Event):
         """A provider answer that contradicts what reports already established."""
@@ -161,7 +162,8 @@ class Message(Aggregate):
     # State, set only by the events' apply() methods (annotations here would make
     # the library treat them as constructor arguments): identity, country, content,
     # encoding, expects_report, window, requested_at, status, enqueued_at, parts,
-    # final_outcome, window_closed, late, seen_reports.
+    # final_outcome (the stored form of DeliveryOutcome.to_dict), window_closed, late,
+    # seen_reports.
 
     @classmethod
     def request(

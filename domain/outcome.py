@@ -115,6 +115,7 @@ class DeliveryOutcome:
         name = (self.status_name or "").upper()
         return f"{self.group.name}|{self.status_id}|{name}|{done}"
 
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "group": self.group.name,
@@ -151,6 +152,12 @@ class DeliveryOutcome:
             parts=data.get("parts"),
             price=Price(Decimal(price["amount"]), price["currency"]) if price else None,
         )
+
+
+def outcome_identity(stored: dict[str, Any]) -> str:
+    """DeliveryOutcome.identity, from the stored form (to_dict), without rebuilding it."""
+    name = (stored.get("status_name") or "").upper()
+    return f"{stored['group']}|{stored.get('status_id')}|{name}|{stored.get('done_at') or ''}"
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -21,7 +21,6 @@ from adapters.infobip.timestamps import parse_infobip_time
 from application.commands import InboundSms, ProviderReport, QuarantinedInput
 from domain.errors import DomainError
 
-
 T = TypeVar("T")
 
 

@@ -27,9 +27,21 @@ import httpx
 
 from adapters.infobip.accounts import AccountDirectory, InfobipAccount
 from adapters.infobip.outcomes import outcome_from_infobip
-from adapters.infobip.requests import MMS_PATH, SMS_PATH, mms_body, parse_error, sms_body
+from adapters.infobip.requests import (
+    MMS_PATH,
+    SMS_PATH,
+    mms_body,
+    parse_error,
+    sms_body,
+)
 from application.ports import (
-    Accepted, OutgoingMessage, Refused, SendOutcome, SmsProvider, StatusInAnswer, Unknown,
+    Accepted,
+    OutgoingMessage,
+    Refused,
+    SendOutcome,
+    SmsProvider,
+    StatusInAnswer,
+    Unknown,
 )
 from domain.errors import DomainError
 

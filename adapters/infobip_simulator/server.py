@@ -423,6 +423,9 @@ class InfobipSimulator:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients of the real API expect
+    # Headers and body go out in separate writes; without TCP_NODELAY each answer on a
+    # kept-alive connection waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

@@ -113,3 +113,13 @@ class TestDeliveryOutcome:
     def test_negative_price_is_refused(self):
         with pytest.raises(InvalidOutcome):
             Price(Decimal("-1"), "EUR")
+
+
+def test_the_identity_of_a_stored_outcome_is_the_outcomes():
+    from domain.outcome import outcome_identity
+
+    outcome = DeliveryOutcome(StatusGroup.DELIVERED, 5, "Delivered_To_Handset",
+                              done_at=datetime(2026, 11, 9, 16, 0, 3, tzinfo=timezone.utc))
+    assert outcome_identity(outcome.to_dict()) == outcome.identity
+    bare = DeliveryOutcome(StatusGroup.PENDING)
+    assert outcome_identity(bare.to_dict()) == bare.identity

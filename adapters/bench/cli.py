@@ -1,0 +1,184 @@
+"""`smsledger bench`: ingest, send, replay, or all three, beside baselines in the same run.
+
+Wired into the command line by adapters.cli (`add_bench_command(commands)`). Figures go
+to stdout (a table, or JSON with --json); progress goes to stderr. The exit status is
+0 whether or not the targets are met (the report says which are); 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from adapters.bench.common import (
+    DEFAULT_POSTGRES_URL,
+    BenchReport,
+    environment,
+    print_reports,
+    progress,
+)
+from adapters.bench.profiling import Profiles
+
+# Which databases each benchmark runs on unless --database says otherwise (issue 7:
+# ingest on PostgreSQL and SQLite; replay from PostgreSQL; send on the production store).
+DEFAULT_DATABASES = {"ingest": "both", "send": "postgres", "replay": "postgres"}
+
+DEFAULTS = {
+    "reports": 10_000,
+    "baseline_reports": 2_000,
+    "concurrency": 4,
+    "catch_up_events": 5_000,
+    "messages": 100_000,
+    "baseline_messages": 500,
+    "call_size": 1_000,
+    "events": 1_000_000,
+}
+
+
+def add_bench_command(subcommands: Any) -> None:
+    """Register `bench` (ingest, send, replay, all) on an argparse subparsers object."""
+    bench = subcommands.add_parser(
+        "bench", help="measure ingest, send and replay beside baselines (issue 7's targets)",
+        description="Benchmarks of the hot paths, each beside baselines measured in the same "
+                    "run on the same database. Sizes scale down with flags.")
+    commands = bench.add_subparsers(dest="bench_command", required=True)
+    helps = {
+        "ingest": "delivery reports per second: application layer and HTTP webhook, vs the "
+                  "naive library use and a plain table (1 and 100 rows per transaction)",
+        "send": "messages per second for a campaign through InfobipProvider to the simulator, "
+                "vs one request and one save per message",
+        "replay": "events per second and peak memory of a campaign audit replay",
+        "all": "ingest, send and replay",
+    }
+    for name, text in helps.items():
+        parser = commands.add_parser(name, help=text, description=text)
+        default_db = DEFAULT_DATABASES.get(name)
+        parser.add_argument(
+            "--database", choices=["postgres", "sqlite", "both"], default=None,
+            help=f"which store (default: {default_db})" if default_db else
+                 "which store, for every benchmark (default: ingest on both, send and "
+                 "replay on postgres)")
+        parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                            help="server and database; each run uses a new schema bench_<random>, "
+                                 f"dropped at the end (default {DEFAULT_POSTGRES_URL})")
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        if name in ("ingest", "send", "all"):
+            parser.add_argument("--keep-nagle", action="store_true",
+                                help="run the in-process service and the simulator without "
+                                     "the TCP_NODELAY the benchmark sets on them (each "
+                                     "request then waits ~40 ms for a delayed ACK)")
+        parser.add_argument("--profile", metavar="DIR", default=None,
+                            help="also profile our paths (an extra, untimed run of each) and "
+                                 "write .prof/.txt files to DIR; the top lists go to stderr")
+        if name in ("ingest", "all"):
+            parser.add_argument("--reports", type=_positive, default=DEFAULTS["reports"],
+                                help="reports for the application layer, the HTTP webhook and "
+                                     "the 100-rows-per-transaction table "
+                                     f"(default {DEFAULTS['reports']:,})")
+            parser.add_argument("--baseline-reports", type=_positive,
+                                default=DEFAULTS["baseline_reports"],
+                                help="reports for the slow baselines (naive library use, one "
+                                     "row per transaction) "
+                                     f"(default {DEFAULTS['baseline_reports']:,})")
+            parser.add_argument("--concurrency", type=_positive, default=DEFAULTS["concurrency"],
+                                help="concurrent webhook senders "
+                                     f"(default {DEFAULTS['concurrency']})")
+            parser.add_argument("--catch-up-events", type=int, default=DEFAULTS["catch_up_events"],
+                                help="events the projection catch-up is measured on; 0 skips "
+                                     f"it (default {DEFAULTS['catch_up_events']:,})")
+            parser.add_argument("--no-http", action="store_true",
+                                help="skip the end-to-end HTTP webhook measurement")
+        if name in ("send", "all"):
+            parser.add_argument("--messages", type=_positive, default=DEFAULTS["messages"],
+                                help=f"campaign size (default {DEFAULTS['messages']:,})")
+            parser.add_argument("--baseline-messages", type=_positive,
+                                default=DEFAULTS["baseline_messages"],
+                                help="messages for the one-request-per-message baseline "
+                                     f"(default {DEFAULTS['baseline_messages']:,})")
+            parser.add_argument("--call-size", type=_positive, default=DEFAULTS["call_size"],
+                                help="requests per SmsLedger.send call "
+                                     f"(default {DEFAULTS['call_size']:,})")
+            parser.add_argument("--send-batch-size", type=int, default=None,
+                                help="the ledger's send_batch_size (default: the product's "
+                                     "setting)")
+        if name in ("replay", "all"):
+            parser.add_argument("--events", type=_positive, default=DEFAULTS["events"],
+                                help=f"events in the store (default {DEFAULTS['events']:,})")
+            parser.add_argument("--no-references", action="store_true",
+                                help="skip the read-only and read+decode references")
+        parser.set_defaults(handler=run_bench)
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _databases(args: argparse.Namespace, benchmark: str) -> list[str]:
+    choice = args.database or DEFAULT_DATABASES[benchmark]
+    return ["postgres", "sqlite"] if choice == "both" else [choice]
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    wanted = (["ingest", "send", "replay"] if args.bench_command == "all"
+              else [args.bench_command])
+    profiles = Profiles(args.profile)
+    all_databases = sorted({d for b in wanted for d in _databases(args, b)})
+    env = environment(args.postgres_url, all_databases)
+    reports: list[BenchReport] = []
+    for benchmark in wanted:
+        reports.append(_RUNNERS[benchmark](args, _databases(args, benchmark), profiles))
+        progress(f"{benchmark} done in {reports[-1].seconds:.1f}s")
+    profiles.print()
+    print_reports(reports, as_json=args.json, seconds=time.perf_counter() - started,
+                  environment=env)
+    return 0
+
+
+def _ingest(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
+    from adapters.bench.ingest import IngestOptions, run_ingest
+
+    return run_ingest(IngestOptions(
+        databases, args.postgres_url, reports=args.reports,
+        baseline_reports=args.baseline_reports, concurrency=args.concurrency,
+        http=not args.no_http, catch_up_events=args.catch_up_events,
+        nodelay=not args.keep_nagle, profiles=profiles))
+
+
+def _send(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
+    from adapters.bench.send import SendOptions, run_send
+
+    return run_send(SendOptions(
+        databases, args.postgres_url, messages=args.messages,
+        baseline_messages=args.baseline_messages, call_size=args.call_size,
+        send_batch_size=args.send_batch_size, simulator_nodelay=not args.keep_nagle,
+        profiles=profiles))
+
+
+def _replay(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
+    from adapters.bench.replay import ReplayOptions, run_replay
+
+    return run_replay(ReplayOptions(databases, args.postgres_url, events=args.events,
+                                    references=not args.no_references, profiles=profiles))
+
+
+_RUNNERS = {"ingest": _ingest, "send": _send, "replay": _replay}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m adapters.bench.cli ...`: the bench command on its own, before it is
+    wired into `smsledger`."""
+    parser = argparse.ArgumentParser(prog="smsledger")
+    add_bench_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

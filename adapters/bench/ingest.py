@@ -1,0 +1,511 @@
+"""bench ingest: delivery reports applied per second, in callbacks of 100 reports.
+
+On each database (a fresh PostgreSQL schema, a fresh SQLite file):
+- ours, (a): `SmsLedger.record_reports`, one call per callback of 100 parsed reports;
+- ours, (b): the webhook `POST /v1/webhooks/infobip/{project}/{integration}/delivery-reports`
+  (Basic auth, Infobip's JSON), with several concurrent senders (threads, one httpx
+  client each), the service in-process on loopback (uvicorn in a thread);
+- baselines, in the same store: the naive use of the library (per report: repository.get,
+  the aggregate's command, save; one transaction per report), a plain relational table
+  updated one row per transaction, and the same table updated 100 rows per transaction.
+
+Every message gets one DELIVERED report. Messages are set up first (sent through a
+provider stub that accepts everything), and every variant gets messages of its own in
+the same state, so none of them sees a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from adapters.bench.common import (
+    BenchReport,
+    Measurement,
+    Target,
+    connect_postgres,
+    measuring,
+    progress,
+    settings_for,
+    store,
+)
+from adapters.bench.profiling import CLIENT_THREAD_PREFIX, Profiles, now
+from adapters.bench.workload import (
+    API_KEY,
+    CALLBACK_SIZE,
+    INTEGRATION,
+    PROJECT,
+    SENDER,
+    AcceptAll,
+    callback_bodies,
+    send_requests,
+)
+from adapters.bootstrap import bootstrap_service
+from adapters.http.app import create_app
+from adapters.http.server import BackgroundServer
+from adapters.infobip.callbacks import parse_delivery_reports
+from application.commands import ProviderReport
+from application.ledger import SmsLedger
+from domain.message import message_aggregate_id
+
+TARGET_APP_RATE = 15_000
+TARGET_APP_SHARE_OF_CEILING = 0.30
+TARGET_HTTP_RATE = 5_000
+SETUP_CHUNK = 2_000
+
+BASELINES = ("naive", "plain-1", "plain-100")
+
+
+class ServiceServer(BackgroundServer):
+    """The service's in-process server (uvicorn in a thread), with TCP_NODELAY on its
+    listening socket as `smsledger serve` has it. BackgroundServer binds a socket whose
+    protocol number is 0, so asyncio does not set TCP_NODELAY on the connections it
+    accepts, and h11 writes an answer's headers and body apart: every request then waits
+    ~40 ms for the client's delayed ACK. uvicorn.run(host, port), as `serve` runs it,
+    gets a socket with the TCP protocol number and does set it."""
+
+    def __init__(self, *, nodelay: bool = True) -> None:
+        super().__init__()
+        if nodelay:
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@dataclass
+class IngestOptions:
+    databases: list[str]
+    postgres_url: str
+    reports: int = 10_000  # for (a), (b) and the 100-rows-per-transaction baseline
+    baseline_reports: int = 2_000  # for the two one-transaction-per-report baselines
+    concurrency: int = 4
+    http: bool = True
+    catch_up_events: int = 5_000  # projection catch-up measured on this many events
+    nodelay: bool = True  # TCP_NODELAY on the in-process server, as `smsledger serve` has it
+    profiles: Profiles = field(default_factory=lambda: Profiles(None))
+
+
+@dataclass
+class _Batch:
+    """Prepared messages: their ids, recipients, and the callbacks reporting on them."""
+
+    message_ids: list[str]
+    recipients: list[str]
+    bodies: list[bytes] = field(default_factory=list)
+
+    def parsed(self) -> list[list[ProviderReport]]:
+        callbacks = []
+        for body in self.bodies:
+            parsed = parse_delivery_reports(body)
+            assert not parsed.malformed, parsed.malformed
+            callbacks.append(parsed.reports)
+        return callbacks
+
+
+def run_ingest(options: IngestOptions) -> BenchReport:
+    report = BenchReport("ingest")
+    started = now()
+    for database in options.databases:
+        _run_on(database, options, report)
+        report.compare(database, "ours-app", BASELINES)
+        if options.http:
+            report.compare(database, "ours-http", BASELINES)
+        _targets(database, report, options)
+    report.notes += [
+        f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
+        "enqueued message, applied exactly once; every call and transaction commits before "
+        "the next one starts (synchronous, durable).",
+        "the projections (feed, statistics, history) are not updated in the write path; "
+        "reads and the service's background runner catch them up. 'projections catching "
+        f"up' is that work, on the store's first {options.catch_up_events:,} events "
+        "(requested and enqueued messages); not a target, but it runs beside the ingest in "
+        "the service.",
+        f"the naive-library and one-row-per-transaction baselines run on "
+        f"{options.baseline_reports:,} reports (a rate does not need more); the others on "
+        f"{options.reports:,}.",
+    ]
+    if options.http:
+        report.notes.append(
+            f"(b) runs {options.concurrency} sender threads in the same process as the "
+            "service (uvicorn on loopback), so the senders' HTTP work shares the "
+            "interpreter lock and the 2 cores with the service.")
+        report.notes.append(
+            "the in-process server's listening socket has TCP_NODELAY, as `smsledger serve` "
+            "has it (set by the benchmark: adapters.http.server.BackgroundServer binds a "
+            "socket that asyncio does not set it on, which costs every request ~40 ms of "
+            "delayed ACK)." if options.nodelay else
+            "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
+            "request waits ~40 ms for a delayed ACK.")
+    report.seconds = now() - started
+    return report
+
+
+def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
+    with store(database, options.postgres_url) as (url, where):
+        progress(f"ingest on {database} ({where})")
+        settings = settings_for(url)
+        server = ServiceServer(nodelay=options.nodelay)
+        facade, context = bootstrap_service(settings, public_url=server.url,
+                                            provider=AcceptAll())
+        ledger = facade.ledger
+        try:
+            ledger.projects.create_project(PROJECT)
+            _, secret = ledger.projects.configure_integration(
+                PROJECT, INTEGRATION, base_url="http://127.0.0.1:9", api_key=API_KEY,
+                senders=[SENDER], default_sender=SENDER, changed_by="bench")
+            ledger.projects.choose_default_provider(PROJECT, INTEGRATION, changed_by="bench")
+
+            sizes = {"app": options.reports, "naive": options.baseline_reports}
+            if options.http:
+                sizes["http"] = options.reports
+            with measuring() as setup:
+                batches = _prepare(ledger, sizes)
+            report.setup[f"{database}: send {sum(sizes.values()):,} messages through a stub "
+                         "provider"] = setup.seconds
+
+            _ours_application(database, ledger, batches["app"], report, options.profiles)
+            if options.catch_up_events:
+                _projection_catch_up(database, ledger, options.catch_up_events, report)
+            _naive(database, ledger, batches["naive"], report)
+            if options.http:
+                server.start(create_app(context))
+                try:
+                    _ours_http(database, server.url, secret, batches["http"],
+                               options.concurrency, report, options.profiles)
+                finally:
+                    server.stop()
+            _plain_table(database, url, where, options, batches, report)
+        finally:
+            server.stop()
+            facade.close()
+
+
+# --- setup -----------------------------------------------------------------------------
+
+def _prepare(ledger: SmsLedger, sizes: dict[str, int]) -> dict[str, _Batch]:
+    batches, start = {}, 0
+    for name, count in sizes.items():
+        ids: list[str] = []
+        recipients: list[str] = []
+        for chunk_start in range(start, start + count, SETUP_CHUNK):
+            requests = send_requests(min(SETUP_CHUNK, start + count - chunk_start),
+                                     campaign_id=f"ingest-{name}", start=chunk_start)
+            results = ledger.send(PROJECT, requests)
+            assert all(r.status == "enqueued" for r in results), results[:3]
+            ids += [r.message_id for r in results]
+            recipients += [r.to for r in requests]
+        batch = _Batch(ids, recipients)
+        batch.bodies = callback_bodies(ids, recipients)
+        batches[name] = batch
+        start += count
+    return batches
+
+
+# --- ours --------------------------------------------------------------------------------
+
+def _ours_application(database: str, ledger: SmsLedger, batch: _Batch, report: BenchReport,
+                      profiles: Profiles) -> None:
+    callbacks = batch.parsed()
+    if profiles.enabled:  # a profiled run needs messages of its own: see _profile_application
+        callbacks, profiled = callbacks[: len(callbacks) // 2], callbacks[len(callbacks) // 2:]
+    latencies = []
+    with measuring() as watch:
+        for reports in callbacks:
+            started = now()
+            result = ledger.record_reports(PROJECT, reports)
+            latencies.append(now() - started)
+            assert result.applied == len(reports), result
+    report.add(Measurement(
+        "ours-app", "smsledger: SmsLedger.record_reports (application layer)", database,
+        sum(len(c) for c in callbacks), "reports", watch.seconds, ours=True,
+        latencies=latencies, latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
+        cpu_seconds=watch.cpu_seconds, label="ours: application layer"))
+    if profiles.enabled:
+        with profiles.cprofile(f"ingest-app-{database}"):
+            for reports in profiled:
+                ledger.record_reports(PROJECT, reports)
+
+
+class _UpTo:
+    """The ledger's recorder, read only up to a notification id: a catch-up of a
+    bounded number of events, through the application's own projection runner."""
+
+    def __init__(self, recorder: Any, stop: int) -> None:
+        self.recorder = recorder
+        self.stop = stop
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
+                             ) -> Sequence[Any]:
+        return self.recorder.select_notifications(
+            start, limit, stop=self.stop, topics=topics, inclusive_of_start=inclusive_of_start)
+
+
+def _projection_catch_up(database: str, ledger: SmsLedger, events: int,
+                         report: BenchReport) -> None:
+    """The projections (feed, statistics, history) fed the store's first `events`
+    notifications, as the service's background runner feeds them."""
+    from application.projection_runner import ProjectionRunner
+
+    stop = min(events, ledger.recorder.max_notification_id() or 0)
+    runner = ProjectionRunner(_UpTo(ledger.recorder, stop), ledger.mapper, ledger.read_store,
+                              list(ledger.projections.projections.values()))
+    with measuring() as watch:
+        runner.catch_up()
+    report.add(Measurement(
+        "catch-up", "smsledger: projections (feed+statistics+history) catching up",
+        database, stop, "events", watch.seconds, ours=True, peak_mb=watch.peak_mb, start_mb=watch.start_mb,
+        cpu_seconds=watch.cpu_seconds,
+        note="not a target: the work the background runner does per stored event",
+        label="ours: projection catch-up"))
+
+
+def _ours_http(database: str, url: str, secret: str, batch: _Batch, concurrency: int,
+               report: BenchReport, profiles: Profiles) -> None:
+    bodies = batch.bodies
+    if profiles.enabled:
+        bodies, profiled = bodies[: len(bodies) // 2], bodies[len(bodies) // 2:]
+    path = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
+    # Warm-up, not timed: the first request builds the framework's per-route state.
+    _post_concurrently(url, path, secret, [b'{"results": []}'] * concurrency, concurrency)
+    latencies, watch, applied = _post_concurrently(url, path, secret, bodies, concurrency)
+    expected = sum(len(json.loads(b)["results"]) for b in bodies)
+    assert applied == expected, (applied, expected)
+    report.add(Measurement(
+        "ours-http", f"smsledger: webhook over HTTP, {concurrency} concurrent senders",
+        database, applied, "reports", watch.seconds, ours=True, latencies=latencies,
+        latency_of=f"request of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
+        cpu_seconds=watch.cpu_seconds, label="ours: HTTP webhook"))
+    if profiles.enabled:
+        with profiles.sampled(f"ingest-http-{database}"):
+            _post_concurrently(url, path, secret, profiled, concurrency)
+
+
+def _post_concurrently(url: str, path: str, secret: str, bodies: Sequence[bytes],
+                       concurrency: int) -> tuple[list[float], Any, int]:
+    lock = threading.Lock()
+    next_index = [0]
+    latencies: list[float] = []
+    applied = [0]
+    failures: list[str] = []
+
+    def sender() -> None:
+        with httpx.Client(base_url=url, auth=(INTEGRATION, secret), timeout=60,
+                          headers={"Content-Type": "application/json"}) as client:
+            while True:
+                with lock:
+                    index = next_index[0]
+                    next_index[0] += 1
+                if index >= len(bodies) or failures:
+                    return
+                started = now()
+                answer = client.post(path, content=bodies[index])
+                took = now() - started
+                with lock:
+                    if answer.status_code != 200:
+                        failures.append(f"HTTP {answer.status_code}: {answer.text[:300]}")
+                        return
+                    latencies.append(took)
+                    applied[0] += answer.json()["applied"]
+
+    threads = [threading.Thread(target=sender, name=f"{CLIENT_THREAD_PREFIX}-{i}")
+               for i in range(concurrency)]
+    with measuring() as watch:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise RuntimeError(f"webhook failed: {failures[0]}")
+    return latencies, watch, applied[0]
+
+
+# --- baselines ---------------------------------------------------------------------------
+
+def _naive(database: str, ledger: SmsLedger, batch: _Batch, report: BenchReport) -> None:
+    """The library used as its documentation shows: get, command, save, per report."""
+    callbacks = batch.parsed()
+    latencies = []
+    with measuring() as watch:
+        for reports in callbacks:
+            started = now()
+            for one in reports:
+                received_at = datetime.now(UTC)
+                message = ledger.repository.get(message_aggregate_id(PROJECT, one.message_id))
+                message.record_report(one.outcome, received_at=received_at)
+                ledger.save(message)
+            latencies.append(now() - started)
+    report.add(Measurement(
+        "naive", "baseline: naive library use (get + command + save per report)", database,
+        sum(len(c) for c in callbacks), "reports", watch.seconds, latencies=latencies,
+        latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
+        cpu_seconds=watch.cpu_seconds, label="naive library use"))
+
+
+PLAIN_TABLE = "bench_plain_messages"
+FINAL = ("delivered", "failed", "rejected")
+
+
+def _plain_rows(callbacks: list[list[ProviderReport]]) -> list[list[tuple[Any, ...]]]:
+    """Per callback, the UPDATE parameters of each report (built inside the timing)."""
+    rows = []
+    for reports in callbacks:
+        chunk = []
+        for one in reports:
+            outcome = one.outcome
+            chunk.append((outcome.final_status.value, outcome.done_at, outcome.parts,
+                          str(outcome.price.amount) if outcome.price else None,
+                          outcome.price.currency if outcome.price else None,
+                          outcome.error_name, json.dumps(outcome.to_dict(), default=str),
+                          datetime.now(UTC), one.message_id))
+        rows.append(chunk)
+    return rows
+
+
+def _plain_table(database: str, url: str, where: str, options: IngestOptions,
+                 batches: dict[str, _Batch], report: BenchReport) -> None:
+    """A relational table with one row per message, in the same database: updated one
+    row per transaction, and 100 rows per transaction (the database's practical ceiling).
+    The update only moves a message that is not final yet, as a real one would."""
+    one_count, hundred_count = options.baseline_reports, options.reports
+    # Rows of their own, with the same ids and report contents as (a)'s and the naive one's.
+    source = batches["app"].parsed() + batches["naive"].parsed()
+    flat = [r for c in source for r in c]
+    while len(flat) < one_count + hundred_count:
+        flat += flat
+    ids = [f"plain-{i}-{r.message_id}" for i, r in enumerate(flat[: one_count + hundred_count])]
+    reports = [ProviderReport(message_id=i, outcome=r.outcome) for i, r in zip(ids, flat)]
+    one = [reports[i:i + CALLBACK_SIZE] for i in range(0, one_count, CALLBACK_SIZE)]
+    hundred = [reports[i:i + CALLBACK_SIZE]
+               for i in range(one_count, one_count + hundred_count, CALLBACK_SIZE)]
+    if database == "postgres":
+        _plain_postgres(url, where, ids, one, hundred, report)
+    else:
+        _plain_sqlite(where, ids, one, hundred, report)
+
+
+_CREATE = (f"CREATE TABLE {PLAIN_TABLE} (message_id text PRIMARY KEY, status text NOT NULL, "
+           "done_at {time}, parts integer, price numeric, currency text, error_name text, "
+           "outcome text, updated_at {time})")
+
+
+def _plain_postgres(url: str, schema: str, ids: list[str], one: list[list[ProviderReport]],
+                    hundred: list[list[ProviderReport]], report: BenchReport) -> None:
+    with connect_postgres(url) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute(_CREATE.format(time="timestamptz"))
+        with conn.cursor() as cursor, cursor.copy(
+                f"COPY {PLAIN_TABLE} (message_id, status) FROM STDIN") as copy:
+            for message_id in ids:
+                copy.write_row((message_id, "enqueued"))
+        conn.execute(f"ANALYZE {PLAIN_TABLE}")
+        update = (f"UPDATE {PLAIN_TABLE} SET status = %s, done_at = %s, parts = %s, "
+                  "price = %s, currency = %s, error_name = %s, outcome = %s, updated_at = %s "
+                  "WHERE message_id = %s AND status NOT IN ('delivered', 'failed', 'rejected')")
+        latencies = []
+        with measuring() as watch:
+            for callback in one:
+                started = now()
+                for row in _plain_rows([callback])[0]:
+                    conn.execute(update, row, prepare=True)  # autocommit: one transaction each
+                latencies.append(now() - started)
+        report.add(_plain_measurement("plain-1", "one row per transaction", "postgres", one,
+                                      watch, latencies))
+        latencies = []
+        with measuring() as watch:
+            for callback in hundred:
+                started = now()
+                rows = _plain_rows([callback])[0]
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(update, rows)  # pipelined by psycopg
+                latencies.append(now() - started)
+        report.add(_plain_measurement("plain-100", "100 rows per transaction", "postgres",
+                                      hundred, watch, latencies))
+        updated = conn.execute(f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'"
+                               ).fetchone()[0]
+        assert updated == sum(len(c) for c in one + hundred), updated
+
+
+def _plain_sqlite(path: str, ids: list[str], one: list[list[ProviderReport]],
+                  hundred: list[list[ProviderReport]], report: BenchReport) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")  # as the library's connections
+        conn.execute(_CREATE.format(time="text"))
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO {PLAIN_TABLE} (message_id, status) VALUES (?, ?)",
+                         [(i, "enqueued") for i in ids])
+        conn.execute("COMMIT")
+        update = (f"UPDATE {PLAIN_TABLE} SET status = ?, done_at = ?, parts = ?, price = ?, "
+                  "currency = ?, error_name = ?, outcome = ?, updated_at = ? "
+                  "WHERE message_id = ? AND status NOT IN ('delivered', 'failed', 'rejected')")
+
+        def params(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)
+
+        latencies = []
+        with measuring() as watch:
+            for callback in one:
+                started = now()
+                for row in _plain_rows([callback])[0]:
+                    conn.execute("BEGIN")
+                    conn.execute(update, params(row))
+                    conn.execute("COMMIT")
+                latencies.append(now() - started)
+        report.add(_plain_measurement("plain-1", "one row per transaction", "sqlite", one,
+                                      watch, latencies))
+        latencies = []
+        with measuring() as watch:
+            for callback in hundred:
+                started = now()
+                rows = [params(r) for r in _plain_rows([callback])[0]]
+                conn.execute("BEGIN")
+                conn.executemany(update, rows)
+                conn.execute("COMMIT")
+                latencies.append(now() - started)
+        report.add(_plain_measurement("plain-100", "100 rows per transaction", "sqlite",
+                                      hundred, watch, latencies))
+        updated = conn.execute(f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'"
+                               ).fetchone()[0]
+        assert updated == sum(len(c) for c in one + hundred), updated
+    finally:
+        conn.close()
+
+
+def _plain_measurement(key: str, how: str, database: str, callbacks: list[list[Any]],
+                       watch: Any, latencies: list[float]) -> Measurement:
+    driver = "psycopg" if database == "postgres" else "sqlite3"
+    return Measurement(
+        key, f"baseline: plain table, {how} ({driver})", database,
+        sum(len(c) for c in callbacks), "reports", watch.seconds, latencies=latencies,
+        latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
+        cpu_seconds=watch.cpu_seconds,
+        label="plain table, 1 row/txn" if key == "plain-1" else "plain table, 100 rows/txn")
+
+
+# --- targets -----------------------------------------------------------------------------
+
+def _targets(database: str, report: BenchReport, options: IngestOptions) -> None:
+    app = report.find("ours-app", database)
+    if app is not None:
+        report.targets.append(Target(
+            f"ingest, application layer ({database})", f">= {TARGET_APP_RATE:,} reports/s",
+            f"{app.rate:,.0f} reports/s", app.rate >= TARGET_APP_RATE))
+        share = report.ratio(database, "ours-app", "plain-100")
+        if share is not None:
+            report.targets.append(Target(
+                f"ingest, application layer vs 100-rows-per-transaction table ({database})",
+                f">= {TARGET_APP_SHARE_OF_CEILING:.0%} of it", f"{share:.1%}",
+                share >= TARGET_APP_SHARE_OF_CEILING))
+    http = report.find("ours-http", database)
+    if http is not None:
+        report.targets.append(Target(
+            f"ingest, end to end through HTTP ({database})", f">= {TARGET_HTTP_RATE:,} reports/s",
+            f"{http.rate:,.0f} reports/s", http.rate >= TARGET_HTTP_RATE))
