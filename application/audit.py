@@ -66,11 +66,15 @@ class CampaignAuditFold:
             return
         if isinstance(event, Message.Requested):
             if event.project_id == self.project_id and event.campaign_id == self.campaign_id:
-                self._messages[event.originator_id] = MessageState.requested(event)
+                self._messages[event.originator_id] = MessageState.counted(event)
             return
         state = self._messages.get(event.originator_id)
         if state is not None:
             state.apply(event)
+
+    def follows(self, originator_id: UUID) -> bool:
+        """Whether events of this aggregate matter: the replay skips decoding the rest."""
+        return originator_id in self._messages
 
     def result(self) -> CampaignAudit:
         funnel = Funnel.empty()

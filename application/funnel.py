@@ -19,6 +19,8 @@ from domain.outcome import StatusGroup
 from domain.status import MessageStatus, WindowOutcome
 
 _FINAL_EVENTS = (Message.Delivered, Message.Rejected, Message.Failed)
+_EPOCH = datetime(1970, 1, 1)
+_NO_WINDOW = timedelta(0)
 
 FUNNEL_KEYS = ("requested", "unresolved", "enqueued", "enqueue_failed", "delivered",
                "rejected", "failed", "pending", "no_report_expected", "no_report_received",
@@ -50,6 +52,13 @@ class MessageState:
                    message_id=event.message_id, integration_id=event.integration_id,
                    requested_at=event.timestamp, window=timedelta(seconds=event.window_seconds),
                    parts=event.parts)
+
+    @classmethod
+    def counted(cls, event: Message.Requested) -> MessageState:
+        """Only what the funnel counts: the replay keeps one per message of a campaign,
+        so it holds no identifiers or times it does not need."""
+        return cls(project_id="", campaign_id=None, message_id="", integration_id="",
+                   requested_at=_EPOCH, window=_NO_WINDOW, parts=event.parts)
 
     def after(self, event: Any) -> MessageState:
         """A copy of the state once `event` (a later event of the message) happened."""

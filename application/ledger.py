@@ -78,6 +78,7 @@ _MESSAGE_TOPICS = tuple(
                                Message.Delivered, Message.Rejected, Message.Failed,
                                Message.WindowClosed, InboundMessage.Received)
 )
+_ALWAYS_READ = frozenset({get_topic(Message.Requested), get_topic(InboundMessage.Received)})
 _PARKED_TOPIC = get_topic(ParkedReports.Parked)
 _QUARANTINE_TOPIC = get_topic(QuarantinedPayload.Kept)
 
@@ -480,7 +481,10 @@ class SmsLedger(TwoWayMessaging, Application):
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
         to_event = self.mapper.to_domain_event
         for notification in self._notifications(_MESSAGE_TOPICS, page=REPLAY_PAGE):
-            fold.apply(to_event(notification))
+            # Only creations (which say the campaign) and replies are read from every
+            # message; the other events only for the campaign's own messages.
+            if notification.topic in _ALWAYS_READ or fold.follows(notification.originator_id):
+                fold.apply(to_event(notification))
         audit = fold.result()
         if as_of is None:
             audit = replace(audit, drift=audit.drift_from(self.statistics(project_id, campaign_id)))
