@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from adapters.config import ConfigurationError, Settings, load_settings
 from domain.errors import DomainError
@@ -91,34 +92,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _projects_create(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.bootstrap import build_projects
-    from application.projects import ProjectExists
-
-    projects = build_projects(settings)
-    try:
-        token = projects.create_project(args.project_id, name=args.name)
-    except (ProjectExists, DomainError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        projects.close()
-    print(json.dumps({"project_id": args.project_id, "admin_token": token}))
-    return EXIT_OK
+    return _administer(settings, lambda projects: {
+        "project_id": args.project_id,
+        "admin_token": projects.create_project(args.project_id, name=args.name)})
 
 
 def _tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    return _administer(settings, lambda projects: {
+        "token": projects.issue_token(args.project, args.role)})
+
+
+def _administer(settings: Settings, change: Callable[[Any], dict[str, str]]) -> int:
+    """Run one change on the project directory; print its JSON answer or the error."""
     from adapters.bootstrap import build_projects
-    from application.projects import ProjectNotFound
+    from application.projects import ProjectExists, ProjectNotFound
 
     projects = build_projects(settings)
     try:
-        token = projects.issue_token(args.project, args.role)
-    except (ProjectNotFound, DomainError) as exc:
+        answer = change(projects)
+    except (ProjectExists, ProjectNotFound, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         projects.close()
-    print(json.dumps({"token": token}))
+    print(json.dumps(answer))
     return EXIT_OK
 
 

@@ -8,6 +8,9 @@ in the answer); bad items inside a good body are quarantined, not dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, Request, Security
 from fastapi.concurrency import run_in_threadpool
 
@@ -19,6 +22,8 @@ from adapters.infobip.callbacks import (
     parse_delivery_reports,
     parse_inbound,
 )
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1/webhooks/infobip", tags=["Infobip webhooks"], responses=ERRORS,
                    dependencies=[Security(BASIC)])
@@ -35,14 +40,21 @@ def _authenticate(request: Request, project_id: str, integration_id: str) -> Non
         raise UNAUTHORIZED
 
 
+async def _authenticated_body(request: Request, project_id: str, integration_id: str,
+                              parse: Callable[[bytes], T]) -> T:
+    """Credentials first, then the body: 400 with the reason when it is unreadable."""
+    await run_in_threadpool(_authenticate, request, project_id, integration_id)
+    try:
+        return parse(await request.body())
+    except InvalidCallback as exc:
+        raise ApiError(400, "invalid_callback", str(exc)) from None
+
+
 @router.post("/{project_id}/{integration_id}/delivery-reports",
              summary="Delivery reports pushed by Infobip")
 async def delivery_reports(project_id: str, integration_id: str, request: Request) -> dict:
-    await run_in_threadpool(_authenticate, request, project_id, integration_id)
-    try:
-        parsed = parse_delivery_reports(await request.body())
-    except InvalidCallback as exc:
-        raise ApiError(400, "invalid_callback", str(exc)) from None
+    parsed = await _authenticated_body(request, project_id, integration_id,
+                                       parse_delivery_reports)
     context = request.app.state.context
     # The store is blocking I/O: keep it off the event loop. A store error becomes
     # a 503 (adapters.http.errors), so Infobip retries.
@@ -56,11 +68,7 @@ async def delivery_reports(project_id: str, integration_id: str, request: Reques
 
 @router.post("/{project_id}/{integration_id}/inbound", summary="Inbound SMS pushed by Infobip")
 async def inbound(project_id: str, integration_id: str, request: Request) -> dict:
-    await run_in_threadpool(_authenticate, request, project_id, integration_id)
-    try:
-        parsed = parse_inbound(await request.body())
-    except InvalidCallback as exc:
-        raise ApiError(400, "invalid_callback", str(exc)) from None
+    parsed = await _authenticated_body(request, project_id, integration_id, parse_inbound)
     result = await run_in_threadpool(request.app.state.context.ledger.record_inbound,
                                      project_id, integration_id, parsed.messages,
                                      parsed.malformed)
