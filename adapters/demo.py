@@ -91,7 +91,16 @@ def campaign_recipients(total: int) -> list[tuple[str, str]]:
             # Vary the digits before the magic suffix so every recipient is distinct.
             number = f"{example[:-6]}{(index * 997 + i) % 10_000:04d}{suffix}"
             recipients.append((number, label))
-    return recipients[:total] if len(recipients) > total else recipients
+    # Shares are rounded: top up with plain deliveries, or trim, to exactly `total`.
+    country, suffix, _, label = CAMPAIGN_PLAN[0]
+    example = phonenumbers.format_number(
+        phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE),
+        phonenumbers.PhoneNumberFormat.E164)
+    extra = 0
+    while len(recipients) < total:
+        recipients.append((f"{example[:-6]}{9000 + extra:04d}{suffix}", label))
+        extra += 1
+    return recipients[:total]
 
 
 def run_demo(settings: Settings | None = None, *, messages: int = 300,

@@ -34,6 +34,13 @@ def test_the_demo_campaign_adds_up(tmp_path):
     assert "no_report_expected" in table and "'sms_status'" in table
 
 
+def test_the_campaign_has_exactly_the_size_asked_for():
+    for size in (1, 40, 50, 120, 300, 1000):
+        recipients = campaign_recipients(size)
+        assert len(recipients) == size
+        assert len({number for number, _ in recipients}) == size
+
+
 def test_every_plan_line_gets_recipients():
     labels = {label for _, label in campaign_recipients(300)}
     assert labels == {label for *_, label in CAMPAIGN_PLAN}
