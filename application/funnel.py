@@ -122,7 +122,8 @@ class MessageState:
             "requested_at": datetime.fromisoformat(doc["requested_at"]),
             "window": timedelta(seconds=doc["window"]),
             "status": MessageStatus(doc["status"]),
-            "enqueued_at": datetime.fromisoformat(doc["enqueued_at"]) if doc["enqueued_at"] else None,
+            "enqueued_at": (datetime.fromisoformat(doc["enqueued_at"])
+                            if doc["enqueued_at"] else None),
             "window_closed": WindowOutcome(doc["window_closed"]) if doc["window_closed"] else None,
             "cost": Decimal(doc["cost"]) if doc["cost"] is not None else None,
         })

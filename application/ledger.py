@@ -422,7 +422,7 @@ class SmsLedger(TwoWayMessaging, Application):
                 if not known:
                     continue
                 ids = [message_aggregate_id(project_id, m) for m in known]
-                self._update(ids, lambda m: apply(m, known[m.identity.message_id]))
+                self._update(ids, lambda m, known=known: apply(m, known[m.identity.message_id]))
         applied = sum(changed.values())
         return IngestResult(applied=applied, noted=len(changed) - applied)
 

@@ -61,7 +61,8 @@ class MessageView:
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "history"}
-        data["window_closes_at"] = self.window_closes_at.isoformat() if self.window_closes_at else None
+        closes = self.window_closes_at
+        data["window_closes_at"] = closes.isoformat() if closes else None
         data["history"] = [entry.to_dict() for entry in self.history]
         return data
 

@@ -35,13 +35,15 @@ class KeywordRule:
     answer: str | None = None  # sent back automatically, when set
 
 
+_UNSUBSCRIBED = ("You are unsubscribed and will receive no more messages. "
+                 "Reply START to resubscribe.")
 DEFAULT_KEYWORDS = (
-    KeywordRule("STOP", KeywordAction.REVOKE,
-                answer="You are unsubscribed and will receive no more messages. Reply START to resubscribe."),
-    KeywordRule("UNSUBSCRIBE", KeywordAction.REVOKE,
-                answer="You are unsubscribed and will receive no more messages. Reply START to resubscribe."),
-    KeywordRule("START", KeywordAction.GRANT, answer="You are subscribed again. Reply STOP to unsubscribe."),
-    KeywordRule("YES", KeywordAction.GRANT, answer="Thank you, your subscription is confirmed. Reply STOP to unsubscribe."),
+    KeywordRule("STOP", KeywordAction.REVOKE, answer=_UNSUBSCRIBED),
+    KeywordRule("UNSUBSCRIBE", KeywordAction.REVOKE, answer=_UNSUBSCRIBED),
+    KeywordRule("START", KeywordAction.GRANT,
+                answer="You are subscribed again. Reply STOP to unsubscribe."),
+    KeywordRule("YES", KeywordAction.GRANT,
+                answer="Thank you, your subscription is confirmed. Reply STOP to unsubscribe."),
 )
 
 
