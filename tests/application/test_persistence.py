@@ -6,14 +6,14 @@ from tests.support.statuses import outcome
 
 
 @pytest.fixture
-def durable_url(database_url):
-    if database_url.startswith("memory"):
-        pytest.skip("the in-memory store is gone with its process by design")
-    return database_url
+def database_url(durable_store_url):
+    """Only the durable stores here: the in-memory one is gone with its process."""
+    return durable_store_url
 
 
-def test_a_durable_store_survives_a_restart(make_ledger, durable_url):
-    url = durable_url
+
+def test_a_durable_store_survives_a_restart(make_ledger, database_url):
+    url = database_url
     first = make_ledger(database_url=url)
     (sent,) = first.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
     first.rename_campaign_event("acme", "sms", changed_by="admin")
@@ -36,13 +36,13 @@ class InterleavingLedger(SmsLedger):
         return loaded
 
 
-def test_a_concurrent_change_is_retried_not_lost(make_ledger, durable_url, clock, provider):
+def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, clock, provider):
     from adapters.bootstrap import build_projects
     from adapters.config import load_settings
     from adapters.store.read_store_factory import read_store_for
     from adapters.system import UuidMessageIds
 
-    url = durable_url
+    url = database_url
     webhook = make_ledger(database_url=url)
     settings = load_settings(database_url=url)
     sender = InterleavingLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
