@@ -76,7 +76,8 @@ class TwoWayMessaging:
         settings = self.projects.find(project_id)
         keywords = settings.keywords if settings else {r.keyword: r for r in DEFAULT_KEYWORDS}
         nps_campaigns = settings.nps_campaigns if settings else set()
-        readings = {inbound_id(project_id, m.message_id): (m, self._attribution(project_id, m))
+        latest = self._attributions(project_id, messages)
+        readings = {inbound_id(project_id, m.message_id): (m, latest[m.message_id])
                     for m in messages}
         quarantine_ids = {quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
         counts = {"applied": 0}
@@ -125,12 +126,12 @@ class TwoWayMessaging:
 
         def load() -> dict[Any, Aggregate]:
             ids = [*readings, *quarantine_ids]
-            for sms, _ in readings.values():
-                rule = keywords.get(first_word(sms.text) or "")
-                if rule:
-                    ids.append(consent_id(project_id, _e164(sms.sender), rule.category))
-                    if rule.action is KeywordAction.GRANT:
-                        ids += self._waiting_consent_ids()
+            rules = [(sms, keywords.get(first_word(sms.text) or ""))
+                     for sms, _ in readings.values()]
+            ids += [consent_id(project_id, _e164(sms.sender), rule.category)
+                    for sms, rule in rules if rule]
+            if any(rule and rule.action is KeywordAction.GRANT for _, rule in rules):
+                ids += self._waiting_consent_ids()
             return self._load_many(ids)
 
         self._retrying(lambda: receive(load()))
@@ -154,11 +155,15 @@ class TwoWayMessaging:
         return list({n.originator_id
                      for n in self._notifications((get_topic(Consent.Requested),))})
 
-    def _attribution(self, project_id: str, sms: InboundSms) -> dict[str, Any] | None:
+    def _attributions(self, project_id: str, messages: Sequence[InboundSms]
+                      ) -> dict[str, dict[str, Any] | None]:
+        """Per reply: the latest message to its number from ours, read after one catch-up."""
         from application.projections import STATISTICS, latest_key
 
-        key = latest_key(project_id, sms.sender, sms.to)
-        return self._read(STATISTICS, lambda view: self.read_store.get(view, "latest", key))
+        return self._read(STATISTICS, lambda view: {
+            sms.message_id: self.read_store.get(view, "latest",
+                                                latest_key(project_id, sms.sender, sms.to))
+            for sms in messages})
 
     def _answer(self, project_id: str, readings: list[tuple[InboundSms, dict[str, Any] | None]],
                 keywords: dict[str, KeywordRule]) -> None:
