@@ -48,7 +48,7 @@ from application.projections import (
 )
 from application.projects import ProjectDirectory
 from application.read_store import ReadStore
-from application.two_way import REFUSED, TwoWayMessaging, mark_numbers_invalid
+from application.two_way import REFUSED, TwoWayMessaging
 from application.views import (
     FeedPage,
     HistoryEntry,
@@ -61,7 +61,6 @@ from domain.content import Content, MmsContent, SmsContent, content_from_dict
 from domain.errors import DomainError
 from domain.inbound import InboundMessage
 from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
-from domain.number_health import number_health_id
 from domain.parked import ParkedReports, parked_reports_id
 from domain.phone import PhoneNumber
 from domain.quarantine import QuarantinedPayload, quarantine_id
@@ -297,18 +296,6 @@ class SmsLedger(TwoWayMessaging, Application):
 
         self._retrying(lambda: apply_all(self._load_many([*by_id, *quarantine_ids])))
         return IngestResult(**counts)
-
-    def _list_hygiene(self, changed: list[Aggregate], now: datetime) -> list[Aggregate]:
-        """Numbers that a permanent error proved invalid, marked so in the same
-        transaction as the report (loaded only when there is such an error)."""
-        failing = [m for m in changed if isinstance(m, Message) and any(
-            isinstance(e, Message.Failed) and e.outcome.get("error_permanent")
-            for e in m.pending_events)]
-        if not failing:
-            return []
-        known = self._load_many(number_health_id(m.identity.project_id, m.identity.recipient)
-                                for m in failing)
-        return list(mark_numbers_invalid(failing, known, now))
 
     def quarantined_inputs(self, project_id: str) -> list[dict[str, Any]]:
         """Provider input kept because it could not be used, oldest first."""

@@ -273,6 +273,27 @@ class TwoWayMessaging:
         self._retrying(attempt)
         return self.number_status(project_id, e164)
 
+    def _list_hygiene(self, changed: Sequence[Any], now: datetime) -> list[NumberHealth]:
+        """Numbers a permanent error just proved invalid, marked so in the same
+        transaction as the report (their records loaded only when there is one)."""
+        from domain.message import Message
+
+        failures = [(m, e) for m in changed if isinstance(m, Message) for e in m.pending_events
+                    if isinstance(e, Message.Failed) and e.outcome.get("error_permanent")]
+        if not failures:
+            return []
+        keys = {number_health_id(m.identity.project_id, m.identity.recipient)
+                for m, _ in failures}
+        marked: dict[Any, NumberHealth] = dict(self._load_many(keys))
+        for message, event in failures:
+            project, number = message.identity.project_id, message.identity.recipient
+            key = number_health_id(project, number)
+            health = marked.get(key) or NumberHealth.open(project, number, at=now)
+            health.mark_invalid(error=event.outcome.get("error_name"),
+                                message_id=message.identity.message_id, at=now)
+            marked[key] = health
+        return list(marked.values())
+
     def _refusals(self, project_id: str, numbers: Sequence[str],
                   categories: Sequence[str | None]) -> list[str | None]:
         """Per request: None when it may be sent, else why not (send policy)."""
@@ -294,22 +315,3 @@ class TwoWayMessaging:
 
 def _e164(digits: str) -> str:
     return digits if digits.startswith("+") else "+" + digits
-
-
-def mark_numbers_invalid(messages: Sequence[Any], known: dict[Any, Any], now: datetime
-                         ) -> list[NumberHealth]:
-    """Numbers whose newest report carried a permanent error, marked invalid."""
-    from domain.message import Message
-
-    marked: dict[Any, NumberHealth] = {}
-    for message in messages:
-        for event in message.pending_events:
-            if isinstance(event, Message.Failed) and event.outcome.get("error_permanent"):
-                project, number = message.identity.project_id, message.identity.recipient
-                key = number_health_id(project, number)
-                health = marked.get(key) or known.get(key) or NumberHealth.open(
-                    project, number, at=now)
-                health.mark_invalid(error=event.outcome.get("error_name"),
-                                    message_id=message.identity.message_id, at=now)
-                marked[key] = health
-    return list(marked.values())
