@@ -6,14 +6,11 @@ is a fresh copy and anything that would not survive the database fails here too.
 One writer at a time (a re-entrant lock held for the whole `write` block, as the
 databases serialize writers); readers take a short data lock and never wait for a
 writer's block to finish, only for its commit.
-
-The view naming rules shared with the SQL store live here too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,38 +18,14 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError
 
+from adapters.store.views import (
+    check_projection,
+    check_view,
+    encode,
+    unknown_view,
+    view_name,
+)
 from application.read_store import Document, ReadStore, ReadWriter
-
-MAX_PROJECTION_NAME = 40
-_PROJECTION = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_PROJECTION_NAME}}}")
-_VIEW = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_PROJECTION_NAME}}}_v[1-9][0-9]{{0,8}}")
-
-
-def check_projection(projection: str) -> str:
-    """Projection names become table names: letters, digits, underscore, at most 40."""
-    if not isinstance(projection, str) or not _PROJECTION.fullmatch(projection):
-        raise ValueError(f"invalid projection name {projection!r}: use 1 to "
-                         f"{MAX_PROJECTION_NAME} letters, digits or underscores")
-    return projection
-
-
-def check_view(view: str) -> str:
-    if not isinstance(view, str) or not _VIEW.fullmatch(view):
-        raise ValueError(f"invalid view name {view!r}: expected <projection>_v<N>")
-    return view
-
-
-def view_name(projection: str, version: int) -> str:
-    return f"{projection}_v{version}"
-
-
-def encode(doc: Document) -> str:
-    return json.dumps(doc, separators=(",", ":"))
-
-
-def unknown_view(view: str) -> ValueError:
-    return ValueError(f"no view {view!r} (never created, dropped, or swapped out)")
-
 
 Key = tuple[str, str]  # (kind, key)
 

@@ -36,7 +36,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from adapters.store.memory_read_store import (
+from adapters.store.views import (
     check_projection,
     check_view,
     encode,
