@@ -78,7 +78,7 @@ class Message(Aggregate):
             )
 
         def apply(self, message: Message) -> None:
-            message.identity = self.identity()
+            message._requested = self  # identity is built from it when first asked for
             message.country = self.country
             message.content = self.content
             message.encoding = self.encoding
@@ -204,6 +204,16 @@ class Message(Aggregate):
             expects_report=expects_delivery_reports(recipient.country),
             window_seconds=int(waiting_window.total_seconds()),
         )
+
+    @property
+    def identity(self) -> MessageIdentity:
+        # Built on first use, not on every load: applying a delivery report, the
+        # commonest load by far, never needs it.
+        if self._identity is None:
+            self._identity = self._requested.identity()
+        return self._identity
+
+    _identity = None  # no annotation: the library would make it a constructor argument
 
     @property
     def window_closes_at(self) -> datetime | None:

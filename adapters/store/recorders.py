@@ -4,36 +4,89 @@ The library's recorders select one aggregate's events per query; a callback of
 2,000 reports would be 2,000 round trips. These add `select_events_for(ids)`,
 which the application uses when the recorder offers it. They are selected
 through the library's APPLICATION_RECORDER_TOPIC setting (adapters/persistence.py).
+
+On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 SQLITE_MAX_PARAMETERS = 900  # below SQLite's historical limit of 999 host parameters
 
 
 class PostgresBatchRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        function = Identifier(f"{self.events_table_name}_insert")
+        # The library's insert, as one server-side function called in one round trip:
+        # the same lock timeout, EXCLUSIVE table lock (so notification ids commit in
+        # the order they are issued and readers never pass a gap that fills later) and
+        # NOTIFY, but the events arrive as four binary arrays. The library sends them as
+        # one array of a composite type in text, which psycopg escapes byte by byte in
+        # Python, in a pipeline of five statements: over half of a callback's time.
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}("
+            "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "BEGIN "
+            "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {schema}.{table} "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id; "
+            "END; $BODY$"
+        ).format(schema=schema, function=function, table=Identifier(self.events_table_name),
+                 id_type=SQL(self.datastore.originator_id_type),
+                 lock_timeout=self.datastore.lock_timeout,
+                 channel=Identifier(self.channel_name)))
+        self._insert_statement = SQL("SELECT * FROM {0}.{1}(%b, %b, %b, %b)").format(
+            schema, function).as_string()
+        self._select_many_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
+        ).format(schema, Identifier(self.events_table_name)).as_string()
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        if kwargs.get("tracking") is not None:  # process applications: the library's way
+            return super().insert_events(stored_events, **kwargs)
+        if not stored_events:
+            return []
+        # Autocommit: the one statement is its own transaction, durable on return.
+        with self.datastore.get_connection() as conn, conn.cursor(
+                binary=True, row_factory=tuple_row) as curs:
+            curs.execute(self._insert_statement, (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ), prepare=True)
+            return [notification_id for (notification_id,) in curs.fetchall()]
+
     def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of every given aggregate, each aggregate's in version order."""
         if not originator_ids:
             return []
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, [list(originator_ids)], prepare=True)
-            return [StoredEvent(originator_id=row["originator_id"],
-                                originator_version=row["originator_version"],
-                                topic=row["topic"], state=bytes(row["state"]))
-                    for row in curs.fetchall()]
+        # Binary in and out, and plain tuples: half the time of text and dict rows.
+        with self.datastore.get_connection() as conn, conn.cursor(
+                binary=True, row_factory=tuple_row) as curs:
+            curs.execute(self._select_many_statement, [list(originator_ids)], prepare=True)
+            return [StoredEvent(originator_id=originator_id, originator_version=version,
+                                topic=topic, state=state)
+                    for originator_id, version, topic, state in curs.fetchall()]
 
 
 class SQLiteBatchRecorder(SQLiteApplicationRecorder):

@@ -13,6 +13,7 @@ tests/unit/test_architecture.py keeps it so.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -31,6 +32,8 @@ class OrjsonTranscoder(JSONTranscoder):
     def _restore(self, value: Any) -> Any:
         if type(value) is dict:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
+                if value["_type_"] == "datetime_iso":  # nearly every marker: no lookup
+                    return datetime.fromisoformat(value["_data_"])
                 return self._decode_obj(value)
             for key, item in value.items():
                 if type(item) is dict or type(item) is list:
