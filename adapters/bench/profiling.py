@@ -22,8 +22,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-CLIENT_THREAD_PREFIX = "bench-sender"
-
 
 class Profiles:
     def __init__(self, directory: str | None, top: int = 25) -> None:
@@ -90,7 +88,6 @@ class _Sampler:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.samples = 0
-        self.client_samples = 0
         self.own: Counter[str] = Counter()
         self.cumulative: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -106,7 +103,6 @@ class _Sampler:
     def _run(self) -> None:
         me = threading.get_ident()
         while not self._stop.wait(self.interval):
-            names_of = {t.ident: t.name for t in threading.enumerate()}
             for ident, frame in sys._current_frames().items():
                 if ident == me:
                     continue
@@ -118,9 +114,6 @@ class _Sampler:
                     frame = frame.f_back
                 if not names or _idle(names[0]):
                     continue
-                if names_of.get(ident, "").startswith(CLIENT_THREAD_PREFIX):
-                    self.client_samples += 1
-                    continue
                 self.samples += 1
                 self.own[names[0]] += 1
                 for name in set(names):
@@ -129,8 +122,7 @@ class _Sampler:
     def summary(self, name: str, top: int) -> str:
         lines = [f"--- {name}: sampled every {self.interval * 1000:.0f} ms, {self.samples} "
                  "busy-thread samples of the service's threads (threads parked in queues, "
-                 "locks or selectors left out; the benchmark's own sender threads were busy in "
-                 f"{self.client_samples} more samples, not listed) ---",
+                 "locks or selectors left out) ---",
                  "  own%   cum%  function"]
         for function, count in self.own.most_common(top):
             lines.append(f"{100 * count / max(self.samples, 1):6.1f} "

@@ -1,0 +1,112 @@
+"""Infobip's side of the HTTP ingest benchmark: concurrent webhook senders.
+
+They run in a process of their own, as Infobip runs on machines of its own: sender
+threads inside the service's process would take the service's interpreter lock for
+their own HTTP work (a third of the samples when they did) and the figure would be
+the sum of both sides' Python, not the service's throughput. The child is started
+and handed its request bodies before the clock starts; the measurement is from
+"go" to the last answer.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import httpx
+
+from adapters.bench.profiling import now
+
+
+@dataclass
+class Posted:
+    latencies: list[float]
+    applied: int
+    failure: str | None
+
+
+def post_concurrently(url: str, path: str, auth: tuple[str, str], bodies: Sequence[bytes],
+                      concurrency: int) -> Posted:
+    """POST every body, `concurrency` at a time (one httpx client per thread)."""
+    lock = threading.Lock()
+    next_index = [0]
+    latencies: list[float] = []
+    applied = [0]
+    failures: list[str] = []
+
+    def sender() -> None:
+        with httpx.Client(base_url=url, auth=auth, timeout=60,
+                          headers={"Content-Type": "application/json"}) as client:
+            while True:
+                with lock:
+                    index = next_index[0]
+                    next_index[0] += 1
+                if index >= len(bodies) or failures:
+                    return
+                started = now()
+                answer = client.post(path, content=bodies[index])
+                took = now() - started
+                with lock:
+                    if answer.status_code != 200:
+                        failures.append(f"HTTP {answer.status_code}: {answer.text[:300]}")
+                        return
+                    latencies.append(took)
+                    applied[0] += answer.json()["applied"]
+
+    threads = [threading.Thread(target=sender, name=f"sender-{i}") for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Posted(latencies, applied[0], failures[0] if failures else None)
+
+
+class SenderProcess:
+    """A child process that posts the bodies it is given when told to go."""
+
+    def __init__(self, url: str, path: str, auth: tuple[str, str], concurrency: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no copy of the service's state
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child_end, url, path, auth,
+                                                             concurrency), daemon=True)
+        self._process.start()
+        child_end.close()
+
+    def load(self, bodies: Sequence[bytes]) -> None:
+        """Hand over the bodies (not timed); returns once the child holds them."""
+        self._conn.send(list(bodies))
+        if self._conn.recv() != "ready":
+            raise RuntimeError("sender process did not get ready")
+
+    def go(self) -> Posted:
+        """Post the loaded bodies; returns when the last answer is in."""
+        self._conn.send("go")
+        posted: Posted = self._conn.recv()
+        if posted.failure:
+            raise RuntimeError(f"webhook failed: {posted.failure}")
+        return posted
+
+    def close(self) -> None:
+        try:
+            self._conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+
+def _serve(conn: Connection, url: str, path: str, auth: tuple[str, str],
+           concurrency: int) -> None:
+    while True:
+        bodies = conn.recv()
+        if bodies is None:
+            return
+        conn.send("ready")
+        if conn.recv() != "go":
+            return
+        conn.send(post_concurrently(url, path, auth, bodies, concurrency))
