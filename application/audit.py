@@ -9,6 +9,7 @@ at that moment. The funnel arithmetic is shared with the statistics projection
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,21 +57,24 @@ class CampaignAuditFold:
         self._messages: dict[UUID, MessageState] = {}
         self._scores: dict[str, int] = {}  # respondent -> latest score
 
-    def apply(self, event: Any) -> None:
-        if self.as_of is not None and event.timestamp > self.as_of:
+    def apply(self, kind: type, originator_id: Any, fields: Mapping[str, Any]) -> None:
+        """An event of class `kind` of aggregate `originator_id`, given its attributes
+        (see MessageState.apply_fields: only `timestamp` need be a datetime)."""
+        if self.as_of is not None and fields["timestamp"] > self.as_of:
             return
-        if isinstance(event, InboundMessage.Received):
-            if (event.project_id == self.project_id and event.campaign_id == self.campaign_id
-                    and event.nps_score is not None):
-                self._scores[event.customer_id or event.sender] = event.nps_score
+        if kind is InboundMessage.Received:
+            if (fields["project_id"] == self.project_id
+                    and fields["campaign_id"] == self.campaign_id
+                    and fields["nps_score"] is not None):
+                self._scores[fields["customer_id"] or fields["sender"]] = fields["nps_score"]
             return
-        if isinstance(event, Message.Requested):
-            if event.project_id == self.project_id and event.campaign_id == self.campaign_id:
-                self._messages[event.originator_id] = MessageState.counted(event)
+        if kind is Message.Requested:
+            if fields["project_id"] == self.project_id and fields["campaign_id"] == self.campaign_id:
+                self._messages[originator_id] = MessageState.counted(fields["parts"])
             return
-        state = self._messages.get(event.originator_id)
+        state = self._messages.get(originator_id)
         if state is not None:
-            state.apply(event)
+            state.apply_fields(kind, fields)
 
     def follows(self, originator_id: UUID) -> bool:
         """Whether events of this aggregate matter: the replay skips decoding the rest."""

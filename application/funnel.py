@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 from domain.message import Message
@@ -54,11 +55,11 @@ class MessageState:
                    parts=event.parts)
 
     @classmethod
-    def counted(cls, event: Message.Requested) -> MessageState:
+    def counted(cls, parts: int) -> MessageState:
         """Only what the funnel counts: the replay keeps one per message of a campaign,
         so it holds no identifiers or times it does not need."""
         return cls(project_id="", campaign_id=None, message_id="", integration_id="",
-                   requested_at=_EPOCH, window=_NO_WINDOW, parts=event.parts)
+                   requested_at=_EPOCH, window=_NO_WINDOW, parts=parts)
 
     def after(self, event: Any) -> MessageState:
         """A copy of the state once `event` (a later event of the message) happened."""
@@ -68,19 +69,24 @@ class MessageState:
 
     def apply(self, event: Any) -> None:
         """Change this state by `event`, a later event of the same message."""
-        kind = type(event)
+        self.apply_fields(type(event), vars(event))
+
+    def apply_fields(self, kind: type, fields: Mapping[str, Any]) -> None:
+        """Change this state by an event of class `kind`, given its attributes: those of
+        the event object, or its stored state as the replay reads it without building
+        the event, where `timestamp` is the only time restored (see SmsLedger.audit)."""
         if kind is Message.Enqueued:
             self.status = MessageStatus.ENQUEUED
-            self.enqueued_at = event.timestamp
-            self.parts = event.parts or self.parts
+            self.enqueued_at = fields["timestamp"]
+            self.parts = fields["parts"] or self.parts
         elif kind is Message.EnqueueFailed:
             self.status = MessageStatus.ENQUEUE_FAILED
         elif kind in _FINAL_EVENTS:
             # Read straight from the stored outcome: this runs for every report of a
             # replay, and only the group, parts and price matter here.
-            outcome = event.outcome
+            outcome = fields["outcome"]
             self.status = StatusGroup[outcome["group"]].final_status
-            self.late = event.late
+            self.late = fields["late"]
             self.parts = outcome.get("parts") or self.parts
             price = outcome.get("price")
             if price is not None:
@@ -88,7 +94,7 @@ class MessageState:
                 self.cost = Decimal(price["amount"]) * self.parts
                 self.currency = price["currency"]
         elif kind is Message.WindowClosed:
-            self.window_closed = WindowOutcome(event.outcome)
+            self.window_closed = WindowOutcome(fields["outcome"])
 
     @property
     def is_pending(self) -> bool:

@@ -72,11 +72,15 @@ MAX_SAVE_ATTEMPTS = 10
 MAX_PROVIDER_BATCH = 1000
 REPLAY_PAGE = 5000  # notifications per query when replaying: fewer round trips
 
-_MESSAGE_TOPICS = tuple(
-    get_topic(cls) for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
-                               Message.Delivered, Message.Rejected, Message.Failed,
-                               Message.WindowClosed, InboundMessage.Received)
-)
+# What the audit replays: every event class that moves a message in its funnel, and
+# replies (NPS scores). The replay reads their stored state as it is (no upcasting):
+# tests/unit/test_architecture.py keeps these classes at class_version 1.
+AUDITED_EVENTS = {
+    get_topic(cls): cls for cls in (Message.Requested, Message.Enqueued, Message.EnqueueFailed,
+                                    Message.Delivered, Message.Rejected, Message.Failed,
+                                    Message.WindowClosed, InboundMessage.Received)
+}
+_MESSAGE_TOPICS = tuple(AUDITED_EVENTS)
 _ALWAYS_READ = frozenset({get_topic(Message.Requested), get_topic(InboundMessage.Received)})
 _PARKED_TOPIC = get_topic(ParkedReports.Parked)
 _QUARANTINE_TOPIC = get_topic(QuarantinedPayload.Kept)
@@ -475,17 +479,49 @@ class SmsLedger(TwoWayMessaging, Application):
                 return
             after = batch[-1].id
 
+    def _notification_rows(self, topics: Sequence[str]) -> Iterable[Sequence[Any]]:
+        """(notification id, originator id, topic, state) of every event with these
+        topics, in store order, a page per query; plain rows where the recorder offers
+        them (adapters.store.recorders), else from the library's notifications."""
+        select_rows = getattr(self.recorder, "select_notification_rows", None)
+        after = 0
+        while True:
+            if select_rows is not None:
+                rows = select_rows(after, REPLAY_PAGE, topics)
+            else:
+                rows = [(n.id, n.originator_id, n.topic, n.state)
+                        for n in self.recorder.select_notifications(
+                            start=after, limit=REPLAY_PAGE, topics=topics,
+                            inclusive_of_start=False)]
+            yield from rows
+            if len(rows) < REPLAY_PAGE:
+                return
+            after = rows[-1][0]
+
+    def _stored_fields(self, state: bytes) -> dict[str, Any]:
+        """An event's attributes from its stored state, without building the event:
+        `timestamp` restored to a datetime, other values as stored (the transcoder's
+        decode_shallow where it has one). Deciphered and decompressed as the mapper
+        would."""
+        mapper = self.mapper
+        if mapper.cipher:
+            state = mapper.cipher.decrypt(state)
+        if mapper.compressor:
+            state = mapper.compressor.decompress(state)
+        decode = getattr(mapper.transcoder, "decode_shallow", mapper.transcoder.decode)
+        return decode(state)
+
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
         """Replay the store and count the campaign's funnel (see application.audit);
         without `as_of`, also compare it with the live statistics projection."""
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
-        to_event = self.mapper.to_domain_event
-        for notification in self._notifications(_MESSAGE_TOPICS, page=REPLAY_PAGE):
+        fields_of = self._stored_fields
+        for _, originator_id, topic, state in self._notification_rows(_MESSAGE_TOPICS):
             # Only creations (which say the campaign) and replies are read from every
             # message; the other events only for the campaign's own messages.
-            if notification.topic in _ALWAYS_READ or fold.follows(notification.originator_id):
-                fold.apply(to_event(notification))
+            if topic in _ALWAYS_READ or fold.follows(originator_id):
+                fold.apply(AUDITED_EVENTS[topic], originator_id, fields_of(state))
         audit = fold.result()
         if as_of is None:
             audit = replace(audit, drift=audit.drift_from(self.statistics(project_id, campaign_id)))

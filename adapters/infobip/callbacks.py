@@ -11,10 +11,11 @@ Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import orjson
 
 from adapters.infobip.outcomes import outcome_from_infobip
 from adapters.infobip.timestamps import parse_infobip_time
@@ -66,8 +67,8 @@ def _each(body: bytes | str, parse: Callable[[Any], T], *, source: str
 
 def _results(body: bytes | str) -> list[Any]:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = orjson.loads(body)  # several times the json module's speed
+    except orjson.JSONDecodeError as exc:
         raise InvalidCallback(f"body is not JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InvalidCallback("body must be a JSON object with a 'results' list")

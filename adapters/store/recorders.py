@@ -2,8 +2,10 @@
 
 The library's recorders select one aggregate's events per query; a callback of
 2,000 reports would be 2,000 round trips. These add `select_events_for(ids)`,
-which the application uses when the recorder offers it. They are selected
-through the library's APPLICATION_RECORDER_TOPIC setting (adapters/persistence.py).
+which the application uses when the recorder offers it, and
+`select_notification_rows`, the replay's page of plain rows (the library builds a
+Notification object per row). They are selected through the library's
+APPLICATION_RECORDER_TOPIC setting (adapters/persistence.py).
 
 On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
 """
@@ -53,6 +55,10 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
                  channel=Identifier(self.channel_name)))
         self._insert_statement = SQL("SELECT * FROM {0}.{1}(%b, %b, %b, %b)").format(
             schema, function).as_string()
+        self._select_rows_statement = SQL(
+            "SELECT notification_id, originator_id, topic, state FROM {0}.{1} "
+            "WHERE notification_id > %b AND topic = ANY(%b) ORDER BY notification_id LIMIT %b"
+        ).format(schema, Identifier(self.events_table_name)).as_string()
         self._select_many_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
@@ -89,7 +95,29 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
                     for originator_id, version, topic, state in curs.fetchall()]
 
 
+    def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
+                                 ) -> list[tuple[int, UUID, str, bytes]]:
+        """(notification id, originator id, topic, state) of up to `limit` events with
+        the given topics after notification `after`, in notification order."""
+        with self.datastore.get_connection() as conn, conn.cursor(
+                binary=True, row_factory=tuple_row) as curs:
+            curs.execute(self._select_rows_statement, (after, list(topics), limit),
+                         prepare=True)
+            return curs.fetchall()
+
+
 class SQLiteBatchRecorder(SQLiteApplicationRecorder):
+    def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
+                                 ) -> list[Any]:
+        """As PostgresBatchRecorder's; originator ids as stored (hex strings)."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT rowid, originator_id, topic, state "  # noqa: S608
+                f"FROM {self.events_table_name} WHERE rowid > ? "
+                f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?",
+                [after, *topics, limit])
+            return cursor.fetchall()
+
     def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []
         ids = [i.hex if isinstance(i, UUID) else i for i in originator_ids]

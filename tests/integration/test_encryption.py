@@ -21,7 +21,7 @@ def test_events_are_stored_encrypted_and_read_back(tmp_path, capsys):
     settings = load_settings(database_url=f"sqlite:///{path}", encryption_key=new_key(capsys))
     ledger = build_ledger(settings, provider=ScriptedProvider())
     (sent,) = ledger.send("acme", [SendRequest(customer_id="customer-42", to="+385921234567",
-                                               text="Secret sale")])
+                                               text="Secret sale", campaign_id="spring")])
     assert ledger.message("acme", sent.message_id).recipient == "+385921234567"
     ledger.close()
     with sqlite3.connect(path) as db:
@@ -30,6 +30,8 @@ def test_events_are_stored_encrypted_and_read_back(tmp_path, capsys):
 
     reopened = build_ledger(settings)
     assert reopened.message("acme", sent.message_id).status == "enqueued"
+    audit = reopened.audit("acme", "spring")  # the replay deciphers the rows it reads
+    assert (audit.counts["requested"], audit.counts["enqueued"], audit.drift) == (1, 1, [])
     reopened.close()
     with pytest.raises(Exception):  # another key cannot read the events
         build_ledger(load_settings(database_url=f"sqlite:///{path}",
