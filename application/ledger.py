@@ -198,15 +198,29 @@ class SmsLedger(TwoWayMessaging, Application):
 
     def _send_stored(self, messages: list[Message]) -> dict[str, SendResult]:
         outcomes = self._call_provider(messages)
-        updated = self._update(
-            [m.id for m in messages],
-            lambda m: _apply_send_outcome(m, outcomes[m.identity.message_id], self.clock.now()))
+        return self._record_outcomes(messages, outcomes)
+
+    def _record_outcomes(self, messages: list[Message], outcomes: Mapping[str, SendOutcome]
+                         ) -> dict[str, SendResult]:
+        """The provider's answers, applied to the messages as they were stored; if a
+        report was stored in between (the save collides), to the messages reloaded."""
+        def apply(message: Message) -> None:
+            _apply_send_outcome(message, outcomes[message.identity.message_id],
+                                self.clock.now())
+
+        try:
+            for message in messages:
+                apply(message)
+            self.save(*messages)
+            updated = messages
+        except IntegrityError:
+            updated = list(self._update([m.id for m in messages], apply).values())
         return {
             message.identity.message_id: SendResult(
                 message_id=message.identity.message_id, status=message.status.value,
                 number_of_message_parts=message.parts,
                 detail=_detail(outcomes[message.identity.message_id]))
-            for message in updated.values()}
+            for message in updated}
 
     def _request(self, project_id: str, index: int, request: SendRequest, message_id: str,
                  now: datetime, routes: _RouteCache) -> Message:

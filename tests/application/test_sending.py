@@ -1,8 +1,9 @@
 import pytest
 
-from application.commands import SendRequest
+from application.commands import ProviderReport, SendRequest
 from application.ledger import InvalidSendRequest
-from application.ports import Refused, StatusInAnswer, Unknown
+from application.ports import Accepted, Refused, StatusInAnswer, Unknown
+from tests.support.providers import ScriptedProvider
 from tests.support.statuses import outcome
 
 CROATIA = "+385921234567"
@@ -85,3 +86,20 @@ def test_an_mms_is_one_part(ledger, provider):
                                              media_urls=("https://cdn.example/p.png",))])
     assert result.number_of_message_parts == 1
     assert provider.sent[0].content.kind == "mms"
+
+
+def test_a_report_stored_while_the_answer_is_awaited_is_kept(make_ledger):
+    """Infobip's webhook can store a report before the send answer comes back: the
+    answer is then applied to the message as stored, not to the copy being sent."""
+    ledger = None
+
+    def deliver_first(message):
+        ledger.record_reports("acme", [ProviderReport(message.message_id,
+                                                      outcome("DELIVERED_TO_HANDSET"))])
+        return Accepted(message.message_id, parts=1)
+
+    ledger = make_ledger(provider_=ScriptedProvider(deliver_first))
+    (result,) = ledger.send("acme", [request()])
+    assert result.status == "delivered"
+    view = ledger.message("acme", result.message_id)
+    assert [h.event for h in view.history] == ["Requested", "Enqueued", "Delivered"]
