@@ -9,6 +9,7 @@ then re-reads and re-applies, so conflicts are retried, never surfaced or lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -178,27 +179,61 @@ class SmsLedger(TwoWayMessaging, Application):
             for i, (m, refusal) in enumerate(zip(built, refusals)) if refusal}
         wanted = [i for i in range(len(built)) if i not in results]
         size = self.settings.send_batch_size
-        for start in range(0, len(wanted), size):
-            # Each batch: its requested messages in one transaction, one provider call,
-            # its answers in one transaction.
-            chunk = wanted[start:start + size]
-            fresh = self._store_new([built[i] for i in chunk])
-            fresh_ids = {m.identity.message_id for m in fresh}
-            for i in chunk:
-                if built[i].identity.message_id not in fresh_ids:
-                    view = self.message(project_id, built[i].identity.message_id)
-                    results[i] = SendResult(message_id=view.message_id, status=view.status,
-                                            number_of_message_parts=view.number_of_message_parts,
-                                            detail="already sent")
-            if fresh:
-                sent = self._send_stored(fresh)
-                for i in chunk:
-                    results.setdefault(i, sent.get(built[i].identity.message_id))
+        batches = [wanted[start:start + size] for start in range(0, len(wanted), size)]
+        if batches:
+            self._send_batches(project_id, built, batches, results)
         return [results[i] for i in range(len(built))]
 
-    def _send_stored(self, messages: list[Message]) -> dict[str, SendResult]:
-        outcomes = self._call_provider(messages)
-        return self._record_outcomes(messages, outcomes)
+    def _store_batch(self, project_id: str, built: list[Message], batch: list[int],
+                     results: dict[int, SendResult]) -> list[Message]:
+        """Store a batch's messages as requested, in one transaction; answer those
+        already stored (a platform's retry) with their status instead."""
+        fresh = self._store_new([built[i] for i in batch])
+        fresh_ids = {m.identity.message_id for m in fresh}
+        for i in batch:
+            if built[i].identity.message_id not in fresh_ids:
+                view = self.message(project_id, built[i].identity.message_id)
+                results[i] = SendResult(message_id=view.message_id, status=view.status,
+                                        number_of_message_parts=view.number_of_message_parts,
+                                        detail="already sent")
+        return fresh
+
+    def _send_batches(self, project_id: str, built: list[Message], batches: list[list[int]],
+                      results: dict[int, SendResult]) -> None:
+        """Batch after batch, overlapped: while one batch's request is with the provider
+        (a worker thread waits for it), the next batch is stored and the previous
+        batch's answers are recorded. Every message is still stored as requested before its request
+        goes out, and its answer recorded after; requests go out one at a time, in
+        order. A batch stored is always sent: if a provider call fails, the calls
+        already started are finished and recorded before the failure is raised."""
+        failure: BaseException | None = None
+        in_flight: list[tuple[list[int], list[Message], Future[dict[str, SendOutcome]]]] = []
+
+        def finish_oldest() -> None:
+            nonlocal failure
+            batch, fresh, answer = in_flight.pop(0)
+            try:
+                outcomes = answer.result()
+            except Exception as exc:  # raised after the calls in flight are recorded
+                failure = failure or exc
+                return
+            sent = self._record_outcomes(fresh, outcomes)
+            for i in batch:
+                results.setdefault(i, sent.get(built[i].identity.message_id))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsledger-send") as worker:
+            for batch in batches:
+                if failure is not None:
+                    break
+                fresh = self._store_batch(project_id, built, batch, results)
+                if fresh:
+                    in_flight.append((batch, fresh, worker.submit(self._call_provider, fresh)))
+                if len(in_flight) > 1:
+                    finish_oldest()
+            while in_flight:
+                finish_oldest()
+        if failure is not None:
+            raise failure
 
     def _record_outcomes(self, messages: list[Message], outcomes: Mapping[str, SendOutcome]
                          ) -> dict[str, SendResult]:

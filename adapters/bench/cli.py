@@ -31,7 +31,7 @@ DEFAULTS = {
     "catch_up_events": 5_000,
     "messages": 100_000,
     "baseline_messages": 500,
-    "call_size": 1_000,
+    "call_size": 10_000,  # the most POST /v1/projects/{p}/messages/batch takes
     "events": 1_000_000,
 }
 

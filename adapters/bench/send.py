@@ -1,13 +1,15 @@
 """bench send: messages sent per second for a campaign, through the real Infobip adapter.
 
 The campaign goes through `SmsLedger.send` in calls of `call_size` requests (as a
-platform posts `/messages/batch`), wired as the service wires it (bootstrap_service:
+platform posts `/messages/batch`, which takes up to 10,000: the default), wired as the service wires it (bootstrap_service:
 the project's integration, `InfobipProvider` over httpx), to the Infobip simulator over
 real HTTP on loopback. Each message is stored as requested before the request that
 carries it, and its outcome (enqueued) is stored after the answer. The simulator runs
 in a process of its own, so its work does not share our interpreter lock (it does
 share the machine's cores); it holds every report back for a day, so the benchmark
-measures sending only.
+measures sending only. Within a call, batches overlap: one batch's request is with the
+simulator while the next batch is stored and the previous batch's answers recorded
+(SmsLedger._send_batches).
 
 Baseline: one HTTP request and one save per message: the same ledger with
 send_batch_size 1, the adapter with batch_size 1, one `send` call per message.
@@ -49,7 +51,7 @@ class SendOptions:
     postgres_url: str
     messages: int = 100_000
     baseline_messages: int = 500
-    call_size: int = 1_000  # requests per SmsLedger.send call
+    call_size: int = 10_000  # requests per SmsLedger.send call: the batch endpoint's most
     send_batch_size: int | None = None  # None: the product's default setting
     simulator_nodelay: bool = True
     profiles: Profiles = field(default_factory=lambda: Profiles(None))

@@ -38,11 +38,16 @@ class Post:
     """One item to push: a delivery report, or an inbound message (an element of `results`)."""
 
     url: str | None  # None: nobody is pushed to, the report waits to be pulled
-    payload: Report
+    # The item, or what builds it when it falls due: a report held back for a day need
+    # not be built while the send request that scheduled it waits for its answer.
+    payload: Report | Callable[[], Report]
     delay: float = 0.0  # real seconds from scheduling before it may be posted
     # In a chain, real seconds it waits after the previous post was done (posted or given up).
     gap: float = 0.0
     kind: Kind = Kind.REPORT
+
+    def item(self) -> Report:
+        return self.payload() if callable(self.payload) else self.payload
 
 
 @dataclass
@@ -137,7 +142,7 @@ class ReportDispatcher:
             if first is None:
                 return
             if first.url is None:
-                self._keep_for_pull(first.post.payload)
+                self._keep_for_pull(first.post.item())
                 with self._cond:
                     self._done([first])
                 continue
@@ -147,7 +152,7 @@ class ReportDispatcher:
                 return
             room = self._batch_size - 1 if kind is Kind.REPORT else 0
             batch = [first, *self._take_due(first.url, kind, room)]
-            body = _envelope(kind, [item.post.payload for item in batch])
+            body = _envelope(kind, [item.post.item() for item in batch])
             delivered = self._post(first.url, body)
             with self._cond:
                 if delivered:

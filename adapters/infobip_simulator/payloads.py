@@ -13,9 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-import phonenumbers
-
-from adapters.infobip_simulator.rules import Error, Status, country_of
+from adapters.infobip_simulator.rules import Error, Status, country_of, number_facts
 from domain.parts import count_parts
 
 CURRENCY = "EUR"
@@ -140,11 +138,7 @@ def _read_destinations(
 def _destination_problem(to: Any) -> str | None:
     if not isinstance(to, str) or not re.fullmatch(f"[0-9]{{1,{MAX_TO_LENGTH}}}", to):
         return f"must be 1 to {MAX_TO_LENGTH} digits in international format, without '+'"
-    try:
-        valid = phonenumbers.is_valid_number(phonenumbers.parse("+" + to))
-    except phonenumbers.NumberParseException:
-        valid = False
-    return None if valid else "is not a valid phone number"
+    return None if number_facts(to)[0] else "is not a valid phone number"
 
 
 def _read_sms_content(content: Any, path: str, violations: list) -> int:

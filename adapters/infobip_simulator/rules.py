@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
+from functools import lru_cache
 
 import phonenumbers
 
@@ -181,8 +182,16 @@ def worst(faults: set[Fault]) -> Fault | None:
 
 
 def country_of(destination: str) -> str | None:
+    return number_facts(destination)[1]
+
+
+@lru_cache(maxsize=16_384)
+def number_facts(destination: str) -> tuple[bool, str | None]:
+    """Whether a destination in Infobip's form is a valid number, and its country.
+    Cached: a request asks about each of its destinations several times (validation,
+    outcome rule, fault rule, report), and parsing is most of the simulator's work."""
     try:
         number = phonenumbers.parse("+" + destination)
     except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.region_code_for_number(number)
+        return False, None
+    return phonenumbers.is_valid_number(number), phonenumbers.region_code_for_number(number)

@@ -6,8 +6,8 @@ Made for tests and demos on loopback: nothing here is meant to face the internet
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
-import json
 import logging
 import socket
 import threading
@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from time import monotonic
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import orjson
 
 from adapters.infobip_simulator import payloads, rules
 from adapters.infobip_simulator.dispatcher import Kind, Post, ReportDispatcher
@@ -323,7 +325,8 @@ class InfobipSimulator:
                 else step.done_after
             )
             done_at = message.sent_at + done_after
-            report = payloads.delivery_report(
+            report = functools.partial(
+                payloads.delivery_report,
                 message.submission,
                 bulk_id=message.bulk_id,
                 message_id=message.message_id,
@@ -447,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        data = json.dumps(answer.body).encode()
+        data = orjson.dumps(answer.body)
         try:
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
@@ -515,8 +518,8 @@ def run_simulator(
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except ValueError:  # also covers bytes that are not UTF-8
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # also covers bytes that are not UTF-8
         return _NOT_JSON
 
 
