@@ -8,7 +8,9 @@ to stdout (a table, or JSON with --json); progress goes to stderr. The exit stat
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from adapters.bench.common import (
@@ -131,7 +133,10 @@ def run_bench(args: argparse.Namespace) -> int:
     env = environment(args.postgres_url, all_databases)
     reports: list[BenchReport] = []
     for benchmark in wanted:
-        reports.append(_RUNNERS[benchmark](args, _databases(args, benchmark), profiles))
+        if len(wanted) > 1:
+            reports.append(_in_own_process(benchmark, args, _databases(args, benchmark)))
+        else:
+            reports.append(_RUNNERS[benchmark](args, _databases(args, benchmark), profiles))
         progress(f"{benchmark} done in {reports[-1].seconds:.1f}s")
     profiles.print()
     print_reports(reports, as_json=args.json, seconds=time.perf_counter() - started,
@@ -167,6 +172,22 @@ def _replay(args: argparse.Namespace, databases: list[str], profiles: Profiles) 
 
 
 _RUNNERS = {"ingest": _ingest, "send": _send, "replay": _replay}
+
+
+def _in_own_process(benchmark: str, args: argparse.Namespace, databases: list[str]
+                    ) -> BenchReport:
+    """One benchmark of `all` in a fresh interpreter, so that none inherits another's
+    memory (peak RSS is the whole process's) or garbage-collector load."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_run_alone, benchmark, args, databases).result()
+
+
+def _run_alone(benchmark: str, args: argparse.Namespace, databases: list[str]) -> BenchReport:
+    profiles = Profiles(args.profile)
+    report = _RUNNERS[benchmark](args, databases, profiles)
+    profiles.print()
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,7 @@
+import gc
 from datetime import timedelta
+
+import pytest
 
 from application.commands import ProviderReport, SendRequest
 from application.ports import Refused, Unknown
@@ -64,3 +67,19 @@ def test_another_projects_campaign_of_the_same_name_is_not_counted(ledger):
     send(ledger)
     ledger.send("globex", [SendRequest(customer_id="c", to=HR, text="Hi", campaign_id="spring")])
     assert ledger.audit("acme", "spring").counts["requested"] == 1
+
+
+def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatch):
+    send(ledger)
+    assert gc.isenabled()
+    ledger.audit("acme", "spring")
+    assert gc.isenabled()
+
+    def broken_store(*_):
+        assert not gc.isenabled()  # paused while the replay reads
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr(ledger, "_notification_rows", broken_store)
+    with pytest.raises(RuntimeError, match="store went away"):
+        ledger.audit("acme", "spring")
+    assert gc.isenabled()

@@ -103,3 +103,32 @@ def test_a_report_stored_while_the_answer_is_awaited_is_kept(make_ledger):
     assert result.status == "delivered"
     view = ledger.message("acme", result.message_id)
     assert [h.event for h in view.history] == ["Requested", "Enqueued", "Delivered"]
+
+
+def test_every_stored_batch_is_sent_even_when_a_provider_call_fails(make_ledger):
+    """Batches overlap (the next is stored while one is out): when a call fails, the
+    calls already started still finish and are recorded, then the failure is raised."""
+    calls = []
+
+    class FailingOnce(ScriptedProvider):
+        def send(self, messages):
+            calls.append([m.message_id for m in messages])
+            if len(calls) == 2:
+                raise RuntimeError("provider broke")
+            return super().send(messages)
+
+    ledger = make_ledger(provider_=FailingOnce(), send_batch_size=10)
+    with pytest.raises(RuntimeError, match="provider broke"):
+        ledger.send("acme", [request(i, message_id=f"m-{i}") for i in range(40)])
+    sent = [message_id for call in calls for message_id in call]
+    statuses = {}
+    for i in range(40):
+        try:
+            statuses[f"m-{i}"] = ledger.message("acme", f"m-{i}").status
+        except LookupError:
+            statuses[f"m-{i}"] = None  # never stored
+    stored = {m for m, status in statuses.items() if status is not None}
+    assert stored == set(sent)  # nothing stored was left unsent
+    assert {statuses[m] for m in calls[1]} == {"requested"}  # the failed call: unknown
+    assert {statuses[m] for c in (calls[0], *calls[2:]) for m in c} == {"enqueued"}
+    assert len(calls) < 4  # no batch was stored after the failure was known
