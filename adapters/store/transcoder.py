@@ -27,7 +27,17 @@ class OrjsonTranscoder(JSONTranscoder):
         return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
 
     def decode(self, data: bytes) -> Any:
-        return self._restore(orjson.loads(data))
+        value = orjson.loads(data)
+        # Most events hold one marker, their timestamp: restore just that, without
+        # walking the rest. A marker's key can only appear in the JSON as `"_type_"`
+        # (inside a string value the quotes would be escaped), so one occurrence and a
+        # marker at "timestamp" means there is no other.
+        if data.count(b'"_type_"') == 1 and type(value) is dict:
+            timestamp = value.get("timestamp")
+            if type(timestamp) is dict and "_type_" in timestamp:
+                value["timestamp"] = self._restore(timestamp)
+                return value
+        return self._restore(value)
 
     def decode_shallow(self, data: bytes) -> Any:
         """The stored dict with only its top-level `timestamp` restored; any other
