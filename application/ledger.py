@@ -112,9 +112,24 @@ class LedgerSettings:
     send_batch_size: int = 500
 
     def __post_init__(self) -> None:
+        if self.waiting_window <= timedelta(0):
+            raise ValueError(f"waiting_window must be positive, got {self.waiting_window}")
         if not 1 <= self.send_batch_size <= MAX_PROVIDER_BATCH:
             raise ValueError(f"send_batch_size must be 1..{MAX_PROVIDER_BATCH}, "
                              f"got {self.send_batch_size}")
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A send request that passed every check; its Message is built when its batch is
+    stored (SmsLedger._send_batches)."""
+
+    request: SendRequest
+    message_id: str
+    recipient: PhoneNumber
+    content: Content
+    integration_id: str
+    sender: str | None
 
 
 class SmsLedger(TwoWayMessaging, Application):
@@ -170,47 +185,47 @@ class SmsLedger(TwoWayMessaging, Application):
         again; its current status is answered."""
         now = self.clock.now()
         routes = _RouteCache(self.projects, project_id)
-        built = [self._request(project_id, i, r, r.message_id or self.ids.new_message_id(), now,
-                               routes) for i, r in enumerate(requests)]
-        refusals = (self._refusals(project_id, [m.identity.recipient for m in built],
+        checked = [self._check(i, r, r.message_id or self.ids.new_message_id(), routes)
+                   for i, r in enumerate(requests)]
+        refusals = (self._refusals(project_id, [c.recipient.e164 for c in checked],
                                    [r.consent_category for r in requests])
-                    if check_policy else [None] * len(built))
+                    if check_policy else [None] * len(checked))
         results: dict[int, SendResult] = {
-            i: SendResult(message_id=m.identity.message_id, status=REFUSED,
-                          number_of_message_parts=m.parts, detail=refusal)
-            for i, (m, refusal) in enumerate(zip(built, refusals)) if refusal}
-        wanted = [i for i in range(len(built)) if i not in results]
+            i: SendResult(message_id=c.message_id, status=REFUSED,
+                          number_of_message_parts=c.content.part_count().parts, detail=refusal)
+            for i, (c, refusal) in enumerate(zip(checked, refusals)) if refusal}
+        wanted = [i for i in range(len(checked)) if i not in results]
         size = self.settings.send_batch_size
         batches = [wanted[start:start + size] for start in range(0, len(wanted), size)]
         if batches:
-            self._send_batches(project_id, built, batches, results)
-        return [results[i] for i in range(len(built))]
+            self._send_batches(project_id, checked, batches, results, now)
+        return [results[i] for i in range(len(checked))]
 
-    def _store_batch(self, project_id: str, built: list[Message], batch: list[int],
+    def _store_batch(self, project_id: str, batch: list[int], messages: list[Message],
                      results: dict[int, SendResult]) -> list[Message]:
         """Store a batch's messages as requested, in one transaction; answer those
         already stored (a platform's retry) with their status instead."""
-        fresh = self._store_new([built[i] for i in batch])
+        fresh = self._store_new(messages)
         fresh_ids = {m.identity.message_id for m in fresh}
-        for i in batch:
-            if built[i].identity.message_id not in fresh_ids:
-                view = self.message(project_id, built[i].identity.message_id)
+        for i, message in zip(batch, messages):
+            if message.identity.message_id not in fresh_ids:
+                view = self.message(project_id, message.identity.message_id)
                 results[i] = SendResult(message_id=view.message_id, status=view.status,
                                         number_of_message_parts=view.number_of_message_parts,
                                         detail="already sent")
         return fresh
 
-    def _send_batches(self, project_id: str, built: list[Message], batches: list[list[int]],
-                      results: dict[int, SendResult]) -> None:
+    def _send_batches(self, project_id: str, checked: list[_Checked], batches: list[list[int]],
+                      results: dict[int, SendResult], now: datetime) -> None:
         """Batch after batch, overlapped: while one batch's request is with the provider
-        (a worker thread waits for it), the next batch is stored and the previous
-        batch's answers are recorded. Every message is still stored as requested before
-        its request goes out, and its answer recorded after; requests go out one at a
-        time, in order. A batch stored is always sent: if a provider call fails, the
-        calls already started are finished and recorded before the failure is raised.
-        If the store fails, an answer still out is not recorded: its messages stay
-        requested until their reports (or a reconcile) settle them, as after a lost
-        answer."""
+        (a worker thread waits for it), the next batch is built and stored and the
+        previous batch's answers are recorded. Every message is still stored as
+        requested before its request goes out, and its answer recorded after; requests
+        go out one at a time, in order. A batch stored is always sent: if a provider
+        call fails, the calls already started are finished and recorded before the
+        failure is raised. If the store fails, an answer still out is not recorded: its
+        messages stay requested until their reports (or a reconcile) settle them, as
+        after a lost answer."""
         failure: BaseException | None = None
         in_flight: list[tuple[list[int], list[Message], Future[dict[str, SendOutcome]]]] = []
 
@@ -224,13 +239,14 @@ class SmsLedger(TwoWayMessaging, Application):
                 return
             sent = self._record_outcomes(fresh, outcomes)
             for i in batch:
-                results.setdefault(i, sent.get(built[i].identity.message_id))
+                results.setdefault(i, sent.get(checked[i].message_id))
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsledger-send") as worker:
             for batch in batches:
                 if failure is not None:
                     break
-                fresh = self._store_batch(project_id, built, batch, results)
+                messages = [self._message(project_id, checked[i], now) for i in batch]
+                fresh = self._store_batch(project_id, batch, messages, results)
                 if fresh:
                     in_flight.append((batch, fresh, worker.submit(self._call_provider, fresh)))
                 if len(in_flight) > 1:
@@ -262,8 +278,10 @@ class SmsLedger(TwoWayMessaging, Application):
                 detail=_detail(outcomes[message.identity.message_id]))
             for message in updated}
 
-    def _request(self, project_id: str, index: int, request: SendRequest, message_id: str,
-                 now: datetime, routes: _RouteCache) -> Message:
+    def _check(self, index: int, request: SendRequest, message_id: str,
+               routes: _RouteCache) -> _Checked:
+        """Everything about a request that can be wrong, found before anything of the
+        call is stored: the whole call is refused at the first problem."""
         try:
             if not request.customer_id:
                 raise InvalidSendRequest(index, "customer_id must not be empty")
@@ -272,23 +290,28 @@ class SmsLedger(TwoWayMessaging, Application):
                 if request.title is not None else SmsContent(request.text)
             )
             route = routes.route(request.integration_id, request.sender)
-            return Message.request(
-                project_id=project_id,
-                message_id=message_id,
-                integration_id=route.integration_id,
-                customer_id=request.customer_id,
-                recipient=PhoneNumber.parse(request.to),
-                content=content,
-                sender=route.sender,
-                campaign_id=request.campaign_id,
-                action_id=request.action_id,
-                requested_at=now,
-                waiting_window=self.settings.waiting_window,
-            )
+            return _Checked(request, message_id, PhoneNumber.parse(request.to), content,
+                            route.integration_id, route.sender)
         except InvalidSendRequest:
             raise
         except DomainError as exc:
             raise InvalidSendRequest(index, str(exc)) from exc
+
+    def _message(self, project_id: str, checked: _Checked, now: datetime) -> Message:
+        request = checked.request
+        return Message.request(
+            project_id=project_id,
+            message_id=checked.message_id,
+            integration_id=checked.integration_id,
+            customer_id=request.customer_id,
+            recipient=checked.recipient,
+            content=checked.content,
+            sender=checked.sender,
+            campaign_id=request.campaign_id,
+            action_id=request.action_id,
+            requested_at=now,
+            waiting_window=self.settings.waiting_window,
+        )
 
     def _store_new(self, messages: list[Message]) -> list[Message]:
         """Save in one transaction. A message id already stored (a platform retrying a
