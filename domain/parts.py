@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from domain.errors import EmptyContent
 
@@ -50,7 +51,10 @@ def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
 
 
+@lru_cache(maxsize=1024)
 def count_parts(text: str) -> PartCount:
+    # Cached: a campaign sends one text to every recipient, and counting walks every
+    # character. PartCount is immutable, so sharing one result is safe.
     if not text:
         raise EmptyContent("an SMS text must not be empty")
     if is_gsm7(text):
