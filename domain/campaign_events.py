@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
 
+from domain.identifiers import NameBasedIds
 from domain.message import Message, MessageIdentity
 from domain.outcome import DeliveryOutcome
 
 DEFAULT_EVENT_NAME = "campaign"
 ACTION_TYPE = "sms"
 
-_CAMPAIGN_EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:campaign-event")
+_CAMPAIGN_EVENT_IDS = NameBasedIds("urn:smsledger:campaign-event")
 
 # The properties every campaign event carries, in the contract's order; a value
 # that does not apply is None rather than missing, so consumers see one shape.
@@ -72,7 +72,7 @@ class CampaignEvent:
 
 
 def campaign_event_id(project_id: str, message_id: str, status: str) -> str:
-    return str(uuid5(_CAMPAIGN_EVENT_NAMESPACE, f"{project_id}\x1f{message_id}\x1f{status}"))
+    return str(_CAMPAIGN_EVENT_IDS.id_for(project_id, message_id, status))
 
 
 def campaign_event_for(domain_event: object, identity: MessageIdentity,
@@ -143,8 +143,8 @@ def reply_event(event: Any, position: int = 0) -> CampaignEvent:
     if event.nps_score is not None:
         properties["nps_score"] = event.nps_score
     return CampaignEvent(
-        event_id=str(uuid5(_CAMPAIGN_EVENT_NAMESPACE,
-                           f"{event.project_id}\x1finbound\x1f{event.provider_message_id}")),
+        event_id=str(_CAMPAIGN_EVENT_IDS.id_for(event.project_id, "inbound",
+                                                event.provider_message_id)),
         customer_id=event.customer_id, timestamp=event.timestamp, properties=properties,
         position=position, project_id=event.project_id)
 
@@ -166,8 +166,7 @@ def consent_event(event: Any, project_id: str, number: str, category: str,
         "expires_at": event.expires_at.isoformat() if getattr(event, "expires_at", None) else None,
     }
     return CampaignEvent(
-        event_id=str(uuid5(_CAMPAIGN_EVENT_NAMESPACE,
-                           f"{project_id}\x1fconsent\x1f{number}\x1f{category}\x1f"
-                           f"{event.originator_version}")),
+        event_id=str(_CAMPAIGN_EVENT_IDS.id_for(project_id, "consent", number, category,
+                                                str(event.originator_version))),
         customer_id=customer_id, timestamp=event.timestamp, properties=properties,
         position=position, project_id=project_id)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import DomainError
+from domain.identifiers import NameBasedIds
 
-_CONSENT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:consent")
+_CONSENT_IDS = NameBasedIds("urn:smsledger:consent")
 
 
 class ConsentSource(str, Enum):
@@ -34,7 +35,7 @@ class InvalidCategory(DomainError):
 
 
 def consent_id(project_id: str, number: str, category: str) -> UUID:
-    return uuid5(_CONSENT_NAMESPACE, f"{project_id}\x1f{number}\x1f{category}")
+    return _CONSENT_IDS.id_for(project_id, number, category)
 
 
 def validate_category(category: object) -> str:

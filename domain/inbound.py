@@ -4,15 +4,17 @@ with what it was read as: the message it answers, its keyword, its NPS score."""
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-_INBOUND_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:inbound")
+from domain.identifiers import NameBasedIds
+
+_INBOUND_IDS = NameBasedIds("urn:smsledger:inbound")
 
 
 def inbound_id(project_id: str, provider_message_id: str) -> UUID:
-    return uuid5(_INBOUND_NAMESPACE, f"{project_id}\x1f{provider_message_id}")
+    return _INBOUND_IDS.id_for(project_id, provider_message_id)
 
 
 class InboundMessage(Aggregate):

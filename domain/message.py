@@ -16,25 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.content import Content
 from domain.countries import expects_delivery_reports
 from domain.errors import InvalidWaitingWindow
+from domain.identifiers import NameBasedIds
 from domain.outcome import DeliveryOutcome, StatusGroup, outcome_identity
 from domain.phone import PhoneNumber
 from domain.status import MessageStatus, ReportEffect, WindowOutcome
 
 DEFAULT_WAITING_WINDOW = timedelta(days=4)
 
-_MESSAGE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:message")
+_MESSAGE_IDS = NameBasedIds("urn:smsledger:message")
 
 
 def message_aggregate_id(project_id: str, message_id: str) -> UUID:
     """Deterministic: creating the same message twice fails instead of duplicating it."""
-    return uuid5(_MESSAGE_NAMESPACE, f"{project_id}\x1f{message_id}")
+    return _MESSAGE_IDS.id_for(project_id, message_id)
 
 
 @dataclass(frozen=True)

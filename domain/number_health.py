@@ -4,15 +4,17 @@ that project, until it is revalidated."""
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-_NUMBER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:number-health")
+from domain.identifiers import NameBasedIds
+
+_NUMBER_IDS = NameBasedIds("urn:smsledger:number-health")
 
 
 def number_health_id(project_id: str, number: str) -> UUID:
-    return uuid5(_NUMBER_NAMESPACE, f"{project_id}\x1f{number}")
+    return _NUMBER_IDS.id_for(project_id, number)
 
 
 class NumberHealth(Aggregate):

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.identifiers import NameBasedIds
 from domain.outcome import DeliveryOutcome
 
-_PARKED_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:parked-reports")
+_PARKED_IDS = NameBasedIds("urn:smsledger:parked-reports")
 
 
 def parked_reports_id(project_id: str, message_id: str) -> UUID:
-    return uuid5(_PARKED_NAMESPACE, f"{project_id}\x1f{message_id}")
+    return _PARKED_IDS.id_for(project_id, message_id)
 
 
 class ParkedReports(Aggregate):

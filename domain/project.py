@@ -16,16 +16,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.campaign_events import DEFAULT_EVENT_NAME
 from domain.consent import validate_category
 from domain.errors import DomainError, InvalidEventName
-from domain.replies import DEFAULT_KEYWORDS, KeywordAction, KeywordRule, normalise_keyword
+from domain.identifiers import NameBasedIds
+from domain.replies import (
+    DEFAULT_KEYWORDS,
+    KeywordAction,
+    KeywordRule,
+    normalise_keyword,
+)
 
-_PROJECT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:project-settings")
+_PROJECT_IDS = NameBasedIds("urn:smsledger:project-settings")
 
 # Names other platforms use look like "campaign", "users.messages.sms.Delivery" or
 # "SMS Delivered": letters, digits, spaces and a little punctuation, at most 128.
@@ -45,7 +51,7 @@ class UnknownIntegration(DomainError):
 
 
 def project_settings_id(project_id: str) -> UUID:
-    return uuid5(_PROJECT_NAMESPACE, project_id)
+    return _PROJECT_IDS.id_for(project_id)
 
 
 def validate_event_name(name: object) -> str:

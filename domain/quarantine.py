@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-_QUARANTINE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:smsledger:quarantine")
+from domain.identifiers import NameBasedIds
+
+_QUARANTINE_IDS = NameBasedIds("urn:smsledger:quarantine")
 
 
 def quarantine_id(project_id: str, source: str, raw: Any) -> UUID:
     canonical = json.dumps(raw, sort_keys=True, default=str)
-    return uuid5(_QUARANTINE_NAMESPACE, f"{project_id}\x1f{source}\x1f{canonical}")
+    return _QUARANTINE_IDS.id_for(project_id, source, canonical)
 
 
 class QuarantinedPayload(Aggregate):
