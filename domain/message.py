@@ -251,13 +251,14 @@ class Message(Aggregate):
     def record_report(self, outcome: DeliveryOutcome, *, received_at: datetime) -> None:
         """Apply a delivery report (or a status in the send answer) idempotently."""
         event_time = outcome.done_at or received_at
-        if outcome.identity in self.seen_reports:
-            self._note(outcome, received_at, event_time, ReportEffect.DUPLICATE)
+        stored = outcome.to_dict()  # what the event keeps; its identity is read from it
+        if outcome_identity(stored) in self.seen_reports:
+            self._note(stored, received_at, event_time, ReportEffect.DUPLICATE)
         elif not outcome.is_final:
             effect = ReportEffect.SUPERSEDED if self.status.is_final else ReportEffect.PENDING
-            self._note(outcome, received_at, event_time, effect)
+            self._note(stored, received_at, event_time, effect)
         elif self.status.is_final:
-            self._note(outcome, received_at, event_time, ReportEffect.CONFLICTING)
+            self._note(stored, received_at, event_time, ReportEffect.CONFLICTING)
         else:
             if self.status is MessageStatus.REQUESTED:
                 # Infobip only reports on messages it accepted: the send answer was
@@ -269,7 +270,7 @@ class Message(Aggregate):
             late = closes_at is not None and received_at > closes_at
             self.trigger_event(
                 _FINAL_EVENT[outcome.final_status], timestamp=event_time,
-                outcome=outcome.to_dict(), received_at=received_at, late=late,
+                outcome=stored, received_at=received_at, late=late,
             )
 
     def close_window_if_due(self, now: datetime) -> bool:
@@ -283,9 +284,9 @@ class Message(Aggregate):
         self.trigger_event(self.WindowClosed, timestamp=closes_at, outcome=outcome.value)
         return True
 
-    def _note(self, outcome: DeliveryOutcome, received_at: datetime, event_time: datetime,
-              effect: ReportEffect) -> None:
-        self.trigger_event(self.ReportNoted, timestamp=event_time, outcome=outcome.to_dict(),
+    def _note(self, stored_outcome: dict[str, Any], received_at: datetime,
+              event_time: datetime, effect: ReportEffect) -> None:
+        self.trigger_event(self.ReportNoted, timestamp=event_time, outcome=stored_outcome,
                            received_at=received_at, effect=effect.value)
 
 
