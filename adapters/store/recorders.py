@@ -119,8 +119,11 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
             return cursor.fetchall()
 
     def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        # Rows name their aggregate by the hex string it is stored as; each is mapped
+        # back to the id asked for rather than parsed into a new UUID per row.
+        asked = {i.hex if isinstance(i, UUID) else i: i for i in originator_ids}
+        ids = list(asked)
         found: list[StoredEvent] = []
-        ids = [i.hex if isinstance(i, UUID) else i for i in originator_ids]
         with self.datastore.transaction(commit=False) as cursor:
             for start in range(0, len(ids), SQLITE_MAX_PARAMETERS):
                 chunk = ids[start:start + SQLITE_MAX_PARAMETERS]
@@ -129,8 +132,7 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                     f"FROM {self.events_table_name} "
                     f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
                     "ORDER BY originator_id, originator_version", chunk)
-                found += [StoredEvent(originator_id=self.convert_originator_id(row["originator_id"]),
-                                      originator_version=row["originator_version"],
-                                      topic=row["topic"], state=row["state"])
+                found += [StoredEvent(originator_id=asked[row[0]], originator_version=row[1],
+                                      topic=row[2], state=row[3])
                           for row in cursor.fetchall()]
         return found
