@@ -354,52 +354,6 @@ def store(database: str, postgres_url: str) -> Iterator[tuple[str, str]]:
         raise ValueError(f"unknown database {database!r}")
 
 
-class StuckInsertWatchdog:
-    """Ends PostgreSQL sessions of one schema that sit in an active statement waiting
-    for the client (ClientRead) for longer than `after` seconds.
-
-    The library inserts events in psycopg's pipeline mode; with large transactions
-    (thousands of events) we have seen that hang for good: the client waits in
-    Pipeline.sync for a result, the server waits for the rest of the INSERT. Ending
-    the server's session makes the client's insert fail with OperationalError, which
-    the library retries (eventsourcing.utils.retry), so the benchmark goes on; how
-    often it happened is reported."""
-
-    def __init__(self, postgres_url: str, schema: str, after: float = 60.0) -> None:
-        import threading
-
-        self.url, self.schema, self.after = postgres_url, schema, after
-        self.ended = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-watchdog", daemon=True)
-
-    def __enter__(self) -> StuckInsertWatchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(min(self.after / 4, 10.0)):
-            try:
-                with connect_postgres(self.url) as conn:
-                    rows = conn.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE state = 'active' AND wait_event = 'ClientRead' "
-                        "AND now() - query_start > make_interval(secs => %s) "
-                        "AND position(%s in query) > 0 AND pid <> pg_backend_pid()",
-                        (self.after, f'"{self.schema}"')).fetchall()
-                if rows:
-                    self.ended += len(rows)
-                    progress(f"ended {len(rows)} PostgreSQL session(s) stuck in an insert "
-                             f"for over {self.after:.0f}s (psycopg pipeline hang); the "
-                             "library retries the insert")
-            except Exception:  # noqa: BLE001 - a watchdog must not stop the benchmark
-                continue
-
-
 def databases(choice: str) -> list[str]:
     return list(DATABASES) if choice == "both" else [choice]
 

@@ -19,8 +19,6 @@ audit's reading of the rows alone, and reading plus decoding them.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +26,6 @@ from typing import Any
 from adapters.bench.common import (
     BenchReport,
     Measurement,
-    StuckInsertWatchdog,
     Target,
     measuring,
     progress,
@@ -114,13 +111,8 @@ def _run_on(database: str, options: ReplayOptions, report: BenchReport) -> None:
         progress(f"replay on {database} ({where}): generating {options.events:,} events")
         ledger = build_ledger(settings_for(url))
         try:
-            with measuring() as generation, _watchdog(database, options, where) as watchdog:
+            with measuring() as generation:
                 generated = _generate(ledger, options.events)
-            if watchdog is not None and watchdog.ended:
-                report.notes.append(
-                    f"{database}: while generating, {watchdog.ended} insert(s) hung in psycopg's "
-                    "pipeline mode (client in Pipeline.sync, server in ClientRead) and were "
-                    "ended and retried by the benchmark's watchdog.")
             report.setup[f"{database}: generate and insert {generated.events:,} events "
                          f"({generated.messages:,} messages)"] = generation.seconds
             _analyze(ledger)
@@ -139,16 +131,6 @@ def _run_on(database: str, options: ReplayOptions, report: BenchReport) -> None:
                     ledger.audit(PROJECT, CAMPAIGN, as_of=AS_OF)
         finally:
             ledger.close()
-
-
-@contextlib.contextmanager
-def _watchdog(database: str, options: ReplayOptions, schema: str
-              ) -> Iterator[StuckInsertWatchdog | None]:
-    if database != "postgres":
-        yield None
-        return
-    with StuckInsertWatchdog(options.postgres_url, schema) as watchdog:
-        yield watchdog
 
 
 def _analyze(ledger: SmsLedger) -> None:
