@@ -9,6 +9,7 @@ then re-reads and re-applies, so conflicts are retried, never surfaced or lost.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -160,16 +161,19 @@ class SmsLedger(TwoWayMessaging, Application):
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, on the hot path without what nothing here uses: its two
         isinstance checks per object against runtime-checkable Protocols (each walks the
-        protocol's attributes) and the Recording objects it builds per event for
-        `_notify`, which this application does not override. Together about a quarter
-        of a 100-report callback. Anything else (events, None, keyword arguments, an
-        aggregate cache or snapshots configured) takes the library's own path."""
+        protocol's attributes) and the Recording objects it builds per event for its
+        `_notify`/`notify` hooks, which this application does not override. Together
+        about a quarter of a 100-report callback. Anything else (events, None, keyword
+        arguments, an aggregate cache or snapshots configured, a subclass with those
+        hooks) takes the library's own path."""
         if (kwargs or self.repository.cache or self.snapshots
+                or type(self)._notify is not Application._notify
+                or type(self).notify is not Application.notify
                 or not all(isinstance(obj, Aggregate) for obj in objs)):
             return super().save(*objs, **kwargs)
         events = [event for aggregate in objs for event in aggregate.collect_events()]
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
-        return None
+        return []  # no Recording objects: nothing reads them
 
     # --- sending ----------------------------------------------------------------------
 
@@ -182,7 +186,8 @@ class SmsLedger(TwoWayMessaging, Application):
         send policy refuses single messages, which are then neither stored nor sent:
         a number marked invalid (`number_invalid`), or a `consent_category` without
         granted consent (`consent_missing`). A message id already stored is not sent
-        again; its current status is answered."""
+        again; its current status is answered (for an id repeated within one call, the
+        status when the repeat's batch was stored, which may still be `requested`)."""
         now = self.clock.now()
         routes = _RouteCache(self.projects, project_id)
         checked = [self._check(i, r, r.message_id or self.ids.new_message_id(), routes)
@@ -221,40 +226,47 @@ class SmsLedger(TwoWayMessaging, Application):
         (a worker thread waits for it), the next batch is built and stored and the
         previous batch's answers are recorded. Every message is still stored as
         requested before its request goes out, and its answer recorded after; requests
-        go out one at a time, in order. A batch stored is always sent: if a provider
-        call fails, the calls already started are finished and recorded before the
-        failure is raised. If the store fails, an answer still out is not recorded: its
-        messages stay requested until their reports (or a reconcile) settle them, as
-        after a lost answer."""
-        failure: BaseException | None = None
+        go out one at a time, in order. A batch stored is always sent, and no batch is
+        stored once a call is known to have failed. Whatever fails (a provider call,
+        storing or recording), the calls already out are finished and their answers
+        recorded where the store allows before the first failure is raised; an answer
+        that cannot be recorded leaves its messages requested until their reports (or a
+        reconcile) settle them, as after a lost answer."""
+        failures: list[BaseException] = []
         in_flight: list[tuple[list[int], list[Message], Future[dict[str, SendOutcome]]]] = []
 
         def finish_oldest() -> None:
-            nonlocal failure
             batch, fresh, answer = in_flight.pop(0)
             try:
-                outcomes = answer.result()
-            except Exception as exc:  # raised after the calls in flight are recorded
-                failure = failure or exc
+                sent = self._record_outcomes(fresh, answer.result())
+            except Exception as exc:  # raised once the calls still out are recorded
+                failures.append(exc)
                 return
-            sent = self._record_outcomes(fresh, outcomes)
             for i in batch:
                 results.setdefault(i, sent.get(checked[i].message_id))
 
+        def a_call_failed() -> bool:
+            return bool(failures) or any(
+                answer.done() and answer.exception() is not None for _, _, answer in in_flight)
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsledger-send") as worker:
-            for batch in batches:
-                if failure is not None:
-                    break
-                messages = [self._message(project_id, checked[i], now) for i in batch]
-                fresh = self._store_batch(project_id, batch, messages, results)
-                if fresh:
-                    in_flight.append((batch, fresh, worker.submit(self._call_provider, fresh)))
-                if len(in_flight) > 1:
-                    finish_oldest()
+            try:
+                for batch in batches:
+                    if a_call_failed():
+                        break
+                    messages = [self._message(project_id, checked[i], now) for i in batch]
+                    fresh = self._store_batch(project_id, batch, messages, results)
+                    if fresh:
+                        in_flight.append((batch, fresh,
+                                          worker.submit(self._call_provider, fresh)))
+                    if len(in_flight) > 1:
+                        finish_oldest()
+            except Exception as exc:
+                failures.append(exc)
             while in_flight:
                 finish_oldest()
-        if failure is not None:
-            raise failure
+        if failures:
+            raise failures[0]
 
     def _record_outcomes(self, messages: list[Message], outcomes: Mapping[str, SendOutcome]
                          ) -> dict[str, SendResult]:
@@ -676,20 +688,33 @@ class SmsLedger(TwoWayMessaging, Application):
         return result
 
 
+_collector_pauses = 0  # replays running that paused the cycle collector
+_collector_pauses_lock = threading.Lock()
+_collector_was_enabled = False
+
+
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
     """The replay keeps a small state per message of the campaign: hundreds of
     thousands of objects that live until it ends, so Python's cycle collector would
     rescan all of them again and again (a fifth of a 1,000,000-event replay). Nothing
     the replay makes holds a reference cycle, so reference counting frees all of it
-    anyway; the collector resumes (if it was on) when the replay ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    anyway. The switch is the whole process's: the first replay to start turns the
+    collector off (if it was on), the last to end turns it back on, so other threads
+    are without it only while a replay runs."""
+    global _collector_pauses, _collector_was_enabled
+    with _collector_pauses_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _collector_pauses_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 class _RouteCache:

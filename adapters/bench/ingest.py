@@ -276,7 +276,7 @@ def _ours_http(database: str, url: str, secret: str, batch: _Batch, concurrency:
     try:
         # Warm-up, not timed: the first requests build the framework's per-route state.
         senders.load([b'{"results": []}'] * concurrency)
-        senders.go()
+        senders.go()  # raises, naming the failure, if any request failed
         senders.load(bodies)
         with measuring() as watch:
             posted = senders.go()

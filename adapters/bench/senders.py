@@ -47,7 +47,12 @@ def post_concurrently(url: str, path: str, auth: tuple[str, str], bodies: Sequen
                 if index >= len(bodies) or failures:
                     return
                 started = now()
-                answer = client.post(path, content=bodies[index])
+                try:
+                    answer = client.post(path, content=bodies[index])
+                except httpx.HTTPError as exc:  # named in the report, not lost with the thread
+                    with lock:
+                        failures.append(f"{type(exc).__name__}: {exc}")
+                    return
                 took = now() - started
                 with lock:
                     if answer.status_code != 200:

@@ -11,6 +11,7 @@ Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -68,8 +69,13 @@ def _each(body: bytes | str, parse: Callable[[Any], T], *, source: str
 def _results(body: bytes | str) -> list[Any]:
     try:
         document = orjson.loads(body)  # several times the json module's speed
-    except orjson.JSONDecodeError as exc:
-        raise InvalidCallback(f"body is not JSON: {exc}") from None
+    except orjson.JSONDecodeError:
+        # orjson is stricter (no NaN, no integers beyond 64 bits, no BOM): what the
+        # json module still reads is read as before, and its message names the fault.
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidCallback(f"body is not JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InvalidCallback("body must be a JSON object with a 'results' list")
     return document["results"]

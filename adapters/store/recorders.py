@@ -64,13 +64,16 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
         ).format(schema, Identifier(self.events_table_name)).as_string()
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:  # process applications: the library's way
             return super().insert_events(stored_events, **kwargs)
         if not stored_events:
             return []
+        return self._insert_in_one_call(stored_events)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library
+    def _insert_in_one_call(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         # Autocommit: the one statement is its own transaction, durable on return.
         with self.datastore.get_connection() as conn, conn.cursor(
                 binary=True, row_factory=tuple_row) as curs:
@@ -98,7 +101,10 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
                                  ) -> list[tuple[int, UUID, str, bytes]]:
         """(notification id, originator id, topic, state) of up to `limit` events with
-        the given topics after notification `after`, in notification order."""
+        the given topics (at least one) after notification `after`, in notification
+        order."""
+        if not topics:
+            raise ValueError("name the topics to read")
         with self.datastore.get_connection() as conn, conn.cursor(
                 binary=True, row_factory=tuple_row) as curs:
             curs.execute(self._select_rows_statement, (after, list(topics), limit),
@@ -110,6 +116,8 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
                                  ) -> list[Any]:
         """As PostgresBatchRecorder's; originator ids as stored (hex strings)."""
+        if not topics:
+            raise ValueError("name the topics to read")
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(
                 f"SELECT rowid, originator_id, topic, state "  # noqa: S608
@@ -120,7 +128,8 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
 
     def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         # Rows name their aggregate by the hex string it is stored as; each is mapped
-        # back to the id asked for rather than parsed into a new UUID per row.
+        # back to the id asked for (the very object) rather than parsed into a new UUID
+        # per row.
         asked = {i.hex if isinstance(i, UUID) else i: i for i in originator_ids}
         ids = list(asked)
         found: list[StoredEvent] = []

@@ -83,3 +83,15 @@ def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatc
     with pytest.raises(RuntimeError, match="store went away"):
         ledger.audit("acme", "spring")
     assert gc.isenabled()
+
+
+def test_overlapping_replays_turn_the_collector_back_on_only_when_the_last_ends():
+    from application.ledger import _cycle_collector_paused
+
+    first, second = _cycle_collector_paused(), _cycle_collector_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second replay still runs
+    second.__exit__(None, None, None)
+    assert gc.isenabled()

@@ -132,3 +132,25 @@ def test_every_stored_batch_is_sent_even_when_a_provider_call_fails(make_ledger)
     assert {statuses[m] for m in calls[1]} == {"requested"}  # the failed call: unknown
     assert {statuses[m] for c in (calls[0], *calls[2:]) for m in c} == {"enqueued"}
     assert len(calls) < 4  # no batch was stored after the failure was known
+
+
+def test_calls_already_out_are_recorded_when_storing_a_later_batch_fails(make_ledger,
+                                                                         monkeypatch):
+    provider = ScriptedProvider()
+    ledger = make_ledger(provider_=provider, send_batch_size=10)
+    store_batch, stored_batches = ledger._store_batch, []
+
+    def failing_third(*args):
+        if len(stored_batches) == 2:
+            raise RuntimeError("store went away")
+        stored_batches.append(args[1])
+        return store_batch(*args)
+
+    monkeypatch.setattr(ledger, "_store_batch", failing_third)
+    with pytest.raises(RuntimeError, match="store went away"):
+        ledger.send("acme", [request(i, message_id=f"m-{i}") for i in range(40)])
+    sent = [m.message_id for m in provider.sent]
+    assert len(sent) == 20  # the two batches stored, each sent
+    assert {ledger.message("acme", m).status for m in sent} == {"enqueued"}  # and recorded
+    with pytest.raises(LookupError):
+        ledger.message("acme", "m-20")  # the third batch was never stored

@@ -120,6 +120,18 @@ def test_the_v2_shape_and_infobips_own_doc_spelling_parse():
     assert parsed.reports[0].raw["someFutureField"] == {"kept": True}
 
 
+def test_what_only_the_json_module_reads_is_quarantined_per_item_not_refused_whole():
+    """NaN is not JSON, but the json module reads it (as it did before orjson): the
+    one item with it is kept in quarantine, its neighbour applied."""
+    good = {"messageId": "m-1", "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5,
+                                           "name": "DELIVERED_TO_HANDSET"}}
+    bad = {**good, "messageId": "m-2", "price": {"pricePerMessage": float("nan"),
+                                                  "currency": "EUR"}}
+    parsed = parse_delivery_reports(json.dumps({"results": [good, bad]}).encode())
+    assert [r.message_id for r in parsed.reports] == ["m-1"]
+    assert len(parsed.malformed) == 1 and "results[1]" in parsed.malformed[0].reason
+
+
 def test_inbound_messages_parse():
     body = {"results": [{"messageId": "817790313235066447", "from": "385916242493",
                          "to": "385921004026", "text": "STOP", "cleanText": "", "keyword": "STOP",
