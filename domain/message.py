@@ -78,6 +78,16 @@ class Message(Aggregate):
                 recipient=self.recipient, sender=self.sender, local_parts=self.parts,
             )
 
+        def mutate(self, aggregate: Message | None) -> Message:
+            # The library's Created.mutate finds the aggregate's constructor parameters by
+            # reflection on every rebuild, and a Message takes none beyond the base ones:
+            # every report loads one. The same steps, without the reflection
+            # (tests/unit/test_message.py checks both build the same message).
+            message = Message.__new__(Message)
+            message.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+            self.apply(message)
+            return message
+
         def apply(self, message: Message) -> None:
             message._requested = self  # identity is built from it when first asked for
             message.country = self.country

@@ -190,3 +190,15 @@ def test_state_rebuilt_from_events_equals_the_live_state():
     assert rebuilt.status is message.status
     assert rebuilt.seen_reports == message.seen_reports
     assert rebuilt.version == message.version
+
+
+def test_a_message_is_built_from_its_request_as_the_library_would_build_it():
+    from eventsourcing.domain import Aggregate
+
+    (requested,) = new_message().collect_events()
+    ours = requested.mutate(None)
+    libraries = Aggregate.Created.mutate(requested, None)  # the library's reflective way
+    assert type(ours) is type(libraries) is Message
+    assert vars(ours) == vars(libraries)
+    assert (ours.id, ours.version, ours.created_on, ours.modified_on) == (
+        requested.originator_id, 1, T0, T0)
