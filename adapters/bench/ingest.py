@@ -9,6 +9,8 @@ On each database (a fresh PostgreSQL schema, a fresh SQLite file):
 - baselines, in the same store: the naive use of the library (per report: repository.get,
   the aggregate's command, save; one transaction per report), a plain relational table
   updated one row per transaction, and the same table updated 100 rows per transaction.
+  (a) and that last one take turns (TURNS each), so that the share of the ceiling
+  compares the two at the same machine speed.
 
 Every message gets one DELIVERED report. Messages are set up first (sent through a
 provider stub that accepts everything), and every variant gets messages of its own in
@@ -17,9 +19,10 @@ the same state, so none of them sees a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +63,7 @@ TARGET_APP_RATE = 15_000
 TARGET_APP_SHARE_OF_CEILING = 0.30
 TARGET_HTTP_RATE = 5_000
 SETUP_CHUNK = 2_000
+TURNS = 5  # (a) and the 100-rows-per-transaction table alternate, this many times each
 
 BASELINES = ("naive", "plain-1", "plain-100")
 
@@ -169,18 +173,21 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
             report.setup[f"{database}: send {sum(sizes.values()):,} messages through a stub "
                          "provider"] = setup.seconds
 
-            _ours_application(database, ledger, batches["app"], report, options.profiles)
-            if options.catch_up_events:
-                _projection_catch_up(database, ledger, options.catch_up_events, report)
-            _naive(database, url, batches["naive"], report)
-            if options.http:
-                server.start(create_app(context))
-                try:
-                    _ours_http(database, server.url, secret, batches["http"],
-                               options.concurrency, report, options.profiles)
-                finally:
-                    server.stop()
-            _plain_table(database, url, where, options, batches, report)
+            with _plain_table(database, url, where, options, batches) as plain:
+                _ours_against_ceiling(database, ledger, batches["app"], plain, report,
+                                      options.profiles)
+                if options.catch_up_events:
+                    _projection_catch_up(database, ledger, options.catch_up_events, report)
+                _naive(database, url, batches["naive"], report)
+                if options.http:
+                    server.start(create_app(context))
+                    try:
+                        _ours_http(database, server.url, secret, batches["http"],
+                                   options.concurrency, report, options.profiles)
+                    finally:
+                        server.stop()
+                plain.measure_one_row_per_transaction(database, report)
+                plain.check_updated()
         finally:
             server.stop()
             facade.close()
@@ -209,27 +216,66 @@ def _prepare(ledger: SmsLedger, sizes: dict[str, int]) -> dict[str, _Batch]:
 
 # --- ours --------------------------------------------------------------------------------
 
-def _ours_application(database: str, ledger: SmsLedger, batch: _Batch, report: BenchReport,
-                      profiles: Profiles) -> None:
+class _Turns:
+    """One variant measured over several turns: wall and CPU time summed, latencies
+    pooled, the highest peak of memory."""
+
+    def __init__(self) -> None:
+        self.seconds = self.cpu_seconds = 0.0
+        self.peak_mb: float | None = None
+        self.start_mb: float | None = None
+        self.latencies: list[float] = []
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[list[float]]:
+        with measuring() as watch:
+            yield self.latencies
+        self.seconds += watch.seconds
+        self.cpu_seconds += watch.cpu_seconds
+        self.peak_mb = max(self.peak_mb or 0.0, watch.peak_mb or 0.0)
+        self.start_mb = watch.start_mb if self.start_mb is None else self.start_mb
+
+
+def _ours_against_ceiling(database: str, ledger: SmsLedger, batch: _Batch, plain: Any,
+                          report: BenchReport, profiles: Profiles) -> None:
+    """(a), and the table updated 100 rows per transaction, taking turns: this machine's
+    speed drifts by a quarter or more within a minute, and a share of the ceiling is
+    only meaningful when both were measured at the same speed."""
     callbacks = batch.parsed()
-    if profiles.enabled:  # a profiled run needs messages of its own: see _profile_application
+    if profiles.enabled:  # a profiled run needs messages of its own
         callbacks, profiled = callbacks[: len(callbacks) // 2], callbacks[len(callbacks) // 2:]
-    latencies = []
-    with measuring() as watch:
-        for reports in callbacks:
-            started = now()
-            result = ledger.record_reports(PROJECT, reports)
-            latencies.append(now() - started)
-            assert result.applied == len(reports), result
+    ceiling = plain.hundred
+    ours, plain_turns = _Turns(), _Turns()
+    for turn in range(TURNS):
+        with ours.turn() as latencies:
+            for reports in _share(callbacks, turn):
+                started = now()
+                result = ledger.record_reports(PROJECT, reports)
+                latencies.append(now() - started)
+                assert result.applied == len(reports), result
+        with plain_turns.turn() as latencies:
+            for reports in _share(ceiling, turn):
+                started = now()
+                plain.update_in_one_transaction(reports)
+                latencies.append(now() - started)
+    plain.check_updated()
     report.add(Measurement(
         "ours-app", "smsledger: SmsLedger.record_reports (application layer)", database,
-        sum(len(c) for c in callbacks), "reports", watch.seconds, ours=True,
-        latencies=latencies, latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
-        cpu_seconds=watch.cpu_seconds, label="ours: application layer"))
+        sum(len(c) for c in callbacks), "reports", ours.seconds, ours=True,
+        latencies=ours.latencies, latency_of=f"callback of {CALLBACK_SIZE}",
+        peak_mb=ours.peak_mb, start_mb=ours.start_mb, cpu_seconds=ours.cpu_seconds,
+        label="ours: application layer"))
+    report.add(_plain_measurement("plain-100", "100 rows per transaction", database,
+                                  ceiling, plain_turns))
     if profiles.enabled:
         with profiles.cprofile(f"ingest-app-{database}"):
             for reports in profiled:
                 ledger.record_reports(PROJECT, reports)
+
+
+def _share(items: list[Any], turn: int) -> list[Any]:
+    """The turn-th of TURNS consecutive, near-equal parts of `items`."""
+    return items[len(items) * turn // TURNS: len(items) * (turn + 1) // TURNS]
 
 
 class _UpTo:
@@ -351,26 +397,132 @@ def _plain_rows(callbacks: list[list[ProviderReport]]) -> list[list[tuple[Any, .
     return rows
 
 
-def _plain_table(database: str, url: str, where: str, options: IngestOptions,
-                 batches: dict[str, _Batch], report: BenchReport) -> None:
+class _PlainTable:
     """A relational table with one row per message, in the same database: updated one
     row per transaction, and 100 rows per transaction (the database's practical ceiling).
-    The update only moves a message that is not final yet, as a real one would."""
-    one_count, hundred_count = options.baseline_reports, options.reports
-    # Rows of their own, with the same ids and report contents as (a)'s and the naive one's.
-    source = batches["app"].parsed() + batches["naive"].parsed()
-    flat = [r for c in source for r in c]
-    while len(flat) < one_count + hundred_count:
-        flat += flat
-    ids = [f"plain-{i}-{r.message_id}" for i, r in enumerate(flat[: one_count + hundred_count])]
-    reports = [ProviderReport(message_id=i, outcome=r.outcome) for i, r in zip(ids, flat)]
-    one = [reports[i:i + CALLBACK_SIZE] for i in range(0, one_count, CALLBACK_SIZE)]
-    hundred = [reports[i:i + CALLBACK_SIZE]
-               for i in range(one_count, one_count + hundred_count, CALLBACK_SIZE)]
-    if database == "postgres":
-        _plain_postgres(url, where, ids, one, hundred, report)
-    else:
-        _plain_sqlite(where, ids, one, hundred, report)
+    The update only moves a message that is not final yet, as a real one would. Rows of
+    its own, with the same ids and report contents as (a)'s and the naive baseline's."""
+
+    def __init__(self, options: IngestOptions, batches: dict[str, _Batch]) -> None:
+        one_count, hundred_count = options.baseline_reports, options.reports
+        source = batches["app"].parsed() + batches["naive"].parsed()
+        flat = [r for c in source for r in c]
+        while len(flat) < one_count + hundred_count:
+            flat += flat
+        self.ids = [f"plain-{i}-{r.message_id}"
+                    for i, r in enumerate(flat[: one_count + hundred_count])]
+        reports = [ProviderReport(message_id=i, outcome=r.outcome)
+                   for i, r in zip(self.ids, flat)]
+        self.one = [reports[i:i + CALLBACK_SIZE] for i in range(0, one_count, CALLBACK_SIZE)]
+        self.hundred = [reports[i:i + CALLBACK_SIZE]
+                        for i in range(one_count, one_count + hundred_count, CALLBACK_SIZE)]
+        self.updated = 0  # reports applied so far, each moving one row to a final status
+
+    def measure_one_row_per_transaction(self, database: str, report: BenchReport) -> None:
+        turns = _Turns()
+        with turns.turn() as latencies:
+            for reports in self.one:
+                started = now()
+                self.update_one_per_transaction(reports)
+                latencies.append(now() - started)
+        report.add(_plain_measurement("plain-1", "one row per transaction", database,
+                                      self.one, turns))
+
+    def check_updated(self) -> None:
+        """Every report measured so far moved its row."""
+        counted = self.count_final()
+        assert counted == self.updated, (counted, self.updated)
+
+
+class _PlainPostgres(_PlainTable):
+    def __init__(self, url: str, schema: str, options: IngestOptions,
+                 batches: dict[str, _Batch]) -> None:
+        super().__init__(options, batches)
+        self.conn = connect_postgres(url)
+        self.conn.execute(f'SET search_path TO "{schema}"')
+        self.conn.execute(_CREATE.format(time="timestamptz"))
+        with self.conn.cursor() as cursor, cursor.copy(
+                f"COPY {PLAIN_TABLE} (message_id, status) FROM STDIN") as copy:
+            for message_id in self.ids:
+                copy.write_row((message_id, "enqueued"))
+        self.conn.execute(f"ANALYZE {PLAIN_TABLE}")
+        self.update = (f"UPDATE {PLAIN_TABLE} SET status = %s, done_at = %s, parts = %s, "
+                       "price = %s, currency = %s, error_name = %s, outcome = %s, "
+                       "updated_at = %s WHERE message_id = %s "
+                       "AND status NOT IN ('delivered', 'failed', 'rejected')")
+
+    def update_one_per_transaction(self, reports: list[ProviderReport]) -> None:
+        for row in _plain_rows([reports])[0]:
+            self.conn.execute(self.update, row, prepare=True)  # autocommit: one each
+        self.updated += len(reports)
+
+    def update_in_one_transaction(self, reports: list[ProviderReport]) -> None:
+        rows = _plain_rows([reports])[0]
+        with self.conn.transaction(), self.conn.cursor() as cursor:
+            cursor.executemany(self.update, rows)  # pipelined by psycopg
+        self.updated += len(reports)
+
+    def count_final(self) -> int:
+        return self.conn.execute(
+            f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _PlainSQLite(_PlainTable):
+    def __init__(self, path: str, options: IngestOptions, batches: dict[str, _Batch]) -> None:
+        import sqlite3
+
+        super().__init__(options, batches)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")  # as the library's connections
+        self.conn.execute(_CREATE.format(time="text"))
+        self.conn.execute("BEGIN")
+        self.conn.executemany(f"INSERT INTO {PLAIN_TABLE} (message_id, status) VALUES (?, ?)",
+                              [(i, "enqueued") for i in self.ids])
+        self.conn.execute("COMMIT")
+        self.update = (f"UPDATE {PLAIN_TABLE} SET status = ?, done_at = ?, parts = ?, "
+                       "price = ?, currency = ?, error_name = ?, outcome = ?, updated_at = ? "
+                       "WHERE message_id = ? "
+                       "AND status NOT IN ('delivered', 'failed', 'rejected')")
+
+    @staticmethod
+    def _params(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)
+
+    def update_one_per_transaction(self, reports: list[ProviderReport]) -> None:
+        for row in _plain_rows([reports])[0]:
+            self.conn.execute("BEGIN")
+            self.conn.execute(self.update, self._params(row))
+            self.conn.execute("COMMIT")
+        self.updated += len(reports)
+
+    def update_in_one_transaction(self, reports: list[ProviderReport]) -> None:
+        rows = [self._params(r) for r in _plain_rows([reports])[0]]
+        self.conn.execute("BEGIN")
+        self.conn.executemany(self.update, rows)
+        self.conn.execute("COMMIT")
+        self.updated += len(reports)
+
+    def count_final(self) -> int:
+        return self.conn.execute(
+            f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextlib.contextmanager
+def _plain_table(database: str, url: str, where: str, options: IngestOptions,
+                 batches: dict[str, _Batch]) -> Iterator[_PlainTable]:
+    table: _PlainPostgres | _PlainSQLite = (
+        _PlainPostgres(url, where, options, batches) if database == "postgres"
+        else _PlainSQLite(where, options, batches))
+    try:
+        yield table
+    finally:
+        table.close()
 
 
 _CREATE = (f"CREATE TABLE {PLAIN_TABLE} (message_id text PRIMARY KEY, status text NOT NULL, "
@@ -378,99 +530,14 @@ _CREATE = (f"CREATE TABLE {PLAIN_TABLE} (message_id text PRIMARY KEY, status tex
            "outcome text, updated_at {time})")
 
 
-def _plain_postgres(url: str, schema: str, ids: list[str], one: list[list[ProviderReport]],
-                    hundred: list[list[ProviderReport]], report: BenchReport) -> None:
-    with connect_postgres(url) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute(_CREATE.format(time="timestamptz"))
-        with conn.cursor() as cursor, cursor.copy(
-                f"COPY {PLAIN_TABLE} (message_id, status) FROM STDIN") as copy:
-            for message_id in ids:
-                copy.write_row((message_id, "enqueued"))
-        conn.execute(f"ANALYZE {PLAIN_TABLE}")
-        update = (f"UPDATE {PLAIN_TABLE} SET status = %s, done_at = %s, parts = %s, "
-                  "price = %s, currency = %s, error_name = %s, outcome = %s, updated_at = %s "
-                  "WHERE message_id = %s AND status NOT IN ('delivered', 'failed', 'rejected')")
-        latencies = []
-        with measuring() as watch:
-            for callback in one:
-                started = now()
-                for row in _plain_rows([callback])[0]:
-                    conn.execute(update, row, prepare=True)  # autocommit: one transaction each
-                latencies.append(now() - started)
-        report.add(_plain_measurement("plain-1", "one row per transaction", "postgres", one,
-                                      watch, latencies))
-        latencies = []
-        with measuring() as watch:
-            for callback in hundred:
-                started = now()
-                rows = _plain_rows([callback])[0]
-                with conn.transaction(), conn.cursor() as cursor:
-                    cursor.executemany(update, rows)  # pipelined by psycopg
-                latencies.append(now() - started)
-        report.add(_plain_measurement("plain-100", "100 rows per transaction", "postgres",
-                                      hundred, watch, latencies))
-        updated = conn.execute(f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'"
-                               ).fetchone()[0]
-        assert updated == sum(len(c) for c in one + hundred), updated
-
-
-def _plain_sqlite(path: str, ids: list[str], one: list[list[ProviderReport]],
-                  hundred: list[list[ProviderReport]], report: BenchReport) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")  # as the library's connections
-        conn.execute(_CREATE.format(time="text"))
-        conn.execute("BEGIN")
-        conn.executemany(f"INSERT INTO {PLAIN_TABLE} (message_id, status) VALUES (?, ?)",
-                         [(i, "enqueued") for i in ids])
-        conn.execute("COMMIT")
-        update = (f"UPDATE {PLAIN_TABLE} SET status = ?, done_at = ?, parts = ?, price = ?, "
-                  "currency = ?, error_name = ?, outcome = ?, updated_at = ? "
-                  "WHERE message_id = ? AND status NOT IN ('delivered', 'failed', 'rejected')")
-
-        def params(row: tuple[Any, ...]) -> tuple[Any, ...]:
-            return tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)
-
-        latencies = []
-        with measuring() as watch:
-            for callback in one:
-                started = now()
-                for row in _plain_rows([callback])[0]:
-                    conn.execute("BEGIN")
-                    conn.execute(update, params(row))
-                    conn.execute("COMMIT")
-                latencies.append(now() - started)
-        report.add(_plain_measurement("plain-1", "one row per transaction", "sqlite", one,
-                                      watch, latencies))
-        latencies = []
-        with measuring() as watch:
-            for callback in hundred:
-                started = now()
-                rows = [params(r) for r in _plain_rows([callback])[0]]
-                conn.execute("BEGIN")
-                conn.executemany(update, rows)
-                conn.execute("COMMIT")
-                latencies.append(now() - started)
-        report.add(_plain_measurement("plain-100", "100 rows per transaction", "sqlite",
-                                      hundred, watch, latencies))
-        updated = conn.execute(f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'"
-                               ).fetchone()[0]
-        assert updated == sum(len(c) for c in one + hundred), updated
-    finally:
-        conn.close()
-
-
 def _plain_measurement(key: str, how: str, database: str, callbacks: list[list[Any]],
-                       watch: Any, latencies: list[float]) -> Measurement:
+                       turns: _Turns) -> Measurement:
     driver = "psycopg" if database == "postgres" else "sqlite3"
     return Measurement(
         key, f"baseline: plain table, {how} ({driver})", database,
-        sum(len(c) for c in callbacks), "reports", watch.seconds, latencies=latencies,
-        latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=watch.peak_mb, start_mb=watch.start_mb,
-        cpu_seconds=watch.cpu_seconds,
+        sum(len(c) for c in callbacks), "reports", turns.seconds, latencies=turns.latencies,
+        latency_of=f"callback of {CALLBACK_SIZE}", peak_mb=turns.peak_mb,
+        start_mb=turns.start_mb, cpu_seconds=turns.cpu_seconds,
         label="plain table, 1 row/txn" if key == "plain-1" else "plain table, 100 rows/txn")
 
 
