@@ -222,6 +222,25 @@ class BenchReport:
         return next((r.ratio for r in self.ratios if (r.database, r.ours, r.baseline)
                      == (database, ours, baseline)), None)
 
+    def require_rate(self, name: str, key: str, database: str, minimum: float) -> None:
+        """A target: measurement `key` on `database` at `minimum` per second or more."""
+        found = self.find(key, database)
+        if found is not None:
+            self.targets.append(Target(
+                f"{name} ({database})", f">= {minimum:,} {found.unit}/s",
+                f"{found.rate:,.0f} {found.unit}/s", found.rate >= minimum))
+
+    def require_ratio(self, name: str, database: str, ours: str, baseline: str,
+                      minimum: float, *, as_share: bool = False) -> None:
+        """A target: `ours` at `minimum` times `baseline` or more (as a share: `minimum`
+        of it, printed in percent)."""
+        ratio = self.ratio(database, ours, baseline)
+        if ratio is not None:
+            required, measured = ((f">= {minimum:.0%} of it", f"{ratio:.1%}") if as_share
+                                  else (f">= {minimum}x", f"{ratio:,.1f}x"))
+            self.targets.append(Target(f"{name} ({database})", required, measured,
+                                       ratio >= minimum))
+
     def to_dict(self) -> dict[str, Any]:
         return {"benchmark": self.benchmark, "seconds": round(self.seconds, 2),
                 "measurements": [m.to_dict() for m in self.measurements],

@@ -32,7 +32,6 @@ from eventsourcing.application import Application
 from adapters.bench.common import (
     BenchReport,
     Measurement,
-    Target,
     connect_postgres,
     measuring,
     progress,
@@ -120,7 +119,7 @@ def run_ingest(options: IngestOptions) -> BenchReport:
         report.compare(database, "ours-app", BASELINES)
         if options.http:
             report.compare(database, "ours-http", BASELINES)
-        _targets(database, report, options)
+        _targets(database, report)
     report.notes += [
         f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
         "enqueued message, applied exactly once; every call and transaction commits before "
@@ -378,7 +377,6 @@ def _naive(database: str, url: str, batch: _Batch, report: BenchReport) -> None:
 
 
 PLAIN_TABLE = "bench_plain_messages"
-FINAL = ("delivered", "failed", "rejected")
 
 
 def _plain_rows(callbacks: list[list[ProviderReport]]) -> list[list[tuple[Any, ...]]]:
@@ -428,10 +426,16 @@ class _PlainTable:
         report.add(_plain_measurement("plain-1", "one row per transaction", database,
                                       self.one, turns))
 
+    conn: Any  # a psycopg or sqlite3 connection, both with execute()
+
     def check_updated(self) -> None:
         """Every report measured so far moved its row."""
-        counted = self.count_final()
+        counted = self.conn.execute(
+            f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'").fetchone()[0]
         assert counted == self.updated, (counted, self.updated)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class _PlainPostgres(_PlainTable):
@@ -446,10 +450,7 @@ class _PlainPostgres(_PlainTable):
             for message_id in self.ids:
                 copy.write_row((message_id, "enqueued"))
         self.conn.execute(f"ANALYZE {PLAIN_TABLE}")
-        self.update = (f"UPDATE {PLAIN_TABLE} SET status = %s, done_at = %s, parts = %s, "
-                       "price = %s, currency = %s, error_name = %s, outcome = %s, "
-                       "updated_at = %s WHERE message_id = %s "
-                       "AND status NOT IN ('delivered', 'failed', 'rejected')")
+        self.update = _UPDATE.replace("?", "%s")
 
     def update_one_per_transaction(self, reports: list[ProviderReport]) -> None:
         for row in _plain_rows([reports])[0]:
@@ -462,12 +463,6 @@ class _PlainPostgres(_PlainTable):
             cursor.executemany(self.update, rows)  # pipelined by psycopg
         self.updated += len(reports)
 
-    def count_final(self) -> int:
-        return self.conn.execute(
-            f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'").fetchone()[0]
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 class _PlainSQLite(_PlainTable):
@@ -482,10 +477,7 @@ class _PlainSQLite(_PlainTable):
         self.conn.executemany(f"INSERT INTO {PLAIN_TABLE} (message_id, status) VALUES (?, ?)",
                               [(i, "enqueued") for i in self.ids])
         self.conn.execute("COMMIT")
-        self.update = (f"UPDATE {PLAIN_TABLE} SET status = ?, done_at = ?, parts = ?, "
-                       "price = ?, currency = ?, error_name = ?, outcome = ?, updated_at = ? "
-                       "WHERE message_id = ? "
-                       "AND status NOT IN ('delivered', 'failed', 'rejected')")
+        self.update = _UPDATE
 
     @staticmethod
     def _params(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -505,12 +497,6 @@ class _PlainSQLite(_PlainTable):
         self.conn.execute("COMMIT")
         self.updated += len(reports)
 
-    def count_final(self) -> int:
-        return self.conn.execute(
-            f"SELECT count(*) FROM {PLAIN_TABLE} WHERE status = 'delivered'").fetchone()[0]
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 @contextlib.contextmanager
@@ -525,6 +511,10 @@ def _plain_table(database: str, url: str, where: str, options: IngestOptions,
         table.close()
 
 
+# The update only moves a message that is not final yet, as a real one would.
+_UPDATE = (f"UPDATE {PLAIN_TABLE} SET status = ?, done_at = ?, parts = ?, price = ?, "
+           "currency = ?, error_name = ?, outcome = ?, updated_at = ? "
+           "WHERE message_id = ? AND status NOT IN ('delivered', 'failed', 'rejected')")
 _CREATE = (f"CREATE TABLE {PLAIN_TABLE} (message_id text PRIMARY KEY, status text NOT NULL, "
            "done_at {time}, parts integer, price numeric, currency text, error_name text, "
            "outcome text, updated_at {time})")
@@ -543,20 +533,10 @@ def _plain_measurement(key: str, how: str, database: str, callbacks: list[list[A
 
 # --- targets -----------------------------------------------------------------------------
 
-def _targets(database: str, report: BenchReport, options: IngestOptions) -> None:
-    app = report.find("ours-app", database)
-    if app is not None:
-        report.targets.append(Target(
-            f"ingest, application layer ({database})", f">= {TARGET_APP_RATE:,} reports/s",
-            f"{app.rate:,.0f} reports/s", app.rate >= TARGET_APP_RATE))
-        share = report.ratio(database, "ours-app", "plain-100")
-        if share is not None:
-            report.targets.append(Target(
-                f"ingest, application layer vs 100-rows-per-transaction table ({database})",
-                f">= {TARGET_APP_SHARE_OF_CEILING:.0%} of it", f"{share:.1%}",
-                share >= TARGET_APP_SHARE_OF_CEILING))
-    http = report.find("ours-http", database)
-    if http is not None:
-        report.targets.append(Target(
-            f"ingest, end to end through HTTP ({database})", f">= {TARGET_HTTP_RATE:,} reports/s",
-            f"{http.rate:,.0f} reports/s", http.rate >= TARGET_HTTP_RATE))
+def _targets(database: str, report: BenchReport) -> None:
+    report.require_rate("ingest, application layer", "ours-app", database, TARGET_APP_RATE)
+    report.require_ratio("ingest, application layer vs 100-rows-per-transaction table",
+                         database, "ours-app", "plain-100", TARGET_APP_SHARE_OF_CEILING,
+                         as_share=True)
+    report.require_rate("ingest, end to end through HTTP", "ours-http", database,
+                        TARGET_HTTP_RATE)

@@ -75,9 +75,7 @@ def run_replay(options: ReplayOptions) -> BenchReport:
             report.compare(database, "ours", [reference])
         ours = report.find("ours", database)
         if ours is not None:
-            report.targets.append(Target(
-                f"replay ({database})", f">= {TARGET_RATE:,} events/s",
-                f"{ours.rate:,.0f} events/s", ours.rate >= TARGET_RATE))
+            report.require_rate("replay", "ours", database, TARGET_RATE)
             report.targets.append(Target(
                 f"replay peak memory for {ours.count:,} events ({database})",
                 f"< {TARGET_PEAK_MB} MB", f"{ours.peak_mb:,.0f} MB",

@@ -26,7 +26,6 @@ from typing import Any
 from adapters.bench.common import (
     BenchReport,
     Measurement,
-    Target,
     measuring,
     progress,
     settings_for,
@@ -64,17 +63,9 @@ def run_send(options: SendOptions) -> BenchReport:
         for database in options.databases:
             _run_on(database, options, simulator, report)
             report.compare(database, "ours", ["one-per-message"])
-            ours = report.find("ours", database)
-            if ours is not None:
-                report.targets.append(Target(
-                    f"send ({database})", f">= {TARGET_RATE:,} messages/s",
-                    f"{ours.rate:,.0f} messages/s", ours.rate >= TARGET_RATE))
-                times = report.ratio(database, "ours", "one-per-message")
-                if times is not None:
-                    report.targets.append(Target(
-                        f"send vs one request and one save per message ({database})",
-                        f">= {TARGET_TIMES_BASELINE}x", f"{times:,.1f}x",
-                        times >= TARGET_TIMES_BASELINE))
+            report.require_rate("send", "ours", database, TARGET_RATE)
+            report.require_ratio("send vs one request and one save per message", database,
+                                 "ours", "one-per-message", TARGET_TIMES_BASELINE)
     report.notes += [
         "a message counts once it is stored as requested, sent, and its outcome stored; "
         "every message of the run was answered 'enqueued' (checked).",
