@@ -558,54 +558,48 @@ class SmsLedger(TwoWayMessaging, Application):
         events = [CampaignEvent.from_record(doc, position).named(name) for position, doc in rows]
         return FeedPage(events=events, next=rows[-1][0] if rows else after)
 
-    def _notifications(self, topics: Sequence[str], after: int = 0,
-                       page: int = 500) -> Iterable[Any]:
-        while True:
-            batch = self.recorder.select_notifications(
-                start=after, limit=page, topics=topics, inclusive_of_start=False)
-            yield from batch
-            if len(batch) < page:
-                return
-            after = batch[-1].id
+    def _notifications(self, topics: Sequence[str], page: int = 500) -> Iterable[Any]:
+        """The library's notifications with these topics, in store order."""
+        return _paged(lambda after: self.recorder.select_notifications(
+            start=after, limit=page, topics=topics, inclusive_of_start=False),
+            page, lambda notification: notification.id)
 
     def _notification_rows(self, topics: Sequence[str]) -> Iterable[Sequence[Any]]:
         """(notification id, originator id, topic, state) of every event with these
-        topics, in store order, a page per query; plain rows where the recorder offers
-        them (adapters.store.recorders), else from the library's notifications."""
+        topics, in store order; plain rows where the recorder offers them
+        (adapters.store.recorders), else made from the library's notifications."""
         select_rows = getattr(self.recorder, "select_notification_rows", None)
-        after = 0
-        while True:
-            if select_rows is not None:
-                rows = select_rows(after, REPLAY_PAGE, topics)
-            else:
-                rows = [(n.id, n.originator_id, n.topic, n.state)
-                        for n in self.recorder.select_notifications(
-                            start=after, limit=REPLAY_PAGE, topics=topics,
-                            inclusive_of_start=False)]
-            yield from rows
-            if len(rows) < REPLAY_PAGE:
-                return
-            after = rows[-1][0]
+        if select_rows is None:
+            return ((n.id, n.originator_id, n.topic, n.state)
+                    for n in self._notifications(topics, page=REPLAY_PAGE))
+        return _paged(lambda after: select_rows(after, REPLAY_PAGE, topics), REPLAY_PAGE,
+                      lambda row: row[0])
 
-    def _stored_fields(self, state: bytes) -> dict[str, Any]:
-        """An event's attributes from its stored state, without building the event:
-        `timestamp` restored to a datetime, other values as stored (the transcoder's
-        decode_shallow where it has one). Deciphered and decompressed as the mapper
-        would."""
+    def _state_decoder(self) -> Callable[[bytes], dict[str, Any]]:
+        """What turns an event's stored state into its attributes without building the
+        event: deciphered and decompressed as the mapper would, then `timestamp`
+        restored to a datetime and the other values left as stored (the transcoder's
+        decode_shallow where it has one)."""
         mapper = self.mapper
-        if mapper.cipher:
-            state = mapper.cipher.decrypt(state)
-        if mapper.compressor:
-            state = mapper.compressor.decompress(state)
         decode = getattr(mapper.transcoder, "decode_shallow", mapper.transcoder.decode)
-        return decode(state)
+        if not mapper.cipher and not mapper.compressor:
+            return decode
+
+        def decipher_and_decode(state: bytes) -> dict[str, Any]:
+            if mapper.cipher:
+                state = mapper.cipher.decrypt(state)
+            if mapper.compressor:
+                state = mapper.compressor.decompress(state)
+            return decode(state)
+
+        return decipher_and_decode
 
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
         """Replay the store and count the campaign's funnel (see application.audit);
         without `as_of`, also compare it with the live statistics projection."""
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
-        fields_of = self._stored_fields
+        fields_of = self._state_decoder()
         with _cycle_collector_paused():
             for _, originator_id, topic, state in self._notification_rows(_MESSAGE_TOPICS):
                 # Only creations (which say the campaign) and replies are read from every
@@ -715,6 +709,19 @@ def _cycle_collector_paused() -> Iterator[None]:
             _collector_pauses -= 1
             if _collector_pauses == 0 and _collector_was_enabled:
                 gc.enable()
+
+
+def _paged(select: Callable[[int], Sequence[T]], size: int, position: Callable[[T], int]
+           ) -> Iterator[T]:
+    """Everything `select(after)` pages through: a page of up to `size` items after
+    position `after` per call, until a page comes back short."""
+    after = 0
+    while True:
+        page = select(after)
+        yield from page
+        if len(page) < size:
+            return
+        after = position(page[-1])
 
 
 class _RouteCache:

@@ -297,12 +297,13 @@ class TwoWayMessaging:
     def _refusals(self, project_id: str, numbers: Sequence[str],
                   categories: Sequence[str | None]) -> list[str | None]:
         """Per request: None when it may be sent, else why not (send policy)."""
-        ids = {number_health_id(project_id, n) for n in numbers}
-        ids |= {consent_id(project_id, n, c) for n, c in zip(numbers, categories) if c}
+        health_ids = [number_health_id(project_id, n) for n in numbers]
+        ids = {*health_ids, *(consent_id(project_id, n, c)
+                              for n, c in zip(numbers, categories) if c)}
         known = self._load_many(ids)
         refusals: list[str | None] = []
-        for number, category in zip(numbers, categories):
-            health = known.get(number_health_id(project_id, number))
+        for number, category, health_id in zip(numbers, categories, health_ids):
+            health = known.get(health_id)
             consent = known.get(consent_id(project_id, number, category)) if category else None
             if health is not None and health.invalid:
                 refusals.append(NUMBER_INVALID)

@@ -216,11 +216,13 @@ def _references(database: str, ledger: SmsLedger, events: int, report: BenchRepo
     """The audit's own reading path, in parts: the rows alone, then the rows decoded."""
     from application.ledger import _MESSAGE_TOPICS
 
+    decode_state = ledger._state_decoder()
+
     def read(decode: bool) -> int:
         seen = 0
         for row in ledger._notification_rows(_MESSAGE_TOPICS):
             if decode:
-                ledger._stored_fields(row[3])
+                decode_state(row[3])
             seen += 1
         return seen
 
