@@ -32,11 +32,8 @@ class OrjsonTranscoder(JSONTranscoder):
         # walking the rest. A marker's key can only appear in the JSON as `"_type_"`
         # (inside a string value the quotes would be escaped), so one occurrence and a
         # marker at "timestamp" means there is no other.
-        if data.count(b'"_type_"') == 1 and type(value) is dict:
-            timestamp = value.get("timestamp")
-            if type(timestamp) is dict and "_type_" in timestamp:
-                value["timestamp"] = self._restore(timestamp)
-                return value
+        if data.count(b'"_type_"') == 1 and self._restore_timestamp(value):
+            return value
         return self._restore(value)
 
     def decode_shallow(self, data: bytes) -> Any:
@@ -44,10 +41,16 @@ class OrjsonTranscoder(JSONTranscoder):
         marker is left as stored. For the replay, which reads a few plain fields of
         every event: restoring the whole state costs more than parsing it."""
         state = orjson.loads(data)
-        timestamp = state.get("timestamp")
-        if type(timestamp) is dict:
-            state["timestamp"] = self._restore(timestamp)
+        self._restore_timestamp(state)
         return state
+
+    def _restore_timestamp(self, state: Any) -> bool:
+        """Restore a top-level "timestamp" marker in place; whether there was one."""
+        timestamp = state.get("timestamp") if type(state) is dict else None
+        if type(timestamp) is dict and "_type_" in timestamp:
+            state["timestamp"] = self._restore(timestamp)
+            return True
+        return False
 
     def _restore(self, value: Any) -> Any:
         if type(value) is dict:
