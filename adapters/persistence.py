@@ -10,11 +10,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlparse
 
 
-TRANSCODER = {"TRANSCODER_TOPIC": "adapters.store.transcoder:OrjsonTranscoder"}
+MAPPING = {"TRANSCODER_TOPIC": "adapters.store.transcoder:OrjsonTranscoder",
+           "MAPPER_TOPIC": "adapters.store.mapper:RowMapper"}
 
 
 def persistence_env(database_url: str) -> dict[str, str]:
-    return {**_store(database_url), **TRANSCODER}
+    return {**_store(database_url), **MAPPING}
 
 
 def _store(database_url: str) -> dict[str, str]:

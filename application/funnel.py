@@ -9,7 +9,7 @@ repeated events (which is what the audit's drift check is for).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from collections.abc import Mapping
@@ -113,7 +113,9 @@ class MessageState:
         return self.status.value
 
     def to_doc(self) -> dict[str, Any]:
-        doc = asdict(self)
+        # Every field is a plain value: a shallow copy is what asdict's deep copy gives,
+        # at a fraction of its cost (the projections write one per event).
+        doc = {name: getattr(self, name) for name in _STATE_FIELDS}
         doc.update(requested_at=self.requested_at.isoformat(), window=self.window.total_seconds(),
                    status=self.status.value,
                    enqueued_at=self.enqueued_at.isoformat() if self.enqueued_at else None,
@@ -133,6 +135,9 @@ class MessageState:
             "window_closed": WindowOutcome(doc["window_closed"]) if doc["window_closed"] else None,
             "cost": Decimal(doc["cost"]) if doc["cost"] is not None else None,
         })
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(MessageState))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from application.audit import CampaignAudit, CampaignAuditFold
@@ -636,8 +636,8 @@ class SmsLedger(TwoWayMessaging, Application):
         """The stored aggregates among `ids`, in one query where the recorder can
         (adapters.store.recorders), else one by one."""
         ids = list(ids)
-        select_many = getattr(self.recorder, "select_events_for", None)
-        if select_many is None:
+        select_rows = getattr(self.recorder, "select_event_rows", None)
+        if select_rows is None:
             found: dict[UUID, Aggregate] = {}
             for aggregate_id in ids:
                 try:
@@ -645,9 +645,11 @@ class SmsLedger(TwoWayMessaging, Application):
                 except AggregateNotFoundError:
                     pass
             return found
+        event_from_row = getattr(self.mapper, "event_from_row", None) or (
+            lambda *row: self.mapper.to_domain_event(StoredEvent(*row)))
         rebuilt: dict[UUID, Any] = {}
-        for stored in select_many(ids):
-            event = self.mapper.to_domain_event(stored)
+        for row in select_rows(ids):
+            event = event_from_row(*row)
             rebuilt[event.originator_id] = event.mutate(rebuilt.get(event.originator_id))
         return rebuilt
 

@@ -65,11 +65,12 @@ class ProjectionRunner:
                 inclusive_of_start=False)
             if not batch:
                 return
+            events = [self.mapper.to_domain_event(notification) for notification in batch]
             try:
                 with self.store.write(view, batch[-1].id) as writer:
-                    for notification in batch:
-                        projection.handle(writer, self.mapper.to_domain_event(notification),
-                                          notification.id)
+                    projection.prefetch(writer, events)
+                    for notification, event in zip(batch, events, strict=True):
+                        projection.handle(writer, event, notification.id)
             except IntegrityError:
                 continue  # another runner processed it; read on from its position
             if len(batch) < self.batch_size:

@@ -13,7 +13,7 @@ events in order, and the read store keeps documents and tracking together.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,12 +63,24 @@ class Projection(ABC):
     def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
         """Apply one event, at notification id `position`, inside the writer's transaction."""
 
+    def prefetch(self, writer: ReadWriter, events: Sequence[Any]) -> None:
+        """Before a batch is handled: name the documents its events will `get`, so the
+        store can read them together (ReadWriter.prefetch)."""
+
 
 class FeedProjection(Projection):
     name = FEED
     event_classes = (Message.Requested, *_STATUS_EVENTS, InboundMessage.Received,
                      Consent.Opened, Consent.Requested, Consent.Granted, Consent.Revoked,
                      Consent.Expired)
+
+    def prefetch(self, writer: ReadWriter, events: Sequence[Any]) -> None:
+        writer.prefetch("identity", {str(e.originator_id) for e in events
+                                     if isinstance(e, Message.Event)
+                                     and not isinstance(e, Message.Requested)})
+        writer.prefetch("consent", {str(e.originator_id) for e in events
+                                    if isinstance(e, Consent.Event)
+                                    and not isinstance(e, Consent.Opened)})
 
     def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
         key = str(event.originator_id)
@@ -92,7 +104,9 @@ class FeedProjection(Projection):
                 self._publish(writer, published, position)
             return
         if isinstance(event, Message.Requested):
-            writer.put("identity", key, asdict(event.identity()))
+            # Its fields are plain values, and the identity is made here for this alone:
+            # its own attribute dict serves (asdict would deep-copy every value).
+            writer.put("identity", key, vars(event.identity()))
             return
         identity = writer.get("identity", key)
         if identity is None:
@@ -122,6 +136,10 @@ def campaign_key(project_id: str, campaign_id: str | None) -> str:
 class StatisticsProjection(Projection):
     name = STATISTICS
     event_classes = _FUNNEL_EVENTS
+
+    def prefetch(self, writer: ReadWriter, events: Sequence[Any]) -> None:
+        writer.prefetch("message", {str(e.originator_id) for e in events
+                                    if not isinstance(e, Message.Requested)})
 
     def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
         key = str(event.originator_id)

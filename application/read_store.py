@@ -19,7 +19,7 @@ by closing time).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -39,6 +39,12 @@ class ReadWriter(ABC):
     @abstractmethod
     def delete(self, kind: str, key: str) -> None:
         """Remove the document if it exists; no error otherwise."""
+
+    def prefetch(self, kind: str, keys: Collection[str]) -> None:
+        """Read these documents ahead, together: a projection about to `get` one per
+        event of a batch says so first, and a store across a network reads them in
+        one round trip instead of one each. Only a hint: `get` answers the same
+        either way. Here (a store in the same process) there is nothing to gain."""
 
 
 class ReadStore(ABC):

@@ -1,8 +1,9 @@
 """Event recorders that load many aggregates' events in one query.
 
 The library's recorders select one aggregate's events per query; a callback of
-2,000 reports would be 2,000 round trips. These add `select_events_for(ids)`,
-which the application uses when the recorder offers it, and
+2,000 reports would be 2,000 round trips. These add `select_event_rows(ids)`,
+which the application uses when the recorder offers it (plain rows: building a
+StoredEvent per row costs more than the row itself), and
 `select_notification_rows`, the replay's page of plain rows (the library builds a
 Notification object per row). They are selected through the library's
 APPLICATION_RECORDER_TOPIC setting (adapters/persistence.py).
@@ -85,17 +86,17 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             ), prepare=True)
             return [notification_id for (notification_id,) in curs.fetchall()]
 
-    def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every event of every given aggregate, each aggregate's in version order."""
+    def select_event_rows(self, originator_ids: Sequence[UUID]
+                          ) -> list[tuple[UUID, int, str, bytes]]:
+        """(originator id, version, topic, state) of every event of every given
+        aggregate, each aggregate's in version order."""
         if not originator_ids:
             return []
         # Binary in and out, and plain tuples: half the time of text and dict rows.
         with self.datastore.get_connection() as conn, conn.cursor(
                 binary=True, row_factory=tuple_row) as curs:
             curs.execute(self._select_many_statement, [list(originator_ids)], prepare=True)
-            return [StoredEvent(originator_id=originator_id, originator_version=version,
-                                topic=topic, state=state)
-                    for originator_id, version, topic, state in curs.fetchall()]
+            return curs.fetchall()
 
 
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
@@ -126,13 +127,15 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                 [after, *topics, limit])
             return cursor.fetchall()
 
-    def select_events_for(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_event_rows(self, originator_ids: Sequence[UUID]
+                          ) -> list[tuple[UUID, int, str, bytes]]:
+        """As PostgresBatchRecorder's."""
         # Rows name their aggregate by the hex string it is stored as; each is mapped
         # back to the id asked for (the very object) rather than parsed into a new UUID
         # per row.
         asked = {i.hex if isinstance(i, UUID) else i: i for i in originator_ids}
         ids = list(asked)
-        found: list[StoredEvent] = []
+        found: list[tuple[UUID, int, str, bytes]] = []
         with self.datastore.transaction(commit=False) as cursor:
             for start in range(0, len(ids), SQLITE_MAX_PARAMETERS):
                 chunk = ids[start:start + SQLITE_MAX_PARAMETERS]
@@ -141,7 +144,5 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                     f"FROM {self.events_table_name} "
                     f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
                     "ORDER BY originator_id, originator_version", chunk)
-                found += [StoredEvent(originator_id=asked[row[0]], originator_version=row[1],
-                                      topic=row[2], state=row[3])
-                          for row in cursor.fetchall()]
+                found += [(asked[row[0]], row[1], row[2], row[3]) for row in cursor.fetchall()]
         return found

@@ -13,9 +13,11 @@ reached already (IntegrityError, nothing written). On PostgreSQL that UPDATE tak
 registry row's lock, so concurrent writers of a view queue and the losers see the
 winner's position; on SQLite the transaction begins IMMEDIATE, taking the database's
 write lock (in process, the datastore's pool hands out one writer connection at a
-time). Puts and deletes are buffered and sent at commit, one executemany per kind of
-statement. Tables and views are created and changed under a lock (SQLite's write
-lock, a PostgreSQL advisory lock), so processes starting together do not collide.
+time). Puts and deletes are buffered and sent at commit: on PostgreSQL one statement
+for all upserts and one for all deletes, from arrays; on SQLite an executemany each.
+Gets of a batch can be read ahead in one query (`prefetch`). Tables and views are
+created and changed under a lock (SQLite's write lock, a PostgreSQL advisory lock), so
+processes starting together do not collide.
 
 The store borrows the datastore's connections and closes nothing: the application
 closes its datastore.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,6 +38,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from adapters.store.recorders import SQLITE_MAX_PARAMETERS
 from adapters.store.views import (
     check_projection,
     check_view,
@@ -72,11 +75,22 @@ RETIRE = "UPDATE {reg} SET live = FALSE, dropped = TRUE WHERE view = ?"
 MAKE_LIVE = "UPDATE {reg} SET live = TRUE WHERE view = ?"
 
 GET_DOC = "SELECT doc FROM {docs} WHERE kind = ? AND key = ?"
+GET_DOCS = "SELECT key, doc FROM {docs} WHERE kind = ? AND key IN ({keys})"
 UPSERT_DOC = (
     "INSERT INTO {docs} (kind, key, partition, position, doc) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, "
     "position = excluded.position, doc = excluded.doc")
 DELETE_DOC = "DELETE FROM {docs} WHERE kind = ? AND key = ?"
+# PostgreSQL only: a whole transaction's upserts and deletes as one statement each,
+# from arrays sent in binary (%b: psycopg escapes text arrays byte by byte in Python).
+# Keys are unique within one, as the writer buffers one change per document.
+UPSERT_DOCS = (
+    "INSERT INTO {docs} (kind, key, partition, position, doc) "
+    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
+    "ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, "
+    "position = excluded.position, doc = excluded.doc")
+DELETE_DOCS = ("DELETE FROM {docs} AS d USING unnest(%b::text[], %b::text[]) AS gone(kind, key) "
+               "WHERE d.kind = gone.kind AND d.key = gone.key")
 SCAN = "SELECT position, doc FROM {docs} WHERE kind = ? AND partition = ?"
 
 
@@ -94,6 +108,25 @@ class SQLiteDialect:
 
     def statement(self, template: str, **names: str) -> str:
         return template.format(**{k: f'"{v}"' for k, v in names.items()})
+
+    def select_docs(self, cursor: Any, docs: str, kind: str, keys: Sequence[str]
+                    ) -> list[tuple[str, str]]:
+        """(key, doc) of the documents of `kind` among `keys`."""
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(keys), SQLITE_MAX_PARAMETERS):
+            chunk = keys[start:start + SQLITE_MAX_PARAMETERS]
+            cursor.execute(GET_DOCS.format(docs=f'"{docs}"', keys=",".join("?" * len(chunk))),
+                           [kind, *chunk])
+            found += cursor.fetchall()
+        return found
+
+    def upsert_docs(self, cursor: Any, docs: str, rows: list[tuple[str, str, str, int, str]]
+                    ) -> None:
+        """(kind, key, partition, position, doc) rows, each replacing its document."""
+        cursor.executemany(self.statement(UPSERT_DOC, docs=docs), rows)
+
+    def delete_docs(self, cursor: Any, docs: str, keys: list[tuple[str, str]]) -> None:
+        cursor.executemany(self.statement(DELETE_DOC, docs=docs), keys)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -134,6 +167,22 @@ class PostgresDialect:
         identifiers = {k: sql.Identifier(v) if k == "index" else sql.Identifier(self.schema, v)
                        for k, v in names.items()}
         return sql.SQL(template.replace("?", "%s")).format(**identifiers)
+
+    def select_docs(self, cursor: Any, docs: str, kind: str, keys: Sequence[str]
+                    ) -> list[tuple[str, str]]:
+        """(key, doc) of the documents of `kind` among `keys`."""
+        cursor.execute(self.statement(GET_DOCS.replace("IN ({keys})", "= ANY(%b)"), docs=docs),
+                       (kind, list(keys)))
+        return cursor.fetchall()
+
+    def upsert_docs(self, cursor: Any, docs: str, rows: list[tuple[str, str, str, int, str]]
+                    ) -> None:
+        """As SQLiteDialect's, in one statement: psycopg's executemany would still send
+        one statement per row (a batch of projected events writes thousands)."""
+        cursor.execute(self.statement(UPSERT_DOCS, docs=docs), [list(c) for c in zip(*rows)])
+
+    def delete_docs(self, cursor: Any, docs: str, keys: list[tuple[str, str]]) -> None:
+        cursor.execute(self.statement(DELETE_DOCS, docs=docs), [list(c) for c in zip(*keys)])
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -184,22 +233,35 @@ class _SqlWriter(ReadWriter):
     """Buffers puts and deletes (reads see them first) until the commit flushes them."""
 
     def __init__(self, dialect: Dialect, cursor: Any, view: str) -> None:
+        self._dialect = dialect
         self._cursor = cursor
-        table = docs_table(view)
-        self._get = dialect.statement(GET_DOC, docs=table)
-        self._upsert = dialect.statement(UPSERT_DOC, docs=table)
-        self._delete = dialect.statement(DELETE_DOC, docs=table)
+        self._table = docs_table(view)
+        self._get = dialect.statement(GET_DOC, docs=self._table)
         # (kind, key) -> (partition, position, JSON text), or None for a delete
         self._pending: dict[tuple[str, str], tuple[str, int, str] | None] = {}
+        # (kind, key) -> JSON text as stored, or None for absent: read by prefetch
+        self._fetched: dict[tuple[str, str], str | None] = {}
         self._done = False
 
     def get(self, kind: str, key: str) -> Document | None:
         if (kind, key) in self._pending:
             change = self._pending[(kind, key)]
             return None if change is None else json.loads(change[2])
+        if (kind, key) in self._fetched:
+            text = self._fetched[(kind, key)]
+            return None if text is None else json.loads(text)
         self._cursor.execute(self._get, (kind, key))
         row = self._cursor.fetchone()
         return None if row is None else json.loads(row[0])
+
+    def prefetch(self, kind: str, keys: Collection[str]) -> None:
+        wanted = [key for key in set(keys)
+                  if (kind, key) not in self._pending and (kind, key) not in self._fetched]
+        if not wanted:
+            return
+        self._fetched.update(((kind, key), None) for key in wanted)
+        self._fetched.update(((kind, key), text) for key, text in
+                             self._dialect.select_docs(self._cursor, self._table, kind, wanted))
 
     def put(self, kind: str, key: str, doc: Document, *, partition: str = "",
             position: int = 0) -> None:
@@ -217,9 +279,9 @@ class _SqlWriter(ReadWriter):
         upserts = [(kind, key, *change) for (kind, key), change in self._pending.items()
                    if change is not None]
         if deletes:
-            self._cursor.executemany(self._delete, deletes)
+            self._dialect.delete_docs(self._cursor, self._table, deletes)
         if upserts:
-            self._cursor.executemany(self._upsert, upserts)
+            self._dialect.upsert_docs(self._cursor, self._table, upserts)
 
     def _check_open(self) -> None:
         if self._done:

@@ -40,21 +40,20 @@ def test_a_batch_with_one_taken_position_stores_nothing(recorder):
     with pytest.raises(IntegrityError):
         recorder.insert_events([event(fresh, 1), event(taken, 1)])
     assert recorder.max_notification_id() == before
-    assert recorder.select_events_for([fresh]) == []
+    assert recorder.select_event_rows([fresh]) == []
 
 
 def test_events_are_loaded_per_aggregate_in_version_order(recorder):
     a, b, absent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     recorder.insert_events([event(b, 1), event(a, 1, state=b'{"n": 2}')])
-    recorder.insert_events([event(a, 2), event(b, 2)])
-    loaded = recorder.select_events_for([a, b, absent])
+    recorder.insert_events([event(a, 2, topic="t:B"), event(b, 2)])
+    loaded = recorder.select_event_rows([a, b, absent])
     by_aggregate = {}
-    for stored in loaded:
-        by_aggregate.setdefault(stored.originator_id, []).append(stored.originator_version)
+    for originator_id, version, _, _ in loaded:
+        by_aggregate.setdefault(originator_id, []).append(version)
     assert by_aggregate == {a: [1, 2], b: [1, 2]}
-    assert {type(s.originator_id) for s in loaded} == {uuid.UUID}
-    assert next(s.state for s in loaded if s.originator_id == a and s.originator_version == 1
-                ) == b'{"n": 2}'
+    assert {type(row[0]) for row in loaded} == {uuid.UUID}
+    assert (a, 1, "t:A", b'{"n": 2}') in loaded and (a, 2, "t:B", b'{"n": 1}') in loaded
 
 
 def test_replay_rows_follow_the_store_order_within_the_topics_asked_for(recorder):

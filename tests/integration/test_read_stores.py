@@ -126,6 +126,27 @@ def test_a_transaction_sees_its_own_writes(store, view):
     assert store.get(view, "other", "x") == {"new": True}
 
 
+def test_a_prefetch_changes_no_answer(store, view):
+    with store.write(view, 1) as w:
+        for n in range(1000):  # more keys than SQLite takes in one statement
+            w.put("counter", f"c{n}", {"n": n})
+        w.put("other", "c1", {"kind": "other"})
+    keys = [f"c{n}" for n in range(1000)] + ["absent", "gone", "fresh"]
+    with store.write(view, 2) as w:
+        w.put("counter", "fresh", {"n": "pending"})  # a pending put wins over the store
+        w.prefetch("counter", keys)
+        w.delete("counter", "c2")  # a change after the prefetch wins too
+        w.put("counter", "c3", {"n": "changed"})
+        assert [w.get("counter", f"c{n}") for n in (0, 999)] == [{"n": 0}, {"n": 999}]
+        assert (w.get("counter", "c2"), w.get("counter", "c3")) == (None, {"n": "changed"})
+        assert (w.get("counter", "absent"), w.get("counter", "fresh")) == (None, {"n": "pending"})
+        assert w.get("other", "c1") == {"kind": "other"}  # kinds stay apart
+        w.get("counter", "c0")["n"] = "mutated"  # a fetched document read back is a copy
+        assert w.get("counter", "c0") == {"n": 0}
+    assert store.get(view, "counter", "c2") is None
+    assert store.get(view, "counter", "c3") == {"n": "changed"}
+
+
 def test_a_document_read_back_is_a_copy(store, view):
     doc = {"items": [1]}
     with store.write(view, 1) as w:
