@@ -10,7 +10,6 @@ writer's block to finish, only for its commit.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 from adapters.store.views import (
     check_projection,
     check_view,
+    decode,
     encode,
     unknown_view,
     view_name,
@@ -68,7 +68,7 @@ class _MemoryWriter(ReadWriter):
     def get(self, kind: str, key: str) -> Document | None:
         if (kind, key) in self.pending:
             change = self.pending[(kind, key)]
-            return None if change is None else json.loads(change[2])
+            return None if change is None else decode(change[2])
         return self._store.get(self._view, kind, key)
 
     def put(self, kind: str, key: str, doc: Document, *, partition: str = "",
@@ -163,7 +163,7 @@ class MemoryReadStore(ReadStore):
         check_view(view)
         with self._data:
             text = self._view(view).get(kind, key)
-        return None if text is None else json.loads(text)
+        return None if text is None else decode(text)
 
     def scan(self, view: str, kind: str, partition: str, *, after: int | None = None,
              upto: int | None = None, limit: int = 1000) -> list[tuple[int, Document]]:
@@ -175,7 +175,7 @@ class MemoryReadStore(ReadStore):
         rows = sorted((position, key, text) for key, (position, text) in docs
                       if (after is None or position > after)
                       and (upto is None or position <= upto))
-        return [(position, json.loads(text)) for position, _, text in rows[:limit]]
+        return [(position, decode(text)) for position, _, text in rows[:limit]]
 
     # --- helpers (callers hold self._data) ----------------------------------------------
 

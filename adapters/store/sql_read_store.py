@@ -25,7 +25,6 @@ closes its datastore.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from adapters.store.recorders import SQLITE_MAX_PARAMETERS
 from adapters.store.views import (
     check_projection,
     check_view,
+    decode,
     encode,
     unknown_view,
     view_name,
@@ -246,13 +246,13 @@ class _SqlWriter(ReadWriter):
     def get(self, kind: str, key: str) -> Document | None:
         if (kind, key) in self._pending:
             change = self._pending[(kind, key)]
-            return None if change is None else json.loads(change[2])
+            return None if change is None else decode(change[2])
         if (kind, key) in self._fetched:
             text = self._fetched[(kind, key)]
-            return None if text is None else json.loads(text)
+            return None if text is None else decode(text)
         self._cursor.execute(self._get, (kind, key))
         row = self._cursor.fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else decode(row[0])
 
     def prefetch(self, kind: str, keys: Collection[str]) -> None:
         wanted = [key for key in set(keys)
@@ -373,7 +373,7 @@ class SqlReadStore(ReadStore):
 
     def get(self, view: str, kind: str, key: str) -> Document | None:
         rows = self._read_docs(view, GET_DOC, (kind, key))
-        return json.loads(rows[0][0]) if rows else None
+        return decode(rows[0][0]) if rows else None
 
     def scan(self, view: str, kind: str, partition: str, *, after: int | None = None,
              upto: int | None = None, limit: int = 1000) -> list[tuple[int, Document]]:
@@ -388,7 +388,7 @@ class SqlReadStore(ReadStore):
             params.append(upto)
         template += " ORDER BY position, key LIMIT ?"
         params.append(limit)
-        return [(position, json.loads(doc))
+        return [(position, decode(doc))
                 for position, doc in self._read_docs(view, template, params)]
 
     # --- helpers ------------------------------------------------------------------------

@@ -6,8 +6,9 @@ write into a later rebuild by name. View names become table names, hence the che
 
 from __future__ import annotations
 
-import json
 import re
+
+import orjson
 
 from application.read_store import Document
 
@@ -35,7 +36,13 @@ def view_name(projection: str, version: int) -> str:
 
 
 def encode(doc: Document) -> str:
-    return json.dumps(doc, separators=(",", ":"))
+    """A document as compact JSON text (orjson: the projections write several per
+    event; keys that are not strings are written as strings, as the json module does)."""
+    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def decode(text: str) -> Document:
+    return orjson.loads(text)
 
 
 def unknown_view(view: str) -> ValueError:
