@@ -65,6 +65,22 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
         ).format(schema, Identifier(self.events_table_name)).as_string()
 
+    def create_table(self) -> None:
+        """The library's, one process at a time per schema. Processes starting together
+        on an empty schema (service instances on a first deploy, a CLI beside them)
+        would race: PostgreSQL's IF NOT EXISTS is checked before the catalog row is
+        written, so all but one failed with a duplicate pg_type row or "tuple
+        concurrently updated". A session-level advisory lock, held on a connection of
+        its own while the library creates everything on others, queues them; the
+        later ones then find everything there."""
+        key = f"{self.datastore.schema}.smsledger_create_tables"
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:  # process applications: the library's way

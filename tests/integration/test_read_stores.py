@@ -378,25 +378,22 @@ def test_data_survives_reopening(open_store):
 
 @pytest.mark.parametrize("database_url", DURABLE, indirect=True)
 def test_processes_starting_together_agree_on_the_views(open_ledger):
-    """Stores opened at once on one database (as processes starting together, each
-    with its own connections) create a projection's view once and agree on its name.
-
-    The ledgers open one after the other: the library's own PostgreSQL table creation
-    (CREATE TYPE) is not safe against a concurrent start on an empty schema."""
-    recorders = [open_ledger().recorder for _ in range(4)]
-    barrier = threading.Barrier(len(recorders))
+    """Ledgers opened at once on one empty database (as processes starting together,
+    each with its own connections) create the event tables and a projection's view once,
+    and agree on the view's name."""
+    barrier = threading.Barrier(4)
     names, errors = [], []
 
-    def start(recorder):
+    def start():
         try:
             barrier.wait()
-            store = read_store_for(recorder)
+            store = read_store_for(open_ledger().recorder)
             names.append(store.live_view("orders"))
             names.append(store.new_view("audit"))
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=start, args=(r,)) for r in recorders]
+    threads = [threading.Thread(target=start) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
