@@ -54,6 +54,7 @@ from adapters.bootstrap import bootstrap_service
 from adapters.http.app import create_app
 from adapters.http.server import BackgroundServer
 from adapters.infobip.callbacks import parse_delivery_reports
+from adapters.persistence import OUR_PERSISTENCE
 from application.commands import ProviderReport
 from application.ledger import SmsLedger
 from domain.message import message_aggregate_id
@@ -344,17 +345,22 @@ def _ours_http(database: str, url: str, secret: str, batch: _Batch, concurrency:
 # --- baselines ---------------------------------------------------------------------------
 
 class _LibraryDefaults(Application):
-    """The library as it comes: its own recorder, transcoder and save, on the same
-    tables as the ledger (same name), so the naive baseline owes nothing to ours."""
+    """The library as it comes: its own recorder, mapper, transcoder and save, on the
+    same tables as the ledger (same name), so the naive baseline owes nothing to ours."""
 
     name = SmsLedger.name
 
 
+def library_defaults(url: str) -> Application:
+    """The application of the naive baseline, on the store at `url`."""
+    return _LibraryDefaults(env={key: value for key, value in
+                                 settings_for(url).store_env().items()
+                                 if key not in OUR_PERSISTENCE})
+
+
 def _naive(database: str, url: str, batch: _Batch, report: BenchReport) -> None:
     """The library used as its documentation shows: get, command, save, per report."""
-    env = {key: value for key, value in settings_for(url).store_env().items()
-           if key not in ("APPLICATION_RECORDER_TOPIC", "TRANSCODER_TOPIC")}
-    app = _LibraryDefaults(env=env)
+    app = library_defaults(url)
     callbacks = batch.parsed()
     latencies = []
     try:

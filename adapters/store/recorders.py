@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -70,16 +71,15 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
         on an empty schema (service instances on a first deploy, a CLI beside them)
         would race: PostgreSQL's IF NOT EXISTS is checked before the catalog row is
         written, so all but one failed with a duplicate pg_type row or "tuple
-        concurrently updated". A session-level advisory lock, held on a connection of
-        its own while the library creates everything on others, queues them; the
-        later ones then find everything there."""
-        key = f"{self.datastore.schema}.smsledger_create_tables"
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        concurrently updated". A session-level advisory lock queues them; the later
+        ones then find everything there. It is held on a connection of its own, outside
+        the pool (which may allow a single connection, needed by the library's create),
+        and closing that connection releases it, whatever happened."""
+        pool = self.datastore.pool
+        with psycopg.connect(pool.conninfo, **{**pool.kwargs, "autocommit": True}) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))",
+                         (f"{self.datastore.schema}.smsledger_create_tables",))
+            super().create_table()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:

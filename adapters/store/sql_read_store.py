@@ -255,6 +255,7 @@ class _SqlWriter(ReadWriter):
         return None if row is None else decode(row[0])
 
     def prefetch(self, kind: str, keys: Collection[str]) -> None:
+        self._check_open()
         wanted = [key for key in set(keys)
                   if (kind, key) not in self._pending and (kind, key) not in self._fetched]
         if not wanted:

@@ -6,6 +6,7 @@ write into a later rebuild by name. View names become table names, hence the che
 
 from __future__ import annotations
 
+import json
 import re
 
 import orjson
@@ -35,14 +36,27 @@ def view_name(projection: str, version: int) -> str:
     return f"{projection}_v{version}"
 
 
+# What the json module refused, orjson refuses too (datetimes and dataclasses would
+# otherwise be written as strings); keys that are not strings become strings, as there.
+_ENCODE_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def encode(doc: Document) -> str:
-    """A document as compact JSON text (orjson: the projections write several per
-    event; keys that are not strings are written as strings, as the json module does)."""
-    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
+    """A document as compact JSON text, with orjson: the projections write several per
+    event. Text that is not ASCII is escaped, as the json module's was, so documents
+    stay ASCII whatever the database's encoding."""
+    data = orjson.dumps(doc, option=_ENCODE_OPTIONS)
+    return data.decode() if data.isascii() else json.dumps(doc, separators=(",", ":"))
 
 
 def decode(text: str) -> Document:
-    return orjson.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # NaN, Infinity or a lone surrogate escape, which the json module wrote for
+        # documents stored by earlier versions and orjson does not read.
+        return json.loads(text)
 
 
 def unknown_view(view: str) -> ValueError:

@@ -99,3 +99,20 @@ def test_percentiles_and_ratios():
     report.compare("sqlite", "ours", ["base", "missing"])
     assert report.ratio("sqlite", "ours", "base") == 3.0
     assert len(report.ratios) == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_naive_baseline_uses_the_library_as_it_comes(database, tmp_path, request):
+    from eventsourcing.persistence import JSONTranscoder, Mapper
+
+    from adapters.bench.ingest import library_defaults
+
+    url = (f"sqlite:///{tmp_path}/naive.db" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    app = library_defaults(url)
+    try:
+        assert type(app.mapper) is Mapper
+        assert type(app.mapper.transcoder) is JSONTranscoder
+        assert type(app.recorder).__module__.startswith("eventsourcing.")
+    finally:
+        app.close()
