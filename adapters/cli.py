@@ -69,25 +69,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from adapters.bootstrap import bootstrap_service
-    from adapters.http.app import create_app
     from adapters.http.middleware import configure_json_logging
-    from adapters.maintenance import Maintenance
+    from adapters.http.serving import run_service, run_workers
 
+    if args.workers > 1:
+        configure_json_logging(worker="main")
+        return run_workers(settings, args.host, args.port, args.workers)
     configure_json_logging()
-    public_url = settings.public_url or f"http://{args.host}:{args.port}"
-    smsledger, context = bootstrap_service(settings, public_url=public_url)
-    background = smsledger.ledger.projections.run_in_background()
-    maintenance = Maintenance(smsledger).start()
-    try:
-        uvicorn.run(create_app(context), host=args.host, port=args.port, log_config=None,
-                    access_log=False)
-    finally:
-        maintenance.stop()
-        background.stop()
-        smsledger.close()
+    run_service(settings, args.host, args.port)
     return EXIT_OK
 
 
@@ -131,6 +120,16 @@ def _simulator(args: argparse.Namespace) -> int:
 
     run_simulator(args.host, args.port, args.api_key)
     return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def _moment(text: str) -> datetime:
@@ -202,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the HTTP service: client API, Infobip webhooks, health, metrics")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=_positive, default=1,
+                       help="processes answering on the port (default 1; one process uses "
+                            "about one core)")
     serve.add_argument("--public-url", default=None,
                        help="where Infobip reaches this service, for its webhook URLs "
                             "(env SMSLEDGER_PUBLIC_URL; default: the address it listens on)")

@@ -44,15 +44,23 @@ class SecretKey:
         try:
             return self._file.read_bytes().strip()
         except FileNotFoundError:
-            key = secrets.token_urlsafe(32).encode()
-            # O_EXCL: two processes starting together cannot write two keys.
-            try:
-                descriptor = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return self._file.read_bytes().strip()
+            pass
+        # Written whole to a file of our own, then linked into place: two processes
+        # starting together cannot write two keys, and neither reads a key half written
+        # (the loser of the link reads the winner's).
+        key = secrets.token_urlsafe(32).encode()
+        draft = self._file.with_name(f".{self._file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(key)
+            try:
+                os.link(draft, self._file)
+            except FileExistsError:
+                return self._file.read_bytes().strip()
             return key
+        finally:
+            draft.unlink()
 
 
 class HmacWebhookSecrets(WebhookSecrets):

@@ -145,22 +145,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class JsonLineFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's fields."""
+    """One JSON object per line: time, level, logger, message, the process's own fields
+    (a worker's number) and the record's fields."""
+
+    def __init__(self, fields: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.fields = fields or {}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(), "logger": record.name,
-            "message": record.getMessage(), **getattr(record, "fields", {}),
+            "message": record.getMessage(), **self.fields, **getattr(record, "fields", {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_json_logging(level: int = logging.INFO) -> None:
+def configure_json_logging(level: int = logging.INFO, **fields: Any) -> None:
+    """JSON lines on stderr; `fields` go into every line (e.g. worker=2)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonLineFormatter())
+    handler.setFormatter(JsonLineFormatter(fields))
     logging.Formatter.converter = time.gmtime
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,0 +1,33 @@
+"""The service's secret key file (adapters/secrets.py): created once, whole, owner-only,
+whoever asks first, and read back by everyone after."""
+
+import stat
+import threading
+
+from adapters.secrets import SecretKey
+
+
+def test_processes_starting_together_get_one_key(tmp_path):
+    path = tmp_path / "smsledger.key"
+    barrier = threading.Barrier(8)
+    keys = []
+
+    def start():
+        barrier.wait()
+        keys.append(SecretKey(None, path).bytes())
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(keys)) == 1 and len(keys[0]) >= 32
+    assert path.read_bytes() == keys[0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["smsledger.key"]  # no drafts left
+
+
+def test_a_key_given_in_the_settings_is_used_and_no_file_is_made(tmp_path):
+    path = tmp_path / "smsledger.key"
+    assert SecretKey("given-key-0123456789", path).bytes() == b"given-key-0123456789"
+    assert not path.exists()
