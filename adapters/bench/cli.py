@@ -30,6 +30,7 @@ DEFAULTS = {
     "reports": 10_000,
     "baseline_reports": 2_000,
     "concurrency": 4,
+    "serve_workers": 2,
     "catch_up_events": 5_000,
     "messages": 100_000,
     "baseline_messages": 500,
@@ -90,7 +91,12 @@ def add_bench_command(subcommands: Any) -> None:
                                 help="events the projection catch-up is measured on; 0 skips "
                                      f"it (default {DEFAULTS['catch_up_events']:,})")
             parser.add_argument("--no-http", action="store_true",
-                                help="skip the end-to-end HTTP webhook measurement")
+                                help="skip the end-to-end HTTP webhook measurements")
+            parser.add_argument("--serve-workers", type=_positive,
+                                default=DEFAULTS["serve_workers"],
+                                help="also measure `smsledger serve` in its own process with one "
+                                     "worker and with this many; 1 skips it "
+                                     f"(default {DEFAULTS['serve_workers']})")
         if name in ("send", "all"):
             parser.add_argument("--messages", type=_positive, default=DEFAULTS["messages"],
                                 help=f"campaign size (default {DEFAULTS['messages']:,})")
@@ -151,7 +157,7 @@ def _ingest(args: argparse.Namespace, databases: list[str], profiles: Profiles) 
         databases, args.postgres_url, reports=args.reports,
         baseline_reports=args.baseline_reports, concurrency=args.concurrency,
         http=not args.no_http, catch_up_events=args.catch_up_events,
-        nodelay=not args.keep_nagle, profiles=profiles))
+        serve_workers=args.serve_workers, nodelay=not args.keep_nagle, profiles=profiles))
 
 
 def _send(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:

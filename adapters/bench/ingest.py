@@ -40,6 +40,7 @@ from adapters.bench.common import (
 )
 from adapters.bench.profiling import Profiles, now
 from adapters.bench.senders import SenderProcess
+from adapters.bench.served import measure_served
 from adapters.bench.workload import (
     API_KEY,
     CALLBACK_SIZE,
@@ -90,6 +91,7 @@ class IngestOptions:
     baseline_reports: int = 2_000  # for the two one-transaction-per-report baselines
     concurrency: int = 4
     http: bool = True
+    serve_workers: int = 2  # (c) `smsledger serve` with one worker and with this many; 1 skips
     catch_up_events: int = 5_000  # projection catch-up measured on this many events
     nodelay: bool = True  # TCP_NODELAY on the in-process server, as `smsledger serve` has it
     profiles: Profiles = field(default_factory=lambda: Profiles(None))
@@ -112,6 +114,10 @@ class _Batch:
         return callbacks
 
 
+def _served_worker_counts(options: IngestOptions) -> list[int]:
+    return [1, options.serve_workers] if options.http and options.serve_workers > 1 else []
+
+
 def run_ingest(options: IngestOptions) -> BenchReport:
     report = BenchReport("ingest")
     started = now()
@@ -120,6 +126,8 @@ def run_ingest(options: IngestOptions) -> BenchReport:
         report.compare(database, "ours-app", BASELINES)
         if options.http:
             report.compare(database, "ours-http", BASELINES)
+        for workers in _served_worker_counts(options)[1:]:
+            report.compare(database, f"serve-{workers}", ["serve-1"])
         _targets(database, report)
     report.notes += [
         f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
@@ -146,6 +154,13 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "delayed ACK)." if options.nodelay else
             "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
             "request waits ~40 ms for a delayed ACK.")
+    if _served_worker_counts(options):
+        report.notes.append(
+            f"(c) starts `smsledger serve` as a process of its own, with one worker and with "
+            f"{options.serve_workers} (adapters/bench/served.py), with the same senders as (b); "
+            "its background runner keeps the projections current during the measurement. "
+            "Not a target; on 2 cores the workers share them with the database and the "
+            "senders.")
     report.seconds = now() - started
     return report
 
@@ -168,6 +183,8 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
             sizes = {"app": options.reports, "naive": options.baseline_reports}
             if options.http:
                 sizes["http"] = options.reports
+            served = _served_worker_counts(options)
+            sizes.update({f"serve-{workers}": options.reports for workers in served})
             with measuring() as setup:
                 batches = _prepare(ledger, sizes)
             report.setup[f"{database}: send {sum(sizes.values()):,} messages through a stub "
@@ -186,6 +203,14 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
                                    options.concurrency, report, options.profiles)
                     finally:
                         server.stop()
+                if served:
+                    with measuring() as catch_up:
+                        ledger.projections.catch_up()
+                    report.setup[f"{database}: projections caught up before serve"] = (
+                        catch_up.seconds)
+                    measure_served(database, url, secret,
+                                   {w: batches[f"serve-{w}"].bodies for w in served},
+                                   options.concurrency, report)
                 plain.measure_one_row_per_transaction(database, report)
                 plain.check_updated()
         finally:

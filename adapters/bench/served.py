@@ -1,0 +1,98 @@
+"""bench ingest, (c): the webhook of `smsledger serve` run as an operator runs it.
+
+`serve` is started as a process of its own, on the benchmark's store, with its
+background work on (the projections kept current, the periodic maintenance), once
+with one worker and once with `--workers N`; the same sender process as (b) posts the
+callbacks. The projections are caught up before (untimed), so the service's runner
+only follows what the measurement itself stores, as in a service that has been
+running. Only the rate and latencies are ours to read here: the service's memory and
+CPU are another process's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement, measuring
+from adapters.bench.senders import SenderProcess
+from adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, PROJECT
+
+START_TIMEOUT = 60.0
+
+
+def measure_served(database: str, url: str, secret: str, batches: dict[int, list[bytes]],
+                   concurrency: int, report: BenchReport) -> None:
+    """One measurement per worker count in `batches` (workers -> callback bodies)."""
+    path = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
+    for workers, bodies in batches.items():
+        with served(url, workers) as base:
+            senders = SenderProcess(base, path, (INTEGRATION, secret), concurrency)
+            try:
+                senders.load([b'{"results": []}'] * concurrency * workers)  # warm-up
+                senders.go()
+                senders.load(bodies)
+                with measuring() as watch:
+                    posted = senders.go()
+            finally:
+                senders.close()
+        report.add(Measurement(
+            f"serve-{workers}", f"smsledger serve --workers {workers} (its own process, "
+            f"background work on), {concurrency} concurrent senders", database,
+            posted.applied, "reports", watch.seconds, ours=True, latencies=posted.latencies,
+            latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: serve --workers {workers}"))
+
+
+@contextmanager
+def served(database_url: str, workers: int) -> Iterator[str]:
+    """`smsledger serve --workers N` on a free loopback port; its base URL once healthy."""
+    with tempfile.TemporaryDirectory(prefix="smsledger-serve-") as folder:
+        log = Path(folder) / "serve.log"
+        port = _free_port()
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(workers), "--database-url", database_url],
+                cwd=folder, stdout=output, stderr=subprocess.STDOUT,
+                env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_until_healthy(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"smsledger serve did not become healthy at {base}; its output:\n{tail}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
