@@ -36,14 +36,7 @@ def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
+        _wait_until_healthy(base)
         put = httpx.put(f"{base}/v1/projects/acme/integrations/infobip",
                         headers={"Authorization": f"Bearer {admin['admin_token']}"},
                         json={"base_url": "https://xyz.api.infobip.com", "api_key": "k" * 32,
