@@ -70,13 +70,16 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.http.middleware import configure_json_logging
-    from adapters.http.serving import run_service, run_workers
+    from adapters.http.serving import CannotServe, run_service, run_workers
 
-    if args.workers > 1:
-        configure_json_logging(worker="main")
-        return run_workers(settings, args.host, args.port, args.workers)
-    configure_json_logging()
-    run_service(settings, args.host, args.port)
+    configure_json_logging(**({"worker": "main"} if args.workers > 1 else {}))
+    try:
+        if args.workers > 1:
+            return run_workers(settings, args.host, args.port, args.workers)
+        run_service(settings, args.host, args.port)
+    except CannotServe as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return EXIT_OK
 
 

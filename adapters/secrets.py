@@ -13,9 +13,13 @@ import hmac
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 
 from application.projects import SecretSource, WebhookSecrets
+
+
+MIN_KEY_LENGTH = 16  # as the SMSLEDGER_SECRET_KEY setting requires
 
 
 class RandomSecrets(SecretSource):
@@ -42,25 +46,55 @@ class SecretKey:
 
     def _load_or_create(self) -> bytes:
         try:
-            return self._file.read_bytes().strip()
+            return self._read()
         except FileNotFoundError:
             pass
-        # Written whole to a file of our own, then linked into place: two processes
-        # starting together cannot write two keys, and neither reads a key half written
-        # (the loser of the link reads the winner's).
         key = secrets.token_urlsafe(32).encode()
+        # Written whole (and synced) to a file of our own, then linked into place: two
+        # processes starting together cannot write two keys, and neither reads a key
+        # half written (the loser of the link reads the winner's).
         draft = self._file.with_name(f".{self._file.name}.{os.getpid()}.{secrets.token_hex(4)}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(key)
+                handle.flush()
+                os.fsync(handle.fileno())
             try:
                 os.link(draft, self._file)
             except FileExistsError:
-                return self._file.read_bytes().strip()
+                return self._read()
+            except OSError:  # a file system without hard links
+                return self._create_in_place(key)
             return key
         finally:
             draft.unlink()
+
+    def _create_in_place(self, key: bytes) -> bytes:
+        try:
+            descriptor = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return self._read()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return key
+
+    def _read(self) -> bytes:
+        """The key in the file; a file found empty is read again for a moment (another
+        process may be writing it where files cannot be linked), then refused."""
+        for _ in range(50):
+            key = self._file.read_bytes().strip()
+            if key:
+                break
+            time.sleep(0.02)
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"the key file {str(self._file)!r} holds {len(key)} characters, fewer than "
+                f"{MIN_KEY_LENGTH}: delete it to have a new key made (every webhook secret "
+                "changes), or set SMSLEDGER_SECRET_KEY")
+        return key
 
 
 class HmacWebhookSecrets(WebhookSecrets):

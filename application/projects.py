@@ -264,9 +264,14 @@ class ProjectDirectory(Application):
         keeps the settings it rebuilt, and a read asks the store only for events after
         the kept version: usually none, and the kept object is answered. New events
         are applied to a copy, never to an object a caller may be reading."""
-        aggregate_id = project_settings_id(project_id)
+        try:
+            aggregate_id = project_settings_id(project_id)
+        except ValueError:  # not encodable (a lone surrogate): no such project
+            return None
         with self._kept_lock:
-            kept = self._kept.get(aggregate_id)
+            kept = self._kept.pop(aggregate_id, None)
+            if kept is not None:
+                self._kept[aggregate_id] = kept  # now the most recently used
         if kept is None:
             try:
                 current = self.repository.get(aggregate_id)
@@ -280,9 +285,11 @@ class ProjectDirectory(Application):
             for event in newer:
                 current = event.mutate(current)
         with self._kept_lock:
-            if len(self._kept) >= MAX_KEPT_PROJECTS and aggregate_id not in self._kept:
-                self._kept.pop(next(iter(self._kept)))  # the one kept longest
-            self._kept[aggregate_id] = current
+            known = self._kept.get(aggregate_id)
+            if known is None or known.version < current.version:  # another read may be newer
+                if known is None and len(self._kept) >= MAX_KEPT_PROJECTS:
+                    self._kept.pop(next(iter(self._kept)))  # the least recently used
+                self._kept[aggregate_id] = current
         return current
 
     def _change(self, project_id: str, command: Callable[[ProjectSettings], None], *,

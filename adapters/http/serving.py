@@ -2,21 +2,26 @@
 
 One process runs uvicorn, with the projections kept current and the periodic
 maintenance in background threads; it uses about one core (the interpreter lock).
-With `workers` > 1, each worker is a process of its own, a whole smsledger on the same
-store, listening on the same address with SO_REUSEPORT, so the kernel spreads the
-connections between them. Worker 0 alone does the background work: the others would
-only repeat it (safe, as the projections track what they processed and maintenance
-commands are idempotent, but wasted). If a worker exits, the others are stopped and
-`serve` exits with an error, for the supervisor (systemd, Kubernetes) to restart it
-whole; SIGTERM or Ctrl-C stops every worker gracefully.
+With `workers` > 1 (Linux), each worker is a process of its own, a whole smsledger on
+the same store, listening on the same address with SO_REUSEPORT, so the kernel spreads
+the connections between them. Worker 0 alone does the background work: the others
+would only repeat it (safe, as the projections track what they processed and
+maintenance commands are idempotent, but wasted). If a worker exits, the others are
+stopped and `serve` exits with an error, for the supervisor (systemd, Kubernetes) to
+restart it whole; SIGTERM or Ctrl-C stops every worker gracefully, and workers whose
+parent is killed outright stop too.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
+import threading
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -33,87 +38,159 @@ from adapters.secrets import SecretKey
 log = logging.getLogger("smsledger.serve")
 
 STOP_TIMEOUT = 30.0  # seconds a worker has to finish its requests once told to stop
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+class CannotServe(RuntimeError):
+    """Refused before serving: the port is taken, the platform cannot run workers, or
+    the key file is bad."""
 
 
 def run_service(settings: Settings, host: str, port: int, *, background_work: bool = True,
                 reuse_port: bool = False) -> None:
-    """Serve until stopped (SIGTERM, Ctrl-C). `reuse_port`: bind with SO_REUSEPORT, beside
+    """Serve until stopped (SIGTERM, Ctrl-C), then stop the background work and close the
+    store; CannotServe for a bad key file. `reuse_port`: bind with SO_REUSEPORT, beside
     other processes listening on the same address."""
+    _read_secret_key(settings)
     public_url = settings.public_url or f"http://{host}:{port}"
     smsledger, context = bootstrap_service(settings, public_url=public_url)
     background = smsledger.ledger.projections.run_in_background() if background_work else None
     maintenance = Maintenance(smsledger).start() if background_work else None
     try:
         app = create_app(context)
-        if reuse_port:
-            config = uvicorn.Config(app, log_config=None, access_log=False)
-            uvicorn.Server(config).run(sockets=[_shared_socket(host, port)])
-        else:
-            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        with _signals_end_normally():
+            if reuse_port:
+                config = uvicorn.Config(app, log_config=None, access_log=False)
+                uvicorn.Server(config).run(sockets=[_shared_socket(host, port)])
+            else:
+                uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         if maintenance is not None:
             maintenance.stop()
         if background is not None:
             background.stop()
         smsledger.close()
+        log.info("service stopped")
 
 
 def run_workers(settings: Settings, host: str, port: int, workers: int) -> int:
-    """Serve from `workers` processes; 0 once stopped by a signal, 1 if a worker exited."""
-    if settings.secret_key is None:
-        # Create the key file, if it is missing, before the workers read it.
-        SecretKey(None, settings.secret_key_file).bytes()
+    """Serve from `workers` processes; 0 once stopped by a signal, 1 if a worker exited.
+    CannotServe before starting any."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        raise CannotServe("--workers above 1 needs Linux (SO_REUSEPORT spreading "
+                          "connections); run one process per port elsewhere")
+    _check_port_free(host, port)
+    _read_secret_key(settings)  # made once here, if missing, before the workers read it
     values = {name: getattr(settings, name) for name in Settings.model_fields}
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_worker, args=(values, host, port, index),
+    processes = [spawn.Process(target=_worker, args=(values, host, port, index, os.getpid()),
                                name=f"smsledger-worker-{index}") for index in range(workers)]
-    stopping = False
+    # A signal only notes that it came and wakes the wait below; raising from the
+    # handler could interrupt a process start half done.
+    woken, wake = os.pipe()
+    stopping = threading.Event()
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        raise _Stop
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+        os.write(wake, b"x")
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for process in processes:
+            if stopping.is_set():
+                break
             process.start()
-        ended = wait([process.sentinel for process in processes])  # until a worker exits
-        exited = [p for p in processes if p.sentinel in ended]
-        for process in exited:
-            process.join(STOP_TIMEOUT)  # its pipe closes a moment before it can be reaped
-        log.error("a worker exited; stopping the others", extra={"fields": {
-            "exit_codes": {p.name: p.exitcode for p in exited}}})
-    except _Stop:
-        pass
+        if not stopping.is_set():
+            ended = wait([process.sentinel for process in processes] + [woken])
+            exited = [p for p in processes if p.sentinel in ended]
+            for process in exited:
+                process.join(STOP_TIMEOUT)  # its pipe closes a moment before it is reaped
+            if exited and not stopping.is_set():
+                log.error("a worker exited; stopping the others", extra={"fields": {
+                    "exit_codes": {p.name: p.exitcode for p in exited}}})
     finally:
+        _stop_all(processes)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _stop_all(processes)
-    return 0 if stopping else 1
+        os.close(woken)
+        os.close(wake)
+    return 0 if stopping.is_set() else 1
 
 
-class _Stop(Exception):
-    """Raised in the waiting parent by SIGTERM or SIGINT."""
+def _read_secret_key(settings: Settings) -> None:
+    """The key file, read (or made) at start: a bad one is refused now, by name, not at
+    the first request that derives a webhook secret."""
+    if settings.secret_key is None:
+        try:
+            SecretKey(None, settings.secret_key_file).bytes()
+        except (OSError, ValueError) as error:
+            raise CannotServe(str(error)) from None
 
 
 def _stop_all(processes: list[Any]) -> None:
-    for process in processes:
+    started = [process for process in processes if process.pid is not None]
+    for process in started:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
-    for process in processes:
+    for process in started:
         process.join(STOP_TIMEOUT)
         if process.is_alive():
             process.kill()
             process.join()
 
 
-def _worker(values: dict[str, Any], host: str, port: int, index: int) -> None:
+def _worker(values: dict[str, Any], host: str, port: int, index: int, parent: int) -> None:
+    _stop_with_parent(parent)
     configure_json_logging(worker=index)
     # The values were validated in the parent; validating again would read the
     # environment again, which must not change what the workers run with.
     settings = Settings.model_construct(**values)
     run_service(settings, host, port, background_work=index == 0, reuse_port=True)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """SIGTERM this worker when `serve` dies, even by SIGKILL: orphaned workers would go
+    on answering on the port, beside whatever starts there next."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _signals_end_normally:
+    """uvicorn stops gracefully on SIGTERM or SIGINT, then raises the signal again for the
+    handler it found: SIGTERM's default would kill the process there, SIGINT's raise
+    KeyboardInterrupt, before the background work is stopped and the store closed. With
+    these the service returns from `run` instead. (Only the main thread may set
+    handlers; elsewhere this does nothing.)"""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __enter__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._stopped_already)
+                              for sig in self.SIGNALS}
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @staticmethod
+    def _stopped_already(signum: int, _frame: FrameType | None) -> None:
+        """uvicorn handled this signal first: the service has stopped when this runs."""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Workers bind with SO_REUSEPORT, which would let them share the port with another
+    `serve` already there: refuse instead, as a single process would."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CannotServe(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _shared_socket(host: str, port: int) -> socket.socket:

@@ -58,22 +58,13 @@ def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
 
 
 def test_serve_with_workers_answers_from_each_and_stops_them_all(tmp_path):
-    port = free_port()
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
-    cli = [sys.executable, "-m", "adapters.cli"]
-    admin = json.loads(subprocess.run([*cli, "projects", "create", "acme"], env=env,
+    admin = json.loads(subprocess.run([*CLI, "projects", "create", "acme"], env=env,
                                       cwd=tmp_path, capture_output=True, text=True,
                                       check=True).stdout)["admin_token"]
-    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2"], env=env,
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(base)
-        workers = _workers(server.pid)
-        assert len(workers) == 2
+    with Served(tmp_path, env, workers=2) as served:
         headers = {"Authorization": f"Bearer {admin}"}
-        put = httpx.put(f"{base}/v1/projects/acme/integrations/infobip", headers=headers,
+        put = httpx.put(f"{served.base}/v1/projects/acme/integrations/infobip", headers=headers,
                         json={"base_url": "https://xyz.api.infobip.com", "api_key": "k" * 32,
                               "senders": ["Acme"], "default_sender": "Acme"})
         assert put.status_code == 200
@@ -81,39 +72,112 @@ def test_serve_with_workers_answers_from_each_and_stops_them_all(tmp_path):
         # A new connection per request: the kernel spreads them over both workers, and
         # each sees what the other stored, with the same webhook secret.
         for _ in range(40):
-            listed = httpx.get(f"{base}/v1/projects/acme/integrations", headers=headers)
+            listed = httpx.get(f"{served.base}/v1/projects/acme/integrations", headers=headers)
             assert [i["integration_id"] for i in listed.json()["integrations"]] == ["infobip"]
-            assert httpx.post(f"{base}/v1/webhooks/infobip/acme/infobip/delivery-reports",
+            assert httpx.post(f"{served.base}/v1/webhooks/infobip/acme/infobip/delivery-reports",
                               auth=("infobip", secret), json={"results": []}).status_code == 200
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=40)
-    assert server.returncode == 0
-    assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    answered_by = {line.get("worker") for line in lines if line.get("message") == "request"}
-    assert answered_by == {0, 1}
+        served.process.terminate()
+        assert served.process.wait(timeout=40) == 0
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in served.workers)
+    lines = served.log_lines()
+    assert {line.get("worker") for line in lines if line.get("message") == "request"} == {0, 1}
+    # Each worker stopped its background work and closed the store before it exited.
+    assert sorted(line["worker"] for line in lines if line["message"] == "service stopped"
+                  ) == [0, 1]
 
 
 def test_serve_stops_every_worker_and_fails_when_one_dies(tmp_path):
-    port = free_port()
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port), "--workers", "2"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_until_healthy(f"http://127.0.0.1:{port}")
-        workers = _workers(server.pid)
-        os.kill(workers[1], signal.SIGKILL)
-        output, _ = server.communicate(timeout=40)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    assert server.returncode == 1
-    assert not os.path.exists(f"/proc/{workers[0]}")
-    died = [json.loads(line) for line in output.splitlines() if "a worker exited" in line]
+    with Served(tmp_path, env, workers=2) as served:
+        os.kill(served.workers[1], signal.SIGKILL)
+        assert served.process.wait(timeout=40) == 1
+    assert not os.path.exists(f"/proc/{served.workers[0]}")
+    died = [line for line in served.log_lines() if line["message"].startswith("a worker exited")]
     assert died and list(died[0]["exit_codes"].values()) == [-signal.SIGKILL]
+
+
+def test_workers_stop_when_serve_is_killed_outright(tmp_path):
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    with Served(tmp_path, env, workers=2) as served:
+        served.process.kill()
+        served.process.wait(timeout=10)
+        deadline = time.monotonic() + 40
+        while any(_alive(pid) for pid in served.workers):
+            assert time.monotonic() < deadline, "orphaned workers still running"
+            time.sleep(0.1)
+
+
+def test_workers_refuse_a_port_already_taken(tmp_path):
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_serve_refuses_a_bad_key_file_at_start(tmp_path):
+    (tmp_path / "smsledger.key").write_text("short")
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    env.pop("SMSLEDGER_SECRET_KEY", None)
+    done = subprocess.run([*CLI, "serve", "--port", str(free_port())], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "the key file 'smsledger.key' holds 5 characters" in done.stderr
+
+
+CLI = [sys.executable, "-m", "adapters.cli"]
+
+
+class Served:
+    """`serve --workers N` on a free port, its output in a file; on entering, every
+    worker has started (each logs it), and the workers' pids are known."""
+
+    def __init__(self, folder, env, *, workers):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "serve.log"
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [*CLI, "serve", "--port", str(self.port), "--workers", str(workers)], env=env,
+                cwd=folder, stdout=output, stderr=subprocess.STDOUT)
+        self.expected = workers
+        self.workers = []
+
+    def __enter__(self):
+        deadline = time.monotonic() + 60
+        while True:
+            started = {line.get("worker") for line in self.log_lines()
+                       if line["message"] == "Application startup complete."}
+            if len(started) == self.expected:
+                break
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        _wait_until_healthy(self.base)
+        self.workers = _workers(self.process.pid)
+        assert len(self.workers) == self.expected
+        return self
+
+    def __exit__(self, *_):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_lines(self):
+        return [json.loads(line) for line in self.log.read_text().splitlines()
+                if line.startswith("{")]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"  # a zombie has stopped already
+    except FileNotFoundError:
+        return False
 
 
 def _wait_until_healthy(base):

@@ -4,6 +4,8 @@ whoever asks first, and read back by everyone after."""
 import stat
 import threading
 
+import pytest
+
 from adapters.secrets import SecretKey
 
 
@@ -31,3 +33,22 @@ def test_a_key_given_in_the_settings_is_used_and_no_file_is_made(tmp_path):
     path = tmp_path / "smsledger.key"
     assert SecretKey("given-key-0123456789", path).bytes() == b"given-key-0123456789"
     assert not path.exists()
+
+
+def test_where_files_cannot_be_linked_the_key_is_created_in_place(tmp_path, monkeypatch):
+    def no_links(*_):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("adapters.secrets.os.link", no_links)
+    path = tmp_path / "smsledger.key"
+    key = SecretKey(None, path).bytes()
+    assert path.read_bytes() == key and len(key) >= 32
+    assert SecretKey(None, path).bytes() == key
+    assert [p.name for p in tmp_path.iterdir()] == ["smsledger.key"]
+
+
+def test_an_empty_or_short_key_file_is_refused_by_name(tmp_path):
+    path = tmp_path / "smsledger.key"
+    path.write_bytes(b"short\n")
+    with pytest.raises(ValueError, match="smsledger.key.*5 characters"):
+        SecretKey(None, path).bytes()
