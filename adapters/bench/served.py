@@ -28,6 +28,7 @@ from adapters.bench.senders import SenderProcess
 from adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, PROJECT
 
 START_TIMEOUT = 60.0
+STARTED = '"message": "Application startup complete."'
 
 
 def measure_served(database: str, url: str, secret: str, batches: dict[int, list[bytes]],
@@ -66,6 +67,7 @@ def served(database_url: str, workers: int) -> Iterator[str]:
                 env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})
         try:
             base = f"http://127.0.0.1:{port}"
+            _wait_until_started(workers, process, log)
             _wait_until_healthy(base, process, log)
             yield base
         finally:
@@ -75,6 +77,18 @@ def served(database_url: str, workers: int) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _wait_until_started(workers: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until every worker says it is up (uvicorn logs it once per process): the first to
+    answer /healthz may be alone for a second or two, a good part of a measurement."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.read_text(errors="replace").count(STARTED) >= workers:
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"smsledger serve did not start {workers} worker(s); its output:\n{tail}")
 
 
 def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
