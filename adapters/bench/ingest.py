@@ -157,8 +157,10 @@ def run_ingest(options: IngestOptions) -> BenchReport:
     if _served_worker_counts(options):
         report.notes.append(
             f"(c) starts `smsledger serve` as a process of its own, with one worker and with "
-            f"{options.serve_workers} (adapters/bench/served.py), with the same senders as (b); "
-            "its background runner keeps the projections current during the measurement. "
+            f"{options.serve_workers} (adapters/bench/served.py), posted to by "
+            f"{options.concurrency} senders per worker of the larger service, in both runs "
+            "(the kernel spreads connections, not requests, over the workers); its background "
+            "runner keeps the projections current during the measurement. "
             "Not a target; on 2 cores the workers share them with the database and the "
             "senders.")
     report.seconds = now() - started

@@ -33,13 +33,16 @@ STARTED = '"message": "Application startup complete."'
 
 def measure_served(database: str, url: str, secret: str, batches: dict[int, list[bytes]],
                    concurrency: int, report: BenchReport) -> None:
-    """One measurement per worker count in `batches` (workers -> callback bodies)."""
+    """One measurement per worker count in `batches` (workers -> callback bodies), with
+    `concurrency` senders per worker: the kernel spreads connections, not requests,
+    over the workers, and a few kept-alive connections can all land on one of them."""
     path = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
+    senders_count = concurrency * max(batches)
     for workers, bodies in batches.items():
         with served(url, workers) as base:
-            senders = SenderProcess(base, path, (INTEGRATION, secret), concurrency)
+            senders = SenderProcess(base, path, (INTEGRATION, secret), senders_count)
             try:
-                senders.load([b'{"results": []}'] * concurrency * workers)  # warm-up
+                senders.load([b'{"results": []}'] * senders_count)  # warm-up
                 senders.go()
                 senders.load(bodies)
                 with measuring() as watch:
@@ -48,7 +51,7 @@ def measure_served(database: str, url: str, secret: str, batches: dict[int, list
                 senders.close()
         report.add(Measurement(
             f"serve-{workers}", f"smsledger serve --workers {workers} (its own process, "
-            f"background work on), {concurrency} concurrent senders", database,
+            f"background work on), {senders_count} concurrent senders", database,
             posted.applied, "reports", watch.seconds, ours=True, latencies=posted.latencies,
             latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: serve --workers {workers}"))
 
