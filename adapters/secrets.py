@@ -54,12 +54,8 @@ class SecretKey:
         # processes starting together cannot write two keys, and neither reads a key
         # half written (the loser of the link reads the winner's).
         draft = self._file.with_name(f".{self._file.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _write_new(draft, key)
         try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(key)
-                handle.flush()
-                os.fsync(handle.fileno())
             try:
                 os.link(draft, self._file)
             except FileExistsError:
@@ -72,13 +68,9 @@ class SecretKey:
 
     def _create_in_place(self, key: bytes) -> bytes:
         try:
-            descriptor = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _write_new(self._file, key)
         except FileExistsError:
             return self._read()
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key)
-            handle.flush()
-            os.fsync(handle.fileno())
         return key
 
     def _read(self) -> bytes:
@@ -95,6 +87,16 @@ class SecretKey:
                 f"{MIN_KEY_LENGTH}: delete it to have a new key made (every webhook secret "
                 "changes), or set SMSLEDGER_SECRET_KEY")
         return key
+
+
+def _write_new(path: Path, key: bytes) -> None:
+    """Create the file (FileExistsError if it is there), owner-only, and write the key
+    to the disk before returning."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 class HmacWebhookSecrets(WebhookSecrets):

@@ -109,12 +109,8 @@ class DeliveryOutcome:
 
     @property
     def identity(self) -> str:
-        """What makes two reports the same report (so a repeat is a no-op, a new
-        status is not): status and done time, never the message id alone."""
-        done = self.done_at.isoformat() if self.done_at else ""
-        name = (self.status_name or "").upper()
-        return f"{self.group.name}|{self.status_id}|{name}|{done}"
-
+        """What makes two reports the same report: see outcome_identity."""
+        return outcome_identity(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +151,9 @@ class DeliveryOutcome:
 
 
 def outcome_identity(stored: dict[str, Any]) -> str:
-    """DeliveryOutcome.identity, from the stored form (to_dict), without rebuilding it."""
+    """What makes two reports the same report (so a repeat is a no-op, a new status is
+    not): status and done time, never the message id alone. Read from the stored form
+    (DeliveryOutcome.to_dict), as events keep it, without rebuilding the outcome."""
     name = (stored.get("status_name") or "").upper()
     return f"{stored['group']}|{stored.get('status_id')}|{name}|{stored.get('done_at') or ''}"
 

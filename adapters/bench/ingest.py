@@ -47,6 +47,7 @@ from adapters.bench.workload import (
     INTEGRATION,
     PROJECT,
     SENDER,
+    WEBHOOK_PATH,
     AcceptAll,
     callback_bodies,
     send_requests,
@@ -347,15 +348,9 @@ def _ours_http(database: str, url: str, secret: str, batch: _Batch, concurrency:
     bodies = batch.bodies
     if profiles.enabled:
         bodies, profiled = bodies[: len(bodies) // 2], bodies[len(bodies) // 2:]
-    path = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
-    senders = SenderProcess(url, path, (INTEGRATION, secret), concurrency)
+    senders = SenderProcess(url, WEBHOOK_PATH, (INTEGRATION, secret), concurrency)
     try:
-        # Warm-up, not timed: the first requests build the framework's per-route state.
-        senders.load([b'{"results": []}'] * concurrency)
-        senders.go()  # raises, naming the failure, if any request failed
-        senders.load(bodies)
-        with measuring() as watch:
-            posted = senders.go()
+        posted, watch = senders.timed(bodies)
         expected = sum(len(json.loads(b)["results"]) for b in bodies)
         assert posted.applied == expected, (posted.applied, expected)
         report.add(Measurement(

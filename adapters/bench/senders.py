@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 
 import httpx
 
+from adapters.bench.common import Stopwatch, measuring
 from adapters.bench.profiling import now
 
 
@@ -73,6 +74,7 @@ class SenderProcess:
     """A child process that posts the bodies it is given when told to go."""
 
     def __init__(self, url: str, path: str, auth: tuple[str, str], concurrency: int) -> None:
+        self.concurrency = concurrency
         context = multiprocessing.get_context("spawn")  # no copy of the service's state
         self._conn, child_end = context.Pipe()
         self._process = context.Process(target=_serve, args=(child_end, url, path, auth,
@@ -93,6 +95,17 @@ class SenderProcess:
         if posted.failure:
             raise RuntimeError(f"webhook failed: {posted.failure}")
         return posted
+
+    def timed(self, bodies: Sequence[bytes]) -> tuple[Posted, Stopwatch]:
+        """Warm up (untimed: one empty callback per sender; the first requests build the
+        framework's per-route state), then post `bodies`, timed from "go" to the last
+        answer."""
+        self.load([b'{"results": []}'] * self.concurrency)
+        self.go()  # raises, naming the failure, if any request failed
+        self.load(bodies)
+        with measuring() as watch:
+            posted = self.go()
+        return posted, watch
 
     def close(self) -> None:
         try:

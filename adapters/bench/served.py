@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement, measuring
+from adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement
 from adapters.bench.senders import SenderProcess
-from adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, PROJECT
+from adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, WEBHOOK_PATH
 
 START_TIMEOUT = 60.0
 STARTED = '"message": "Application startup complete."'
@@ -36,17 +36,12 @@ def measure_served(database: str, url: str, secret: str, batches: dict[int, list
     """One measurement per worker count in `batches` (workers -> callback bodies), with
     `concurrency` senders per worker: the kernel spreads connections, not requests,
     over the workers, and a few kept-alive connections can all land on one of them."""
-    path = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
     senders_count = concurrency * max(batches)
     for workers, bodies in batches.items():
         with served(url, workers) as base:
-            senders = SenderProcess(base, path, (INTEGRATION, secret), senders_count)
+            senders = SenderProcess(base, WEBHOOK_PATH, (INTEGRATION, secret), senders_count)
             try:
-                senders.load([b'{"results": []}'] * senders_count)  # warm-up
-                senders.go()
-                senders.load(bodies)
-                with measuring() as watch:
-                    posted = senders.go()
+                posted, watch = senders.timed(bodies)
             finally:
                 senders.close()
         report.add(Measurement(
@@ -70,8 +65,7 @@ def served(database_url: str, workers: int) -> Iterator[str]:
                 env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_until_started(workers, process, log)
-            _wait_until_healthy(base, process, log)
+            _wait_until_ready(base, workers, process, log)
             yield base
         finally:
             process.terminate()
@@ -82,31 +76,23 @@ def served(database_url: str, workers: int) -> Iterator[str]:
                 process.wait()
 
 
-def _wait_until_started(workers: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Until every worker says it is up (uvicorn logs it once per process): the first to
-    answer /healthz may be alone for a second or two, a good part of a measurement."""
+def _wait_until_ready(base: str, workers: int, process: subprocess.Popen[bytes],
+                      log: Path) -> None:
+    """Until every worker says it is up (uvicorn logs it once per process; the first to
+    answer /healthz may be alone for a second or two, a good part of a measurement)
+    and the service answers /healthz."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         if log.read_text(errors="replace").count(STARTED) >= workers:
-            return
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"smsledger serve did not start {workers} worker(s); its output:\n{tail}")
-
-
-def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"smsledger serve did not become healthy at {base}; its output:\n{tail}")
+    raise RuntimeError(f"smsledger serve with {workers} worker(s) did not become ready at "
+                       f"{base}; its output:\n{tail}")
 
 
 def _free_port() -> int:

@@ -15,6 +15,7 @@ PROJECT = "bench"
 INTEGRATION = "infobip"
 SENDER = "BenchShop"
 API_KEY = "bench-infobip-key"
+WEBHOOK_PATH = f"/v1/webhooks/infobip/{PROJECT}/{INTEGRATION}/delivery-reports"
 CALLBACK_SIZE = 100
 TEXT = "Flash sale: 20% off everything until midnight. Reply STOP to opt out."
 

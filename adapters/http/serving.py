@@ -183,10 +183,8 @@ class _signals_end_normally:
 def _check_port_free(host: str, port: int) -> None:
     """Workers bind with SO_REUSEPORT, which would let them share the port with another
     `serve` already there: refuse instead, as a single process would."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe, address = _tcp_socket(host, port)
+    with probe:
         try:
             probe.bind(address)
         except OSError as error:
@@ -194,11 +192,17 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _shared_socket(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP.
-    shared = socket.socket(family, kind, proto)
-    shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    shared, address = _tcp_socket(host, port)
     shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     shared.bind(address)
     return shared
+
+
+def _tcp_socket(host: str, port: int) -> tuple[socket.socket, Any]:
+    """An unbound TCP socket for (host, port), SO_REUSEADDR set, and the address to bind."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP.
+    made = socket.socket(family, kind, proto)
+    made.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return made, address

@@ -13,7 +13,7 @@ On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,14 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 SQLITE_MAX_PARAMETERS = 900  # below SQLite's historical limit of 999 host parameters
+
+
+def sqlite_in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    """`values` in chunks SQLite takes as host parameters, each with its placeholders
+    for an `IN (...)` list."""
+    for start in range(0, len(values), SQLITE_MAX_PARAMETERS):
+        chunk = values[start:start + SQLITE_MAX_PARAMETERS]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class PostgresBatchRecorder(PostgresApplicationRecorder):
@@ -114,7 +122,6 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_many_statement, [list(originator_ids)], prepare=True)
             return curs.fetchall()
 
-
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
                                  ) -> list[tuple[int, UUID, str, bytes]]:
         """(notification id, originator id, topic, state) of up to `limit` events with
@@ -153,12 +160,10 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
         ids = list(asked)
         found: list[tuple[UUID, int, str, bytes]] = []
         with self.datastore.transaction(commit=False) as cursor:
-            for start in range(0, len(ids), SQLITE_MAX_PARAMETERS):
-                chunk = ids[start:start + SQLITE_MAX_PARAMETERS]
+            for chunk, placeholders in sqlite_in_chunks(ids):
                 cursor.execute(
                     f"SELECT originator_id, originator_version, topic, state "  # noqa: S608
-                    f"FROM {self.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({placeholders}) "
                     "ORDER BY originator_id, originator_version", chunk)
                 found += [(asked[row[0]], row[1], row[2], row[3]) for row in cursor.fetchall()]
         return found

@@ -37,7 +37,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from adapters.store.recorders import SQLITE_MAX_PARAMETERS
+from adapters.store.recorders import sqlite_in_chunks
 from adapters.store.views import (
     check_projection,
     check_view,
@@ -113,10 +113,8 @@ class SQLiteDialect:
                     ) -> list[tuple[str, str]]:
         """(key, doc) of the documents of `kind` among `keys`."""
         found: list[tuple[str, str]] = []
-        for start in range(0, len(keys), SQLITE_MAX_PARAMETERS):
-            chunk = keys[start:start + SQLITE_MAX_PARAMETERS]
-            cursor.execute(GET_DOCS.format(docs=f'"{docs}"', keys=",".join("?" * len(chunk))),
-                           [kind, *chunk])
+        for chunk, placeholders in sqlite_in_chunks(keys):
+            cursor.execute(GET_DOCS.format(docs=f'"{docs}"', keys=placeholders), [kind, *chunk])
             found += cursor.fetchall()
         return found
 

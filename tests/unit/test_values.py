@@ -121,5 +121,7 @@ def test_the_identity_of_a_stored_outcome_is_the_outcomes():
     outcome = DeliveryOutcome(StatusGroup.DELIVERED, 5, "Delivered_To_Handset",
                               done_at=datetime(2026, 11, 9, 16, 0, 3, tzinfo=timezone.utc))
     assert outcome_identity(outcome.to_dict()) == outcome.identity
+    assert outcome.identity == "DELIVERED|5|DELIVERED_TO_HANDSET|2026-11-09T16:00:03+00:00"
     bare = DeliveryOutcome(StatusGroup.PENDING)
     assert outcome_identity(bare.to_dict()) == bare.identity
+    assert bare.identity == "PENDING|None||"
