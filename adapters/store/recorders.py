@@ -13,6 +13,9 @@ On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -137,6 +140,19 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
 
 
 class SQLiteBatchRecorder(SQLiteApplicationRecorder):
+    def create_table(self) -> None:
+        """The library's, on a file already in WAL mode. The library's pool switches a
+        new file to WAL on its first connection, and SQLite answers that switch with
+        "database is locked" at once, without waiting, while another process is
+        opening the same new file (and the pool keeps its writer lock after the
+        failure): processes starting together on a new file failed. So the switch is
+        made here first, on a connection of our own, retried while the file is busy;
+        the pool then finds WAL set and switches nothing."""
+        pool = self.datastore.pool
+        if not pool.is_sqlite_memory_mode:
+            _switch_to_wal(pool.db_name)
+        super().create_table()
+
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
                                  ) -> list[Any]:
         """As PostgresBatchRecorder's; originator ids as stored (hex strings)."""
@@ -167,3 +183,17 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                     "ORDER BY originator_id, originator_version", chunk)
                 found += [(asked[row[0]], row[1], row[2], row[3]) for row in cursor.fetchall()]
         return found
+
+
+def _switch_to_wal(db_name: str, attempts: int = 250) -> None:
+    for _ in range(attempts - 1):
+        try:
+            with contextlib.closing(sqlite3.connect(db_name, uri=True, timeout=5)) as conn:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+        time.sleep(0.02)
+    raise OperationalError(f"{db_name!r} stayed locked while switching it to WAL mode")

@@ -65,3 +65,30 @@ def test_replay_rows_follow_the_store_order_within_the_topics_asked_for(recorder
     assert all(row[2] == "t:A" and row[3] == b'{"n": 1}' for row in rows)
     page = recorder.select_notification_rows(ids[0], 2, ["t:A", "t:B"])
     assert [row[0] for row in page] == ids[1:3]
+
+
+def test_ledgers_opening_a_new_sqlite_file_together_all_start(tmp_path):
+    """SQLite refuses a switch to WAL mode at once while another connection opens the
+    same new file; the recorder makes that switch itself, waiting its turn."""
+    import threading
+
+    for round_ in range(20):
+        url = f"sqlite:///{tmp_path}/new-{round_}.db"
+        barrier, errors, ledgers = threading.Barrier(6), [], []
+
+        def start(url=url, barrier=barrier, errors=errors, ledgers=ledgers):
+            try:
+                barrier.wait()
+                ledgers.append(build_ledger(load_settings(
+                    database_url=url, secret_key="test-secret-key-0123456789")))
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for ledger in ledgers:
+            ledger.close()
+        assert errors == [] and len(ledgers) == 6
