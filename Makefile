@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest
+	$(VENV)/bin/pytest
 
 demo: install
 	$(VENV)/bin/smsledger demo

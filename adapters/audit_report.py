@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from application.audit import CampaignAudit
+from smsledger.application.audit import CampaignAudit
 
 _ROWS = [
     ("requested", "requested", "messages the campaign asked for"),

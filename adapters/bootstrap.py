@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TypeVar
 
-from adapters.config import Settings, load_settings
-from adapters.facade import Smsledger
-from adapters.http.context import ServiceContext
-from adapters.infobip.accounts import AccountDirectory
-from adapters.infobip.lookup import InfobipLookup
-from adapters.infobip.project_accounts import ProjectAccounts
-from adapters.infobip.provider import InfobipProvider
-from adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
-from adapters.store.read_store_factory import read_store_for
-from adapters.system import SystemClock, UuidMessageIds
-from application.ledger import LedgerSettings, SmsLedger
-from application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
-from application.projects import ProjectDirectory
+from eventsourcing.application import Application
+
+from smsledger.adapters.config import Settings, load_settings
+from smsledger.adapters.facade import SmsChannel
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.infobip.accounts import AccountDirectory
+from smsledger.adapters.infobip.lookup import InfobipLookup
+from smsledger.adapters.infobip.project_accounts import ProjectAccounts
+from smsledger.adapters.infobip.provider import InfobipProvider
+from smsledger.adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
+from smsledger.adapters.store.read_store_factory import read_store_for
+from smsledger.adapters.store.upgrade import upgrade_old_topics
+from smsledger.adapters.system import SystemClock, UuidMessageIds
+from smsledger.application.ledger import LedgerSettings, LedgerApplication
+from smsledger.application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
+from smsledger.application.projects import ProjectDirectory
+
+A = TypeVar("A", bound=Application)  # type: ignore[type-arg]
 
 
 class ReadOnlyProvider(SmsProvider):
@@ -31,20 +37,19 @@ def build_projects(settings: Settings, *, clock: Clock | None = None,
                    require_integrations: bool = False) -> ProjectDirectory:
     key = SecretKey(settings.secret_key.get_secret_value() if settings.secret_key else None,
                     settings.secret_key_file)
-    return ProjectDirectory(clock=clock or SystemClock(), secrets=RandomSecrets(),
-                            webhook_secrets=HmacWebhookSecrets(key),
-                            event_names=dict(settings.campaign_event_names),
-                            require_integrations=require_integrations,
-                            env=settings.store_env())
+    return _upgraded(ProjectDirectory(
+        clock=clock or SystemClock(), secrets=RandomSecrets(),
+        webhook_secrets=HmacWebhookSecrets(key), event_names=dict(settings.campaign_event_names),
+        require_integrations=require_integrations, env=settings.store_env()))
 
 
 def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
                  clock: Clock | None = None, ids: IdSource | None = None,
-                 projects: ProjectDirectory | None = None) -> SmsLedger:
+                 projects: ProjectDirectory | None = None) -> LedgerApplication:
     """The application (and its project directory): with the caller's provider, or
     one that sends nothing."""
     clock = clock or SystemClock()
-    return SmsLedger(
+    return _upgraded(LedgerApplication(
         provider=provider or ReadOnlyProvider(),
         clock=clock,
         ids=ids or UuidMessageIds(),
@@ -55,22 +60,29 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
             send_batch_size=settings.send_batch_size,
         ),
         env=settings.store_env(),
-    )
+    ))
+
+
+def _upgraded(application: A) -> A:
+    """The application, on a store whose events a 0.1.0 smsledger wrote renamed first
+    (adapters/store/upgrade.py): nothing has read the store yet."""
+    upgrade_old_topics(application.recorder, application.mapper)
+    return application
 
 
 def bootstrap(accounts: AccountDirectory, settings: Settings | None = None, *,
-              clock: Clock | None = None, provider: SmsProvider | None = None) -> Smsledger:
+              clock: Clock | None = None, provider: SmsProvider | None = None) -> SmsChannel:
     """smsledger wired to Infobip: sends through `accounts` (or another `provider`),
     stores per `settings`."""
     settings = settings or load_settings()
     provider = provider or InfobipProvider(accounts)
     ledger = build_ledger(settings, provider=provider, clock=clock)
     closers = [provider] if isinstance(provider, InfobipProvider) else []
-    return Smsledger(ledger, lookup=InfobipLookup(accounts), closers=closers)
+    return SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)
 
 
 def bootstrap_service(settings: Settings, *, public_url: str, clock: Clock | None = None,
-                      provider: SmsProvider | None = None) -> tuple[Smsledger, ServiceContext]:
+                      provider: SmsProvider | None = None) -> tuple[SmsChannel, ServiceContext]:
     """smsledger as a service: integrations come from the projects' settings, and the
     webhook URLs given to Infobip point at `public_url`."""
     clock = clock or SystemClock()
@@ -79,6 +91,6 @@ def bootstrap_service(settings: Settings, *, public_url: str, clock: Clock | Non
     provider = provider or InfobipProvider(accounts)
     ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
     closers = [provider] if isinstance(provider, InfobipProvider) else []
-    facade = Smsledger(ledger, lookup=InfobipLookup(accounts), closers=closers)
+    facade = SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)
     return facade, ServiceContext(ledger=ledger, public_url=public_url.rstrip("/"),
                                   max_body_bytes=settings.max_body_bytes)

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from adapters.config import ConfigurationError, Settings, load_settings
-from domain.errors import DomainError
-from domain.parts import count_parts
+from smsledger import __version__
+from smsledger.adapters.config import ConfigurationError, Settings, load_settings
+from smsledger.domain.errors import DomainError
+from smsledger.domain.parts import count_parts
 
 EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -30,7 +31,7 @@ def _parts(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.demo import format_demo, run_demo
+    from smsledger.adapters.demo import format_demo, run_demo
 
     result = run_demo(settings, messages=args.messages)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_demo(result))
@@ -38,8 +39,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.audit_report import format_audit
-    from adapters.bootstrap import build_ledger
+    from smsledger.adapters.audit_report import format_audit
+    from smsledger.adapters.bootstrap import build_ledger
 
     ledger = build_ledger(settings)
     try:
@@ -51,7 +52,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.bootstrap import build_ledger
+    from smsledger.adapters.bootstrap import build_ledger
 
     ledger = build_ledger(settings)
     try:
@@ -69,8 +70,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.http.middleware import configure_json_logging
-    from adapters.http.serving import CannotServe, run_service, run_workers
+    from smsledger.adapters.http.middleware import configure_json_logging
+    from smsledger.adapters.http.serving import CannotServe, run_service, run_workers
 
     configure_json_logging(**({"worker": "main"} if args.workers > 1 else {}))
     try:
@@ -96,8 +97,8 @@ def _tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _administer(settings: Settings, change: Callable[[Any], dict[str, str]]) -> int:
     """Run one change on the project directory; print its JSON answer or the error."""
-    from adapters.bootstrap import build_projects
-    from application.projects import ProjectExists, ProjectNotFound
+    from smsledger.adapters.bootstrap import build_projects
+    from smsledger.application.projects import ProjectExists, ProjectNotFound
 
     projects = build_projects(settings)
     try:
@@ -119,7 +120,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from adapters.infobip_simulator.server import run_simulator
+    from smsledger.adapters.infobip_simulator.server import run_simulator
 
     run_simulator(args.host, args.port, args.api_key)
     return EXIT_OK
@@ -168,6 +169,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smsledger", description="Event-sourced SMS/MMS delivery tracking for Infobip.")
+    parser.add_argument("--version", action="version", version=f"smsledger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     parts = commands.add_parser(
@@ -245,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--api-key", required=True, help="the API key clients must send")
     simulator.set_defaults(handler=_simulator)
 
-    from adapters.bench.cli import add_bench_command
+    from smsledger.adapters.bench.cli import add_bench_command
 
     add_bench_command(commands)
     return parser

@@ -31,9 +31,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from adapters.persistence import persistence_env
-from domain.errors import DomainError
-from domain.project import validate_event_name
+from smsledger.adapters.persistence import persistence_env
+from smsledger.domain.errors import DomainError
+from smsledger.domain.project import validate_event_name
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import phonenumbers
 
-from adapters.audit_report import format_audit
-from adapters.bootstrap import bootstrap_service
-from adapters.config import Settings, load_settings
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from adapters.system import OffsetClock
-from application.audit import CampaignAudit
-from application.commands import SendRequest
+from smsledger.adapters.audit_report import format_audit
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import Settings, load_settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from smsledger.adapters.system import OffsetClock
+from smsledger.application.audit import CampaignAudit
+from smsledger.application.commands import SendRequest
 
 INTEGRATION = "infobip"
 SHOP_NUMBER = "385991234567"  # a long number, so customers can reply

@@ -1,8 +1,8 @@
 """The embedding facade: everything a platform does with smsledger, in one object.
 
-It is the application (SmsLedger) plus the Infobip adapters a caller would
+It is the application (LedgerApplication) plus the Infobip adapters a caller would
 otherwise wire by hand: raw webhook bodies go in as Infobip sent them, and
-reconciliation knows where to ask. Built by `adapters.bootstrap.bootstrap`.
+reconciliation knows where to ask. Built by `smsledger.adapters.bootstrap.bootstrap`.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
-from application.audit import CampaignAudit
-from application.commands import SendRequest
-from application.ledger import SmsLedger
-from application.ports import DeliveryLookup
-from application.two_way import ConsentView
-from application.views import FeedPage, IngestResult, MessageView, SendResult
+from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
+from smsledger.application.audit import CampaignAudit
+from smsledger.application.commands import SendRequest
+from smsledger.application.ledger import LedgerApplication
+from smsledger.application.ports import DeliveryLookup
+from smsledger.application.two_way import ConsentView
+from smsledger.application.views import FeedPage, IngestResult, MessageView, SendResult
 
 
-class Smsledger:
-    def __init__(self, ledger: SmsLedger, lookup: DeliveryLookup | None = None,
+class SmsChannel:
+    def __init__(self, ledger: LedgerApplication, lookup: DeliveryLookup | None = None,
                  closers: Sequence[object] = ()) -> None:
         self.ledger = ledger
         self.lookup = lookup
@@ -103,7 +103,7 @@ class Smsledger:
             closer.close()  # type: ignore[attr-defined]
         self.ledger.close()
 
-    def __enter__(self) -> Smsledger:
+    def __enter__(self) -> SmsChannel:
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -8,13 +8,13 @@ import logging
 import threading
 from datetime import timedelta
 
-from adapters.facade import Smsledger
+from smsledger.adapters.facade import SmsChannel
 
 log = logging.getLogger("smsledger.maintenance")
 
 
 class Maintenance:
-    def __init__(self, smsledger: Smsledger, *, interval: float = 60.0,
+    def __init__(self, smsledger: SmsChannel, *, interval: float = 60.0,
                  reconcile_after: timedelta = timedelta(minutes=15)) -> None:
         self.smsledger = smsledger
         self.interval = interval

@@ -10,8 +10,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlparse
 
 
-MAPPING = {"TRANSCODER_TOPIC": "adapters.store.transcoder:OrjsonTranscoder",
-           "MAPPER_TOPIC": "adapters.store.mapper:RowMapper"}
+MAPPING = {"TRANSCODER_TOPIC": "smsledger.adapters.store.transcoder:OrjsonTranscoder",
+           "MAPPER_TOPIC": "smsledger.adapters.store.mapper:RowMapper"}
 
 # The settings that put our classes in place of the library's (the benchmark's naive
 # baseline leaves them out, to measure the library as it comes).
@@ -32,7 +32,7 @@ def _store(database_url: str) -> dict[str, str]:
         if not path:
             raise ValueError(f"{database_url!r} names no file; use sqlite:///path/file.db")
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:SQLiteBatchRecorder"}
+                "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.store.recorders:SQLiteBatchRecorder"}
     if parsed.scheme in ("postgresql", "postgres"):
         dbname = parsed.path.lstrip("/")
         if not parsed.hostname or not dbname:
@@ -46,7 +46,7 @@ def _store(database_url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_SCHEMA": parse_qs(parsed.query).get("schema", ["public"])[0],
             "CREATE_TABLE": "y",
-            "APPLICATION_RECORDER_TOPIC": "adapters.store.recorders:PostgresBatchRecorder",
+            "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.store.recorders:PostgresBatchRecorder",
             # The library waits 30 s per attempt (and retries): a store that is down
             # would be noticed after minutes, long after Infobip and load balancers
             # gave up. Fail fast instead; the webhook's 503 makes Infobip retry.

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from application.projects import SecretSource, WebhookSecrets
+from smsledger.application.projects import SecretSource, WebhookSecrets
 
 
 MIN_KEY_LENGTH = 16  # as the SMSLEDGER_SECRET_KEY setting requires

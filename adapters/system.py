@@ -6,7 +6,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from application.ports import Clock, IdSource
+from smsledger.application.ports import Clock, IdSource
 
 
 class SystemClock(Clock):

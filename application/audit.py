@@ -4,7 +4,7 @@ The fold reads message events in the store's order and keeps only the running
 state of the campaign's messages, so memory grows with the campaign, not the
 store. With `as_of`, events stamped later are left out: the campaign as it stood
 at that moment. The funnel arithmetic is shared with the statistics projection
-(application.funnel); `drift` lists where the two disagree.
+(smsledger.application.funnel); `drift` lists where the two disagree.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from application.funnel import Funnel, MessageState
-from domain.inbound import InboundMessage
-from domain.message import Message
+from smsledger.application.funnel import Funnel, MessageState
+from smsledger.domain.inbound import InboundMessage
+from smsledger.domain.message import Message
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.outcome import DeliveryOutcome
+from smsledger.domain.outcome import DeliveryOutcome
 
 
 @dataclass(frozen=True)

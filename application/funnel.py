@@ -15,9 +15,9 @@ from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
 
-from domain.message import Message
-from domain.outcome import StatusGroup
-from domain.status import MessageStatus, WindowOutcome
+from smsledger.domain.message import Message
+from smsledger.domain.outcome import StatusGroup
+from smsledger.domain.status import MessageStatus, WindowOutcome
 
 _FINAL_EVENTS = (Message.Delivered, Message.Rejected, Message.Failed)
 _EPOCH = datetime(1970, 1, 1)
@@ -74,7 +74,7 @@ class MessageState:
     def apply_fields(self, kind: type, fields: Mapping[str, Any]) -> None:
         """Change this state by an event of class `kind`, given its attributes: those of
         the event object, or its stored state as the replay reads it without building
-        the event, where `timestamp` is the only time restored (see SmsLedger.audit)."""
+        the event, where `timestamp` is the only time restored (see LedgerApplication.audit)."""
         if kind is Message.Enqueued:
             self.status = MessageStatus.ENQUEUED
             self.enqueued_at = fields["timestamp"]

@@ -1,4 +1,4 @@
-"""SmsLedger: the use cases, as one eventsourcing Application.
+"""LedgerApplication: the use cases, as one eventsourcing Application.
 
 Each use case loads aggregates, calls their guard methods and saves everything it
 changed in one transaction. A concurrent writer (a webhook and a send answer
@@ -23,10 +23,10 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from application.audit import CampaignAudit, CampaignAuditFold
-from application.commands import ProviderReport, QuarantinedInput, SendRequest
-from application.funnel import Funnel
-from application.ports import (
+from smsledger.application.audit import CampaignAudit, CampaignAuditFold
+from smsledger.application.commands import ProviderReport, QuarantinedInput, SendRequest
+from smsledger.application.funnel import Funnel
+from smsledger.application.ports import (
     Accepted,
     Clock,
     DeliveryLookup,
@@ -38,8 +38,8 @@ from application.ports import (
     StatusInAnswer,
     Unknown,
 )
-from application.projection_runner import ProjectionRunner
-from application.projections import (
+from smsledger.application.projection_runner import ProjectionRunner
+from smsledger.application.projections import (
     DUE_PENDING,
     DUE_REQUESTED,
     DUE_WINDOW,
@@ -50,25 +50,25 @@ from application.projections import (
     campaign_key,
     microseconds,
 )
-from application.projects import ProjectDirectory
-from application.read_store import ReadStore
-from application.two_way import REFUSED, TwoWayMessaging
-from application.views import (
+from smsledger.application.projects import ProjectDirectory
+from smsledger.application.read_store import ReadStore
+from smsledger.application.two_way import REFUSED, TwoWayMessaging
+from smsledger.application.views import (
     FeedPage,
     HistoryEntry,
     IngestResult,
     MessageView,
     SendResult,
 )
-from domain.campaign_events import CampaignEvent
-from domain.content import Content, MmsContent, SmsContent, content_from_dict
-from domain.errors import DomainError
-from domain.inbound import InboundMessage
-from domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
-from domain.parked import ParkedReports, parked_reports_id
-from domain.phone import PhoneNumber
-from domain.quarantine import QuarantinedPayload, quarantine_id
-from domain.status import MessageStatus
+from smsledger.domain.campaign_events import CampaignEvent
+from smsledger.domain.content import Content, MmsContent, SmsContent, content_from_dict
+from smsledger.domain.errors import DomainError
+from smsledger.domain.inbound import InboundMessage
+from smsledger.domain.message import DEFAULT_WAITING_WINDOW, Message, message_aggregate_id
+from smsledger.domain.parked import ParkedReports, parked_reports_id
+from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.quarantine import QuarantinedPayload, quarantine_id
+from smsledger.domain.status import MessageStatus
 
 T = TypeVar("T")
 
@@ -123,7 +123,7 @@ class LedgerSettings:
 @dataclass(frozen=True)
 class _Checked:
     """A send request that passed every check; its Message is built when its batch is
-    stored (SmsLedger._send_batches)."""
+    stored (LedgerApplication._send_batches)."""
 
     request: SendRequest
     message_id: str
@@ -133,7 +133,7 @@ class _Checked:
     sender: str | None
 
 
-class SmsLedger(TwoWayMessaging, Application):
+class LedgerApplication(TwoWayMessaging, Application):
     # The library names the tables after this; a subclass must keep it to share them.
     name = "smsledger"
 
@@ -142,7 +142,7 @@ class SmsLedger(TwoWayMessaging, Application):
                  settings: LedgerSettings | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         """`read_store` builds the read-model store for this application's recorder
-        (adapters.store.read_store_factory.read_store_for); `projects` knows each
+        (smsledger.adapters.store.read_store_factory.read_store_for); `projects` knows each
         project's integrations, senders and campaign-event name."""
         super().__init__(env=env)
         self.projects = projects
@@ -567,7 +567,7 @@ class SmsLedger(TwoWayMessaging, Application):
     def _notification_rows(self, topics: Sequence[str]) -> Iterable[Sequence[Any]]:
         """(notification id, originator id, topic, state) of every event with these
         topics, in store order; plain rows where the recorder offers them
-        (adapters.store.recorders), else made from the library's notifications."""
+        (smsledger.adapters.store.recorders), else made from the library's notifications."""
         select_rows = getattr(self.recorder, "select_notification_rows", None)
         if select_rows is None:
             return ((n.id, n.originator_id, n.topic, n.state)
@@ -596,7 +596,7 @@ class SmsLedger(TwoWayMessaging, Application):
 
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
-        """Replay the store and count the campaign's funnel (see application.audit);
+        """Replay the store and count the campaign's funnel (see smsledger.application.audit);
         without `as_of`, also compare it with the live statistics projection."""
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
         fields_of = self._state_decoder()
@@ -634,7 +634,7 @@ class SmsLedger(TwoWayMessaging, Application):
 
     def _load_many(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
         """The stored aggregates among `ids`, in one query where the recorder can
-        (adapters.store.recorders), else one by one."""
+        (smsledger.adapters.store.recorders), else one by one."""
         ids = list(ids)
         select_rows = getattr(self.recorder, "select_event_rows", None)
         if select_rows is None:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.commands import ProviderReport
-from domain.content import Content
-from domain.outcome import DeliveryOutcome
+from smsledger.application.commands import ProviderReport
+from smsledger.domain.content import Content
+from smsledger.domain.outcome import DeliveryOutcome
 
 
 class Clock(ABC):

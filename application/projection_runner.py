@@ -16,8 +16,8 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from application.projections import Projection
-from application.read_store import ReadStore
+from smsledger.application.projections import Projection
+from smsledger.application.read_store import ReadStore
 
 log = logging.getLogger("smsledger.projections")
 

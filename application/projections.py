@@ -19,17 +19,17 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from application.funnel import Funnel, MessageState
-from application.read_store import ReadWriter
-from domain.campaign_events import (
+from smsledger.application.funnel import Funnel, MessageState
+from smsledger.application.read_store import ReadWriter
+from smsledger.domain.campaign_events import (
     CampaignEvent,
     campaign_event_for,
     consent_event,
     reply_event,
 )
-from domain.consent import Consent
-from domain.inbound import InboundMessage
-from domain.message import Message, MessageIdentity
+from smsledger.domain.consent import Consent
+from smsledger.domain.inbound import InboundMessage
+from smsledger.domain.message import Message, MessageIdentity
 
 FEED, STATISTICS, HISTORY = "feed", "statistics", "history"
 

@@ -23,11 +23,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from application.ports import Clock
-from domain.campaign_events import DEFAULT_EVENT_NAME
-from domain.errors import DomainError
-from domain.replies import DEFAULT_KEYWORDS
-from domain.project import (
+from smsledger.application.ports import Clock
+from smsledger.domain.campaign_events import DEFAULT_EVENT_NAME
+from smsledger.domain.errors import DomainError
+from smsledger.domain.replies import DEFAULT_KEYWORDS
+from smsledger.domain.project import (
     Integration,
     ProjectSettings,
     UnknownIntegration,

@@ -1,6 +1,6 @@
 """Two-way SMS: replies, consent by keyword and double opt-in, NPS answers, list hygiene.
 
-A mixin of SmsLedger (one store, one application): it uses the ledger's loading,
+A mixin of LedgerApplication (one store, one application): it uses the ledger's loading,
 saving and sending. Kept apart because it is its own concern.
 
 - A reply is attributed to the latest message sent in the project to that number
@@ -12,7 +12,7 @@ saving and sending. Kept apart because it is its own concern.
   number the customer wrote to, under a message id derived from the reply's: a
   callback Infobip repeats never answers twice.
 - A permanent delivery error marks the number invalid in the project (see
-  SmsLedger.record_reports); sends to it are refused until it is revalidated.
+  LedgerApplication.record_reports); sends to it are refused until it is revalidated.
 """
 
 from __future__ import annotations
@@ -22,21 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from application.commands import InboundSms, QuarantinedInput, SendRequest
-from application.views import IngestResult
-from domain.consent import (
+from smsledger.application.commands import InboundSms, QuarantinedInput, SendRequest
+from smsledger.application.views import IngestResult
+from smsledger.domain.consent import (
     Consent,
     ConsentSource,
     ConsentStatus,
     consent_id,
     validate_category,
 )
-from domain.errors import DomainError
-from domain.inbound import InboundMessage, inbound_id
-from domain.number_health import NumberHealth, number_health_id
-from domain.phone import PhoneNumber
-from domain.quarantine import QuarantinedPayload, quarantine_id
-from domain.replies import (
+from smsledger.domain.errors import DomainError
+from smsledger.domain.inbound import InboundMessage, inbound_id
+from smsledger.domain.number_health import NumberHealth, number_health_id
+from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.quarantine import QuarantinedPayload, quarantine_id
+from smsledger.domain.replies import (
     DEFAULT_KEYWORDS,
     KeywordAction,
     KeywordRule,
@@ -158,7 +158,7 @@ class TwoWayMessaging:
     def _attributions(self, project_id: str, messages: Sequence[InboundSms]
                       ) -> dict[str, dict[str, Any] | None]:
         """Per reply: the latest message to its number from ours, read after one catch-up."""
-        from application.projections import STATISTICS, latest_key
+        from smsledger.application.projections import STATISTICS, latest_key
 
         return self._read(STATISTICS, lambda view: {
             sms.message_id: self.read_store.get(view, "latest",
@@ -276,7 +276,7 @@ class TwoWayMessaging:
     def _list_hygiene(self, changed: Sequence[Any], now: datetime) -> list[NumberHealth]:
         """Numbers a permanent error just proved invalid, marked so in the same
         transaction as the report (their records loaded only when there is one)."""
-        from domain.message import Message
+        from smsledger.domain.message import Message
 
         failures = [(m, e) for m in changed if isinstance(m, Message) for e in m.pending_events
                     if isinstance(e, Message.Failed) and e.outcome.get("error_permanent")]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.campaign_events import CampaignEvent
+from smsledger.domain.campaign_events import CampaignEvent
 
 
 @dataclass(frozen=True)

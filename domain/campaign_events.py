@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.identifiers import NameBasedIds
-from domain.message import Message, MessageIdentity
-from domain.outcome import DeliveryOutcome
+from smsledger.domain.identifiers import NameBasedIds
+from smsledger.domain.message import Message, MessageIdentity
+from smsledger.domain.outcome import DeliveryOutcome
 
 DEFAULT_EVENT_NAME = "campaign"
 ACTION_TYPE = "sms"

@@ -10,8 +10,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import DomainError
-from domain.identifiers import NameBasedIds
+from smsledger.domain.errors import DomainError
+from smsledger.domain.identifiers import NameBasedIds
 
 _CONSENT_IDS = NameBasedIds("urn:smsledger:consent")
 

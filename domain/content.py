@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from domain.errors import EmptyContent, InvalidContent
-from domain.parts import PartCount, count_parts
+from smsledger.domain.errors import EmptyContent, InvalidContent
+from smsledger.domain.parts import PartCount, count_parts
 
 MMS_TITLE_MAX = 66
 

@@ -20,13 +20,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.content import Content
-from domain.countries import expects_delivery_reports
-from domain.errors import InvalidWaitingWindow
-from domain.identifiers import NameBasedIds
-from domain.outcome import DeliveryOutcome, StatusGroup, outcome_identity
-from domain.phone import PhoneNumber
-from domain.status import MessageStatus, ReportEffect, WindowOutcome
+from smsledger.domain.content import Content
+from smsledger.domain.countries import expects_delivery_reports
+from smsledger.domain.errors import InvalidWaitingWindow
+from smsledger.domain.identifiers import NameBasedIds
+from smsledger.domain.outcome import DeliveryOutcome, StatusGroup, outcome_identity
+from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.status import MessageStatus, ReportEffect, WindowOutcome
 
 DEFAULT_WAITING_WINDOW = timedelta(days=4)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.identifiers import NameBasedIds
+from smsledger.domain.identifiers import NameBasedIds
 
 _NUMBER_IDS = NameBasedIds("urn:smsledger:number-health")
 

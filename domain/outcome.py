@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
-from domain.errors import InvalidOutcome, UnknownStatusGroup
-from domain.status import MessageStatus
+from smsledger.domain.errors import InvalidOutcome, UnknownStatusGroup
+from smsledger.domain.status import MessageStatus
 
 
 class StatusGroup(Enum):

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.identifiers import NameBasedIds
-from domain.outcome import DeliveryOutcome
+from smsledger.domain.identifiers import NameBasedIds
+from smsledger.domain.outcome import DeliveryOutcome
 
 _PARKED_IDS = NameBasedIds("urn:smsledger:parked-reports")
 

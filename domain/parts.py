@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
-from domain.errors import EmptyContent
+from smsledger.domain.errors import EmptyContent
 
 # GSM 03.38 basic character set (the escape code itself is not a character).
 GSM7_BASIC = frozenset(

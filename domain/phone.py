@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from domain.errors import InvalidPhoneNumber
+from smsledger.domain.errors import InvalidPhoneNumber
 
 
 @dataclass(frozen=True)

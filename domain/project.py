@@ -20,11 +20,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.campaign_events import DEFAULT_EVENT_NAME
-from domain.consent import validate_category
-from domain.errors import DomainError, InvalidEventName
-from domain.identifiers import NameBasedIds
-from domain.replies import (
+from smsledger.domain.campaign_events import DEFAULT_EVENT_NAME
+from smsledger.domain.consent import validate_category
+from smsledger.domain.errors import DomainError, InvalidEventName
+from smsledger.domain.identifiers import NameBasedIds
+from smsledger.domain.replies import (
     DEFAULT_KEYWORDS,
     KeywordAction,
     KeywordRule,

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.identifiers import NameBasedIds
+from smsledger.domain.identifiers import NameBasedIds
 
 _QUARANTINE_IDS = NameBasedIds("urn:smsledger:quarantine")
 

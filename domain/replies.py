@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from domain.errors import DomainError
+from smsledger.domain.errors import DomainError
 
 _FIRST_WORD = re.compile(r"^\s*([^\W_]+)", re.UNICODE)
 _SCORE = re.compile(r"^\s*(\d{1,2})(?!\d)")

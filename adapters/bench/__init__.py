@@ -1,4 +1,4 @@
 """`smsledger bench`: the hot paths (ingest, send, replay) measured beside baselines.
 
-adapters.bench.cli.add_bench_command registers the command; see issue 7 for the targets.
+smsledger.adapters.bench.cli.add_bench_command registers the command; see issue 7 for the targets.
 """

@@ -1,6 +1,6 @@
 """`smsledger bench`: ingest, send, replay, or all three, beside baselines in the same run.
 
-Wired into the command line by adapters.cli (`add_bench_command(commands)`). Figures go
+Wired into the command line by smsledger.adapters.cli (`add_bench_command(commands)`). Figures go
 to stdout (a table, or JSON with --json); progress goes to stderr. The exit status is
 0 whether or not the targets are met (the report says which are); 2 on a usage error.
 """
@@ -13,14 +13,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from adapters.bench.common import (
+from smsledger.adapters.bench.common import (
     DEFAULT_POSTGRES_URL,
     BenchReport,
     environment,
     print_reports,
     progress,
 )
-from adapters.bench.profiling import Profiles
+from smsledger.adapters.bench.profiling import Profiles
 
 # Which databases each benchmark runs on unless --database says otherwise (issue 7:
 # ingest on PostgreSQL and SQLite; replay from PostgreSQL; send on the production store).
@@ -105,7 +105,7 @@ def add_bench_command(subcommands: Any) -> None:
                                 help="messages for the one-request-per-message baseline "
                                      f"(default {DEFAULTS['baseline_messages']:,})")
             parser.add_argument("--call-size", type=_positive, default=DEFAULTS["call_size"],
-                                help="requests per SmsLedger.send call "
+                                help="requests per LedgerApplication.send call "
                                      f"(default {DEFAULTS['call_size']:,})")
             parser.add_argument("--send-batch-size", type=int, default=None,
                                 help="the ledger's send_batch_size (default: the product's "
@@ -151,7 +151,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
-    from adapters.bench.ingest import IngestOptions, run_ingest
+    from smsledger.adapters.bench.ingest import IngestOptions, run_ingest
 
     return run_ingest(IngestOptions(
         databases, args.postgres_url, reports=args.reports,
@@ -161,7 +161,7 @@ def _ingest(args: argparse.Namespace, databases: list[str], profiles: Profiles) 
 
 
 def _send(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
-    from adapters.bench.send import SendOptions, run_send
+    from smsledger.adapters.bench.send import SendOptions, run_send
 
     return run_send(SendOptions(
         databases, args.postgres_url, messages=args.messages,
@@ -171,7 +171,7 @@ def _send(args: argparse.Namespace, databases: list[str], profiles: Profiles) ->
 
 
 def _replay(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
-    from adapters.bench.replay import ReplayOptions, run_replay
+    from smsledger.adapters.bench.replay import ReplayOptions, run_replay
 
     return run_replay(ReplayOptions(databases, args.postgres_url, events=args.events,
                                     references=not args.no_references, profiles=profiles))
@@ -197,7 +197,7 @@ def _run_alone(benchmark: str, args: argparse.Namespace, databases: list[str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m adapters.bench.cli ...`: the bench command on its own, before it is
+    """`python -m smsledger.adapters.bench.cli ...`: the bench command on its own, before it is
     wired into `smsledger`."""
     parser = argparse.ArgumentParser(prog="smsledger")
     add_bench_command(parser.add_subparsers(dest="command", required=True))

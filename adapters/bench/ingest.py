@@ -1,7 +1,7 @@
 """bench ingest: delivery reports applied per second, in callbacks of 100 reports.
 
 On each database (a fresh PostgreSQL schema, a fresh SQLite file):
-- ours, (a): `SmsLedger.record_reports`, one call per callback of 100 parsed reports;
+- ours, (a): `LedgerApplication.record_reports`, one call per callback of 100 parsed reports;
 - ours, (b): the webhook `POST /v1/webhooks/infobip/{project}/{integration}/delivery-reports`
   (Basic auth, Infobip's JSON), with several concurrent senders (threads, one httpx
   client each, in a child process), the service in this process on loopback (uvicorn
@@ -29,7 +29,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from adapters.bench.common import (
+from smsledger.adapters.bench.common import (
     BenchReport,
     Measurement,
     connect_postgres,
@@ -38,10 +38,10 @@ from adapters.bench.common import (
     settings_for,
     store,
 )
-from adapters.bench.profiling import Profiles, now
-from adapters.bench.senders import SenderProcess
-from adapters.bench.served import measure_served
-from adapters.bench.workload import (
+from smsledger.adapters.bench.profiling import Profiles, now
+from smsledger.adapters.bench.senders import SenderProcess
+from smsledger.adapters.bench.served import measure_served
+from smsledger.adapters.bench.workload import (
     API_KEY,
     CALLBACK_SIZE,
     INTEGRATION,
@@ -52,14 +52,14 @@ from adapters.bench.workload import (
     callback_bodies,
     send_requests,
 )
-from adapters.bootstrap import bootstrap_service
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
-from adapters.infobip.callbacks import parse_delivery_reports
-from adapters.persistence import OUR_PERSISTENCE
-from application.commands import ProviderReport
-from application.ledger import SmsLedger
-from domain.message import message_aggregate_id
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.infobip.callbacks import parse_delivery_reports
+from smsledger.adapters.persistence import OUR_PERSISTENCE
+from smsledger.application.commands import ProviderReport
+from smsledger.application.ledger import LedgerApplication
+from smsledger.domain.message import message_aggregate_id
 
 TARGET_APP_RATE = 15_000
 TARGET_APP_SHARE_OF_CEILING = 0.30
@@ -150,7 +150,7 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "cores with the service and the database.")
         report.notes.append(
             "the in-process server's listening socket has TCP_NODELAY, as `smsledger serve` "
-            "has it (set by the benchmark: adapters.http.server.BackgroundServer binds a "
+            "has it (set by the benchmark: smsledger.adapters.http.server.BackgroundServer binds a "
             "socket that asyncio does not set it on, which costs every request ~40 ms of "
             "delayed ACK)." if options.nodelay else
             "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
@@ -226,7 +226,7 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
 
 # --- setup -----------------------------------------------------------------------------
 
-def _prepare(ledger: SmsLedger, sizes: dict[str, int], start: int = 0) -> dict[str, _Batch]:
+def _prepare(ledger: LedgerApplication, sizes: dict[str, int], start: int = 0) -> dict[str, _Batch]:
     batches = {}
     for name, count in sizes.items():
         ids: list[str] = []
@@ -267,7 +267,7 @@ class _Turns:
         self.start_mb = watch.start_mb if self.start_mb is None else self.start_mb
 
 
-def _ours_against_ceiling(database: str, ledger: SmsLedger, batch: _Batch, plain: Any,
+def _ours_against_ceiling(database: str, ledger: LedgerApplication, batch: _Batch, plain: Any,
                           report: BenchReport, profiles: Profiles) -> None:
     """(a), and the table updated 100 rows per transaction, taking turns: this machine's
     speed drifts by a quarter or more within a minute, and a share of the ceiling is
@@ -291,7 +291,7 @@ def _ours_against_ceiling(database: str, ledger: SmsLedger, batch: _Batch, plain
                 latencies.append(now() - started)
     plain.check_updated()
     report.add(Measurement(
-        "ours-app", "smsledger: SmsLedger.record_reports (application layer)", database,
+        "ours-app", "smsledger: LedgerApplication.record_reports (application layer)", database,
         sum(len(c) for c in callbacks), "reports", ours.seconds, ours=True,
         latencies=ours.latencies, latency_of=f"callback of {CALLBACK_SIZE}",
         peak_mb=ours.peak_mb, start_mb=ours.start_mb, cpu_seconds=ours.cpu_seconds,
@@ -324,11 +324,11 @@ class _UpTo:
             start, limit, stop=self.stop, topics=topics, inclusive_of_start=inclusive_of_start)
 
 
-def _projection_catch_up(database: str, ledger: SmsLedger, events: int,
+def _projection_catch_up(database: str, ledger: LedgerApplication, events: int,
                          report: BenchReport) -> None:
     """The projections (feed, statistics, history) fed the store's first `events`
     notifications, as the service's background runner feeds them."""
-    from application.projection_runner import ProjectionRunner
+    from smsledger.application.projection_runner import ProjectionRunner
 
     stop = min(events, ledger.recorder.max_notification_id() or 0)
     runner = ProjectionRunner(_UpTo(ledger.recorder, stop), ledger.mapper, ledger.read_store,
@@ -373,7 +373,7 @@ class _LibraryDefaults(Application):
     """The library as it comes: its own recorder, mapper, transcoder and save, on the
     same tables as the ledger (same name), so the naive baseline owes nothing to ours."""
 
-    name = SmsLedger.name
+    name = LedgerApplication.name
 
 
 def library_defaults(url: str) -> Application:

@@ -8,7 +8,7 @@ events mapped by the application's own mapper and inserted in bulk through its r
 application, and stores exactly the same rows. All messages belong to one campaign, the
 worst case for the audit's memory (it keeps one small state per message of the campaign).
 
-Measured: `SmsLedger.audit(project, campaign, as_of=<after the last event>)`, which is the
+Measured: `LedgerApplication.audit(project, campaign, as_of=<after the last event>)`, which is the
 replay (read every message event in store order as plain rows, decode each state into a
 dict without building the event, fold the few fields the funnel counts). Without `as_of`, the
 audit also catches the statistics projection up and compares it with the replay; in a
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.bench.common import (
+from smsledger.adapters.bench.common import (
     BenchReport,
     Measurement,
     Target,
@@ -32,8 +32,8 @@ from adapters.bench.common import (
     settings_for,
     store,
 )
-from adapters.bench.profiling import Profiles, now
-from adapters.bench.workload import (
+from smsledger.adapters.bench.profiling import Profiles, now
+from smsledger.adapters.bench.workload import (
     INTEGRATION,
     PROJECT,
     SENDER,
@@ -41,12 +41,12 @@ from adapters.bench.workload import (
     delivery_report,
     recipient,
 )
-from adapters.bootstrap import build_ledger
-from adapters.infobip.outcomes import outcome_from_infobip
-from application.ledger import REPLAY_PAGE, SmsLedger
-from domain.content import SmsContent
-from domain.message import Message
-from domain.phone import PhoneNumber
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.infobip.outcomes import outcome_from_infobip
+from smsledger.application.ledger import REPLAY_PAGE, LedgerApplication
+from smsledger.domain.content import SmsContent
+from smsledger.domain.message import Message
+from smsledger.domain.phone import PhoneNumber
 
 TARGET_RATE = 100_000
 TARGET_PEAK_MB = 300
@@ -119,7 +119,7 @@ def _run_on(database: str, options: ReplayOptions, report: BenchReport) -> None:
                 audit = ledger.audit(PROJECT, CAMPAIGN, as_of=AS_OF)
             _check(audit, generated)
             report.add(Measurement(
-                "ours", "smsledger: SmsLedger.audit replay (read, decode, fold)", database,
+                "ours", "smsledger: LedgerApplication.audit replay (read, decode, fold)", database,
                 generated.events, "events", watch.seconds, ours=True, peak_mb=watch.peak_mb, start_mb=watch.start_mb,
                 cpu_seconds=watch.cpu_seconds, label="ours: audit replay"))
             if options.references:
@@ -131,7 +131,7 @@ def _run_on(database: str, options: ReplayOptions, report: BenchReport) -> None:
             ledger.close()
 
 
-def _analyze(ledger: SmsLedger) -> None:
+def _analyze(ledger: LedgerApplication) -> None:
     """Fresh planner statistics after a bulk load, as autovacuum would give them soon."""
     datastore = getattr(ledger.recorder, "datastore", None)
     table = getattr(ledger.recorder, "events_table_name", None)
@@ -156,7 +156,7 @@ def _outcomes() -> dict[str, Any]:
             "rejected": outcome_from_infobip(rejected)}
 
 
-def _generate(ledger: SmsLedger, events: int) -> _Generated:
+def _generate(ledger: LedgerApplication, events: int) -> _Generated:
     """Message histories, 50 messages to a cycle: 1 refused, 1 still pending, 1 window
     closed without a report, 3 failed, 1 rejected, 43 delivered."""
     phones = [PhoneNumber.parse(recipient(i)) for i in range(DISTINCT_RECIPIENTS)]
@@ -212,9 +212,9 @@ def _check(audit: Any, generated: _Generated) -> None:
         raise AssertionError(f"the audit disagrees with what was generated: {wrong}")
 
 
-def _references(database: str, ledger: SmsLedger, events: int, report: BenchReport) -> None:
+def _references(database: str, ledger: LedgerApplication, events: int, report: BenchReport) -> None:
     """The audit's own reading path, in parts: the rows alone, then the rows decoded."""
-    from application.ledger import _MESSAGE_TOPICS
+    from smsledger.application.ledger import _MESSAGE_TOPICS
 
     decode_state = ledger._state_decoder()
 

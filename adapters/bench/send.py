@@ -1,6 +1,6 @@
 """bench send: messages sent per second for a campaign, through the real Infobip adapter.
 
-The campaign goes through `SmsLedger.send` in calls of `call_size` requests (as a
+The campaign goes through `LedgerApplication.send` in calls of `call_size` requests (as a
 platform posts `/messages/batch`, which takes up to 10,000: the default), wired as the service wires it (bootstrap_service:
 the project's integration, `InfobipProvider` over httpx), to the Infobip simulator over
 real HTTP on loopback. Each message is stored as requested before the request that
@@ -9,7 +9,7 @@ in a process of its own, so its work does not share our interpreter lock (it doe
 share the machine's cores); it holds every report back for a day, so the benchmark
 measures sending only. Within a call, batches overlap: one batch's request is with the
 simulator while the next batch is stored and the previous batch's answers recorded
-(SmsLedger._send_batches).
+(LedgerApplication._send_batches).
 
 Baseline: one HTTP request and one save per message: the same ledger with
 send_batch_size 1, the adapter with batch_size 1, one `send` call per message.
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.bench.common import (
+from smsledger.adapters.bench.common import (
     BenchReport,
     Measurement,
     measuring,
@@ -31,12 +31,12 @@ from adapters.bench.common import (
     settings_for,
     store,
 )
-from adapters.bench.profiling import Profiles, now
-from adapters.bench.workload import API_KEY, INTEGRATION, PROJECT, SENDER, send_requests
-from adapters.bootstrap import build_ledger, build_projects
-from adapters.infobip.project_accounts import ProjectAccounts
-from adapters.infobip.provider import InfobipProvider
-from application.ports import OutgoingMessage, SendOutcome, SmsProvider
+from smsledger.adapters.bench.profiling import Profiles, now
+from smsledger.adapters.bench.workload import API_KEY, INTEGRATION, PROJECT, SENDER, send_requests
+from smsledger.adapters.bootstrap import build_ledger, build_projects
+from smsledger.adapters.infobip.project_accounts import ProjectAccounts
+from smsledger.adapters.infobip.provider import InfobipProvider
+from smsledger.application.ports import OutgoingMessage, SendOutcome, SmsProvider
 
 TARGET_RATE = 5_000
 TARGET_TIMES_BASELINE = 10
@@ -50,7 +50,7 @@ class SendOptions:
     postgres_url: str
     messages: int = 100_000
     baseline_messages: int = 500
-    call_size: int = 10_000  # requests per SmsLedger.send call: the batch endpoint's most
+    call_size: int = 10_000  # requests per LedgerApplication.send call: the batch endpoint's most
     send_batch_size: int | None = None  # None: the product's default setting
     simulator_nodelay: bool = True
     profiles: Profiles = field(default_factory=lambda: Profiles(None))
@@ -95,7 +95,7 @@ def _run_on(database: str, options: SendOptions, simulator: SimulatorProcess,
                          options.call_size, provider_batch=1000, campaign="send-bench",
                          profiles=options.profiles)
         report.add(Measurement(
-            "ours", f"smsledger: SmsLedger.send in calls of {options.call_size:,}, "
+            "ours", f"smsledger: LedgerApplication.send in calls of {options.call_size:,}, "
                     f"send_batch_size {batch_size}, InfobipProvider -> simulator",
             database, options.messages, "messages", ours.watch.seconds, ours=True,
             latencies=ours.latencies, latency_of=f"send() call of {options.call_size:,}",
@@ -128,7 +128,7 @@ class _Run:
         return len(self.request_latencies)
 
     def request_ms(self, p: float) -> float:
-        from adapters.bench.common import percentile
+        from smsledger.adapters.bench.common import percentile
 
         return percentile(self.request_latencies, p) * 1000
 
@@ -154,7 +154,7 @@ class TimedProvider(SmsProvider):
 def _campaign(database: str, url: str, settings: Any, simulator: SimulatorProcess, count: int,
               call_size: int, *, provider_batch: int, campaign: str,
               profiles: Profiles) -> _Run:
-    # Wired as adapters.bootstrap.bootstrap_service wires the service, with the
+    # Wired as smsledger.adapters.bootstrap.bootstrap_service wires the service, with the
     # adapter's batch size chosen here and its batches timed.
     projects = build_projects(settings)
     provider = TimedProvider(InfobipProvider(ProjectAccounts(projects, PUBLIC_URL),
@@ -197,7 +197,7 @@ def _campaign(database: str, url: str, settings: Any, simulator: SimulatorProces
 # --- the simulator, in a process of its own ------------------------------------------------
 
 def _serve_simulator(connection: Any, nodelay: bool) -> None:
-    from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig, server
+    from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig, server
 
     handler = getattr(server, "_Handler", None)
     if nodelay and handler is not None:

@@ -18,8 +18,8 @@ from multiprocessing.connection import Connection
 
 import httpx
 
-from adapters.bench.common import Stopwatch, measuring
-from adapters.bench.profiling import now
+from smsledger.adapters.bench.common import Stopwatch, measuring
+from smsledger.adapters.bench.profiling import now
 
 
 @dataclass

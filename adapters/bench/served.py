@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement
-from adapters.bench.senders import SenderProcess
-from adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, WEBHOOK_PATH
+from smsledger.adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement
+from smsledger.adapters.bench.senders import SenderProcess
+from smsledger.adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, WEBHOOK_PATH
 
 START_TIMEOUT = 60.0
 STARTED = '"message": "Application startup complete."'
@@ -59,7 +59,7 @@ def served(database_url: str, workers: int) -> Iterator[str]:
         port = _free_port()
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1",
+                [sys.executable, "-m", "smsledger.adapters.cli", "serve", "--host", "127.0.0.1",
                  "--port", str(port), "--workers", str(workers), "--database-url", database_url],
                 cwd=folder, stdout=output, stderr=subprocess.STDOUT,
                 env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from application.commands import SendRequest
-from application.ports import Accepted, OutgoingMessage, SendOutcome, SmsProvider
+from smsledger.application.commands import SendRequest
+from smsledger.application.ports import Accepted, OutgoingMessage, SendOutcome, SmsProvider
 
 PROJECT = "bench"
 INTEGRATION = "infobip"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from adapters.http import messages, operations, projects, two_way, webhooks
-from adapters.http.context import ServiceContext
-from adapters.http.errors import install_error_handlers
-from adapters.http.middleware import ServiceMiddleware
+from smsledger.adapters.http import messages, operations, projects, two_way, webhooks
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.errors import install_error_handlers
+from smsledger.adapters.http.middleware import ServiceMiddleware
 
 
 def create_app(context: ServiceContext) -> FastAPI:

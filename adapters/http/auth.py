@@ -12,8 +12,8 @@ import binascii
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 
-from adapters.http.errors import NOT_FOUND, ApiError
-from application.projects import Principal, ProjectDirectory
+from smsledger.adapters.http.errors import NOT_FOUND, ApiError
+from smsledger.application.projects import Principal, ProjectDirectory
 
 UNAUTHORIZED = ApiError(401, "unauthorized", "a valid bearer token is required",
                         headers={"WWW-Authenticate": "Bearer"})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.http.metrics import ServiceMetrics
-from application.ledger import SmsLedger
-from application.projects import ProjectDirectory
+from smsledger.adapters.http.metrics import ServiceMetrics
+from smsledger.application.ledger import LedgerApplication
+from smsledger.application.projects import ProjectDirectory
 
 
 @dataclass
 class ServiceContext:
-    ledger: SmsLedger
+    ledger: LedgerApplication
     public_url: str  # where Infobip reaches this service, e.g. https://sms.example.com
     max_body_bytes: int = 4 * 1024 * 1024
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)

@@ -14,9 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from application.ledger import ConcurrencyConflict, InvalidSendRequest, MessageNotFound
-from application.projects import ProjectExists, ProjectNotFound
-from domain.errors import DomainError
+from smsledger.application.ledger import ConcurrencyConflict, InvalidSendRequest, MessageNotFound
+from smsledger.application.projects import ProjectExists, ProjectNotFound
+from smsledger.domain.errors import DomainError
 
 log = logging.getLogger("smsledger.http")
 

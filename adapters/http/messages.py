@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from adapters.http.auth import caller
-from adapters.http.context import ServiceContext
-from adapters.http.errors import ApiError
-from adapters.http.schemas import (
+from smsledger.adapters.http.auth import caller
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.errors import ApiError
+from smsledger.adapters.http.schemas import (
     ERRORS,
     EventsOut,
     MessageBatchIn,
@@ -15,9 +15,9 @@ from adapters.http.schemas import (
     SendBatchOut,
     SendOut,
 )
-from application.commands import SendRequest
-from application.projects import Principal
-from application.views import SendResult
+from smsledger.application.commands import SendRequest
+from smsledger.application.projects import Principal
+from smsledger.application.views import SendResult
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Messages"], responses=ERRORS)
 

@@ -16,9 +16,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.auth import authenticate
-from adapters.http.context import ServiceContext
-from adapters.http.errors import STORE_ERRORS, ApiError, error_response
+from smsledger.adapters.http.auth import authenticate
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.errors import STORE_ERRORS, ApiError, error_response
 
 log = logging.getLogger("smsledger.http")
 

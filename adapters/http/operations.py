@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from adapters.http.errors import STORE_ERRORS, error_response
-from adapters.http.schemas import ErrorOut
+from smsledger.adapters.http.errors import STORE_ERRORS, error_response
+from smsledger.adapters.http.schemas import ErrorOut
 
 router = APIRouter(tags=["Operations"])
 

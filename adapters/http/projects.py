@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from adapters.http.auth import admin, caller
-from adapters.http.context import ServiceContext
-from adapters.http.errors import ApiError
-from adapters.http.schemas import (
+from smsledger.adapters.http.auth import admin, caller
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.errors import ApiError
+from smsledger.adapters.http.schemas import (
     ERRORS,
     EventMappingIn,
     IntegrationIn,
@@ -17,8 +17,8 @@ from adapters.http.schemas import (
     SmsChannelIn,
     WebhooksOut,
 )
-from application.projects import Principal
-from domain.project import Integration, UnknownIntegration
+from smsledger.application.projects import Principal
+from smsledger.domain.project import Integration, UnknownIntegration
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Project settings"],
                    responses=ERRORS)

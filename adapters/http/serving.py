@@ -28,12 +28,12 @@ from typing import Any
 
 import uvicorn
 
-from adapters.bootstrap import bootstrap_service
-from adapters.config import Settings
-from adapters.http.app import create_app
-from adapters.http.middleware import configure_json_logging
-from adapters.maintenance import Maintenance
-from adapters.secrets import SecretKey
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import Settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.middleware import configure_json_logging
+from smsledger.adapters.maintenance import Maintenance
+from smsledger.adapters.secrets import SecretKey
 
 log = logging.getLogger("smsledger.serve")
 

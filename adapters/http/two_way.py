@@ -7,9 +7,9 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from adapters.http.auth import admin, caller
-from adapters.http.schemas import ERRORS, Strict
-from application.projects import Principal
+from smsledger.adapters.http.auth import admin, caller
+from smsledger.adapters.http.schemas import ERRORS, Strict
+from smsledger.application.projects import Principal
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Two-way SMS"], responses=ERRORS)
 

@@ -14,10 +14,10 @@ from typing import TypeVar
 from fastapi import APIRouter, Request, Security
 from fastapi.concurrency import run_in_threadpool
 
-from adapters.http.auth import BASIC, basic_credentials
-from adapters.http.errors import ApiError
-from adapters.http.schemas import ERRORS
-from adapters.infobip.callbacks import (
+from smsledger.adapters.http.auth import BASIC, basic_credentials
+from smsledger.adapters.http.errors import ApiError
+from smsledger.adapters.http.schemas import ERRORS
+from smsledger.adapters.infobip.callbacks import (
     InvalidCallback,
     parse_delivery_reports,
     parse_inbound,
@@ -57,7 +57,7 @@ async def delivery_reports(project_id: str, integration_id: str, request: Reques
                                        parse_delivery_reports)
     context = request.app.state.context
     # The store is blocking I/O: keep it off the event loop. A store error becomes
-    # a 503 (adapters.http.errors), so Infobip retries.
+    # a 503 (smsledger.adapters.http.errors), so Infobip retries.
     result = await run_in_threadpool(
         context.ledger.record_reports, project_id, parsed.reports, parsed.malformed)
     for effect in ("applied", "noted", "parked", "quarantined"):

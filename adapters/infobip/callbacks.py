@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from adapters.infobip.outcomes import outcome_from_infobip
-from adapters.infobip.timestamps import parse_infobip_time
-from application.commands import InboundSms, ProviderReport, QuarantinedInput
-from domain.errors import DomainError
+from smsledger.adapters.infobip.outcomes import outcome_from_infobip
+from smsledger.adapters.infobip.timestamps import parse_infobip_time
+from smsledger.application.commands import InboundSms, ProviderReport, QuarantinedInput
+from smsledger.domain.errors import DomainError
 
 T = TypeVar("T")
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import httpx
 
-from adapters.infobip.accounts import AccountDirectory
-from adapters.infobip.outcomes import outcome_from_infobip
-from application.commands import ProviderReport
-from application.ports import DeliveryLookup
-from domain.errors import DomainError
+from smsledger.adapters.infobip.accounts import AccountDirectory
+from smsledger.adapters.infobip.outcomes import outcome_from_infobip
+from smsledger.application.commands import ProviderReport
+from smsledger.application.ports import DeliveryLookup
+from smsledger.domain.errors import DomainError
 
 log = logging.getLogger("smsledger.infobip.lookup")
 

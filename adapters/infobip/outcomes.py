@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.infobip.timestamps import parse_infobip_time
-from domain.errors import InvalidOutcome
-from domain.outcome import DeliveryOutcome, Price, StatusGroup
+from smsledger.adapters.infobip.timestamps import parse_infobip_time
+from smsledger.domain.errors import InvalidOutcome
+from smsledger.domain.outcome import DeliveryOutcome, Price, StatusGroup
 
 
 def outcome_from_infobip(result: dict[str, Any]) -> DeliveryOutcome:

@@ -1,12 +1,12 @@
-"""Infobip accounts as the projects configured them (application.projects), with
+"""Infobip accounts as the projects configured them (smsledger.application.projects), with
 webhook URLs that carry each integration's credentials for Infobip to call back."""
 
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from adapters.infobip.accounts import AccountDirectory, InfobipAccount
-from application.projects import ProjectDirectory
+from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount
+from smsledger.application.projects import ProjectDirectory
 
 
 class ProjectAccounts(AccountDirectory):

@@ -25,16 +25,16 @@ from typing import Any
 
 import httpx
 
-from adapters.infobip.accounts import AccountDirectory, InfobipAccount
-from adapters.infobip.outcomes import outcome_from_infobip
-from adapters.infobip.requests import (
+from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount
+from smsledger.adapters.infobip.outcomes import outcome_from_infobip
+from smsledger.adapters.infobip.requests import (
     MMS_PATH,
     SMS_PATH,
     mms_body,
     parse_error,
     sms_body,
 )
-from application.ports import (
+from smsledger.application.ports import (
     Accepted,
     OutgoingMessage,
     Refused,
@@ -43,7 +43,7 @@ from application.ports import (
     StatusInAnswer,
     Unknown,
 )
-from domain.errors import DomainError
+from smsledger.domain.errors import DomainError
 
 MAX_DESTINATIONS_PER_REQUEST = 1000
 # Infobip's status for a messageId it already has: after an ambiguous attempt it

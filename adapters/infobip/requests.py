@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from application.ports import OutgoingMessage
-from domain.content import MmsContent, SmsContent
+from smsledger.application.ports import OutgoingMessage
+from smsledger.domain.content import MmsContent, SmsContent
 
 SMS_PATH = "/sms/3/messages"
 MMS_PATH = "/mms/2/messages"

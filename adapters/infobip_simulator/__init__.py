@@ -3,7 +3,7 @@
 See README.md in this directory for the numbers and the configuration.
 """
 
-from adapters.infobip_simulator.server import (
+from smsledger.adapters.infobip_simulator.server import (
     InfobipSimulator,
     RecordedRequest,
     SimulatorConfig,

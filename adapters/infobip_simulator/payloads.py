@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from adapters.infobip_simulator.rules import Error, Status, country_of, number_facts
-from domain.parts import count_parts
+from smsledger.adapters.infobip_simulator.rules import Error, Status, country_of, number_facts
+from smsledger.domain.parts import count_parts
 
 CURRENCY = "EUR"
 MAX_TO_LENGTH = 64

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from domain.countries import COUNTRIES_WITHOUT_DELIVERY_REPORTS
+from smsledger.domain.countries import COUNTRIES_WITHOUT_DELIVERY_REPORTS
 
 
 @dataclass(frozen=True)

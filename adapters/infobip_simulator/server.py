@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from adapters.infobip_simulator import payloads, rules
-from adapters.infobip_simulator.dispatcher import Kind, Post, ReportDispatcher
-from adapters.infobip_simulator.payloads import Channel, Submission
-from adapters.infobip_simulator.rules import Error, Fault, Status, Timing
+from smsledger.adapters.infobip_simulator import payloads, rules
+from smsledger.adapters.infobip_simulator.dispatcher import Kind, Post, ReportDispatcher
+from smsledger.adapters.infobip_simulator.payloads import Channel, Submission
+from smsledger.adapters.infobip_simulator.rules import Error, Fault, Status, Timing
 
 log = logging.getLogger(__name__)
 

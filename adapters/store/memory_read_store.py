@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError
 
-from adapters.store.views import (
+from smsledger.adapters.store.views import (
     check_projection,
     check_view,
     decode,
@@ -25,7 +25,7 @@ from adapters.store.views import (
     unknown_view,
     view_name,
 )
-from application.read_store import Document, ReadStore, ReadWriter
+from smsledger.application.read_store import Document, ReadStore, ReadWriter
 
 Key = tuple[str, str]  # (kind, key)
 

@@ -10,9 +10,9 @@ from eventsourcing.popo import POPORecorder
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from adapters.store.memory_read_store import MemoryReadStore
-from adapters.store.sql_read_store import SqlReadStore
-from application.read_store import ReadStore
+from smsledger.adapters.store.memory_read_store import MemoryReadStore
+from smsledger.adapters.store.sql_read_store import SqlReadStore
+from smsledger.application.read_store import ReadStore
 
 _memory_stores: weakref.WeakKeyDictionary[Recorder, MemoryReadStore] = weakref.WeakKeyDictionary()
 _memory_lock = threading.Lock()

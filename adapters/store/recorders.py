@@ -86,11 +86,19 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
         ones then find everything there. It is held on a connection of its own, outside
         the pool (which may allow a single connection, needed by the library's create),
         and closing that connection releases it, whatever happened."""
+        with self.schema_lock():
+            super().create_table()
+
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[psycopg.Connection[Any]]:
+        """This schema's lock for changing its tables (creating them, upgrading what
+        they hold), held by a connection of its own (autocommit) while the block runs."""
         pool = self.datastore.pool
-        with psycopg.connect(pool.conninfo, **{**pool.kwargs, "autocommit": True}) as conn:
+        with psycopg.connect(pool.conninfo, **{**pool.kwargs, "autocommit": True,
+                                               "row_factory": tuple_row}) as conn:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))",
                          (f"{self.datastore.schema}.smsledger_create_tables",))
-            super().create_table()
+            yield conn
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:

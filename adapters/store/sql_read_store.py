@@ -37,8 +37,8 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from adapters.store.recorders import sqlite_in_chunks
-from adapters.store.views import (
+from smsledger.adapters.store.recorders import sqlite_in_chunks
+from smsledger.adapters.store.views import (
     check_projection,
     check_view,
     decode,
@@ -46,7 +46,7 @@ from adapters.store.views import (
     unknown_view,
     view_name,
 )
-from application.read_store import Document, ReadStore, ReadWriter
+from smsledger.application.read_store import Document, ReadStore, ReadWriter
 
 REGISTRY = "smsledger_views"
 

@@ -11,7 +11,7 @@ import re
 
 import orjson
 
-from application.read_store import Document
+from smsledger.application.read_store import Document
 
 MAX_PROJECTION_NAME = 40
 _PROJECTION = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_PROJECTION_NAME}}}")

@@ -1,14 +1,11 @@
-from datetime import datetime, timezone
-
 import pytest
 
-from adapters.bootstrap import build_ledger
-from adapters.config import load_settings
-from adapters.system import ManualClock, UuidMessageIds
-from application.ledger import SmsLedger
-from tests.support.providers import ScriptedProvider
-
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.system import ManualClock, UuidMessageIds
+from smsledger.application.ledger import LedgerApplication
+from support.providers import ScriptedProvider
+from support.times import T0
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -32,9 +29,9 @@ def provider():
 @pytest.fixture
 def make_ledger(database_url, clock, provider):
     """Ledgers on the test's store; keyword arguments are settings (send_batch_size=10)."""
-    made: list[SmsLedger] = []
+    made: list[LedgerApplication] = []
 
-    def make(*, provider_: ScriptedProvider | None = None, **settings) -> SmsLedger:
+    def make(*, provider_: ScriptedProvider | None = None, **settings) -> LedgerApplication:
         settings.setdefault("database_url", database_url)
         settings.setdefault("secret_key", "test-secret-key-0123456789")
         ledger = build_ledger(load_settings(**settings), provider=provider_ or provider,

@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 
-from application.commands import ProviderReport, SendRequest
-from application.ports import Refused, Unknown
-from domain.outcome import Price
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ports import Refused, Unknown
+from smsledger.domain.outcome import Price
+from support.statuses import outcome
 
 HR, DE = "+385921234567", "+4915123456789"
 
@@ -86,7 +86,7 @@ def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatc
 
 
 def test_overlapping_replays_turn_the_collector_back_on_only_when_the_last_ends():
-    from application.ledger import _cycle_collector_paused
+    from smsledger.application.ledger import _cycle_collector_paused
 
     first, second = _cycle_collector_paused(), _cycle_collector_paused()
     first.__enter__()

@@ -5,8 +5,8 @@ import random
 import threading
 from datetime import timedelta
 
-from application.commands import ProviderReport, SendRequest
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from support.statuses import outcome
 
 FINALS = [("DELIVERED_TO_HANDSET", None), ("REJECTED_NETWORK", None),
           ("UNDELIVERABLE_NOT_DELIVERED", "EC_UNIDENTIFIED_SUBSCRIBER"), ("EXPIRED_EXPIRED", None)]

@@ -1,9 +1,9 @@
 import pytest
 
-from application.commands import ProviderReport, SendRequest
-from application.ledger import MessageNotFound
-from domain.errors import InvalidEventName
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ledger import MessageNotFound
+from smsledger.domain.errors import InvalidEventName
+from support.statuses import outcome
 
 
 def send_many(ledger, project, n):

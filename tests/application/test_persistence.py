@@ -1,8 +1,8 @@
 import pytest
 
-from application.commands import ProviderReport, SendRequest
-from application.ledger import SmsLedger
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ledger import LedgerApplication
+from support.statuses import outcome
 
 
 @pytest.fixture
@@ -22,10 +22,10 @@ def test_a_durable_store_survives_a_restart(make_ledger, database_url):
     assert second.campaign_events("acme").events[0].name == "sms"
 
 
-class InterleavingLedger(SmsLedger):
+class InterleavingLedger(LedgerApplication):
     """Lets another writer change the store between this ledger's load and save."""
 
-    name = SmsLedger.name  # the library names tables after the class unless told
+    name = LedgerApplication.name  # the library names tables after the class unless told
     interleave = None
 
     def _load_many(self, ids):
@@ -37,10 +37,10 @@ class InterleavingLedger(SmsLedger):
 
 
 def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, clock, provider):
-    from adapters.bootstrap import build_projects
-    from adapters.config import load_settings
-    from adapters.store.read_store_factory import read_store_for
-    from adapters.system import UuidMessageIds
+    from smsledger.adapters.bootstrap import build_projects
+    from smsledger.adapters.config import load_settings
+    from smsledger.adapters.store.read_store_factory import read_store_for
+    from smsledger.adapters.system import UuidMessageIds
 
     url = database_url
     webhook = make_ledger(database_url=url)

@@ -4,8 +4,8 @@ it."""
 
 import pytest
 
-from adapters.bootstrap import build_projects
-from adapters.config import load_settings
+from smsledger.adapters.bootstrap import build_projects
+from smsledger.adapters.config import load_settings
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from application.commands import ProviderReport, SendRequest
-from application.ports import Refused, Unknown
-from application.projections import FEED, HISTORY, STATISTICS
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ports import Refused, Unknown
+from smsledger.application.projections import FEED, HISTORY, STATISTICS
+from support.statuses import outcome
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-from application.commands import InboundSms, SendRequest
+from smsledger.application.commands import InboundSms, SendRequest
 
 
 def reply(text, message_id="mo-1", sender="385921234567"):

@@ -1,8 +1,8 @@
 from datetime import timedelta
 
-from application.commands import ProviderReport, SendRequest
-from application.ports import Unknown
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ports import Unknown
+from support.statuses import outcome
 
 CROATIA, GERMANY = "+385921234567", "+4915123456789"
 

@@ -1,10 +1,10 @@
 import pytest
 
-from application.commands import ProviderReport, SendRequest
-from application.ledger import InvalidSendRequest
-from application.ports import Accepted, Refused, StatusInAnswer, Unknown
-from tests.support.providers import ScriptedProvider
-from tests.support.statuses import outcome
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ledger import InvalidSendRequest
+from smsledger.application.ports import Accepted, Refused, StatusInAnswer, Unknown
+from support.providers import ScriptedProvider
+from support.statuses import outcome
 
 CROATIA = "+385921234567"
 

@@ -1,6 +1,6 @@
 """Step definitions for the delivery-lifecycle scenarios.
 
-The scenarios drive the real application (SmsLedger, on each kind of store) with
+The scenarios drive the real application (LedgerApplication, on each kind of store) with
 a scripted provider standing in for Infobip and a clock moved by hand, so "4 days
 pass" takes a millisecond.
 """
@@ -13,20 +13,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from adapters.bootstrap import build_ledger
-from adapters.config import load_settings
-from adapters.system import ManualClock
-from application.commands import ProviderReport, SendRequest
-from application.ledger import SmsLedger
-from application.ports import Refused, Unknown
-from domain.parts import count_parts
-from tests.support.providers import ScriptedProvider
-from tests.support.statuses import outcome
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.system import ManualClock
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.ledger import LedgerApplication
+from smsledger.application.ports import Refused, Unknown
+from smsledger.domain.parts import count_parts
+from support.providers import ScriptedProvider
+from support.statuses import outcome
 
 
 @dataclass
 class World:
-    ledger: SmsLedger
+    ledger: LedgerApplication
     clock: ManualClock
     provider: ScriptedProvider
     project_id: str = "acme"

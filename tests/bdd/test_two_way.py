@@ -1,5 +1,5 @@
 """Step definitions for the two-way scenarios (features/two_way.feature); the world
-(SmsLedger, scripted provider, hand-moved clock) comes from conftest.py."""
+(LedgerApplication, scripted provider, hand-moved clock) comes from conftest.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from application.commands import InboundSms, ProviderReport, SendRequest
-from tests.support.statuses import outcome
+from smsledger.application.commands import InboundSms, ProviderReport, SendRequest
+from support.statuses import outcome
 
 scenarios("two_way.feature")
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from adapters.bench.cli import add_bench_command, main
-from adapters.bench.common import BenchReport, Measurement, percentile
+from smsledger.adapters.bench.cli import add_bench_command, main
+from smsledger.adapters.bench.common import BenchReport, Measurement, percentile
 
 TINY = {
     "ingest": ["--reports", "200", "--baseline-reports", "100", "--concurrency", "2",
@@ -110,7 +110,7 @@ def test_percentiles_and_ratios():
 def test_the_naive_baseline_uses_the_library_as_it_comes(database, tmp_path, request):
     from eventsourcing.persistence import JSONTranscoder, Mapper
 
-    from adapters.bench.ingest import library_defaults
+    from smsledger.adapters.bench.ingest import library_defaults
 
     url = (f"sqlite:///{tmp_path}/naive.db" if database == "sqlite"
            else request.getfixturevalue("postgres_url"))

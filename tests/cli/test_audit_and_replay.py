@@ -5,15 +5,15 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.bootstrap import build_ledger
-from adapters.cli import main
-from adapters.config import load_settings
-from adapters.system import ManualClock
-from application.commands import ProviderReport, SendRequest
-from application.projections import STATISTICS, campaign_key
-from tests.application.conftest import T0
-from tests.support.providers import ScriptedProvider
-from tests.support.statuses import outcome
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.cli import main
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.system import ManualClock
+from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.projections import STATISTICS, campaign_key
+from support.times import T0
+from support.providers import ScriptedProvider
+from support.statuses import outcome
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from adapters.cli import main
+from smsledger.adapters.cli import main
 
 
 def test_parts_prints_count_encoding_and_characters(capsys):
@@ -20,7 +20,7 @@ def test_an_empty_text_is_an_error(capsys):
 
 
 def test_the_installed_console_script_runs():
-    done = subprocess.run([sys.executable, "-m", "adapters.cli", "parts", "Hello"],
+    done = subprocess.run([sys.executable, "-m", "smsledger.adapters.cli", "parts", "Hello"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1 part, GSM-7, 5 characters"
 
@@ -34,7 +34,7 @@ def test_the_simulator_command_serves_until_stopped():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "adapters.cli", "simulator", "--port",
+    process = subprocess.Popen([sys.executable, "-m", "smsledger.adapters.cli", "simulator", "--port",
                                 str(port), "--api-key", "k"], stdout=subprocess.PIPE, text=True)
     try:
         assert "listening on" in process.stdout.readline()

@@ -23,7 +23,7 @@ def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
            "SMSLEDGER_SECRET_KEY": "serve-test-key-0123456789",
            "SMSLEDGER_PUBLIC_URL": "https://sms.example.com"}
-    cli = [sys.executable, "-m", "adapters.cli"]
+    cli = [sys.executable, "-m", "smsledger.adapters.cli"]
     created = subprocess.run([*cli, "projects", "create", "acme"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, check=True)
     admin = json.loads(created.stdout)
@@ -129,7 +129,7 @@ def test_serve_refuses_a_bad_key_file_at_start(tmp_path):
     assert "the key file 'smsledger.key' holds 5 characters" in done.stderr
 
 
-CLI = [sys.executable, "-m", "adapters.cli"]
+CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
 
 
 class Served:

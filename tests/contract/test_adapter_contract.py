@@ -19,11 +19,11 @@ from infobip_api_client.models.sms_message_status import SmsMessageStatus
 from infobip_api_client.models.sms_delivery_result import SmsDeliveryResult
 from infobip_api_client.models.sms_request import SmsRequest
 
-from adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
-from adapters.infobip.requests import mms_body, parse_error, sms_body
-from application.ports import OutgoingMessage
-from domain.content import MmsContent, SmsContent
-from domain.outcome import StatusGroup
+from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
+from smsledger.adapters.infobip.requests import mms_body, parse_error, sms_body
+from smsledger.application.ports import OutgoingMessage
+from smsledger.domain.content import MmsContent, SmsContent
+from smsledger.domain.outcome import StatusGroup
 
 
 def outgoing(content, **kwargs):

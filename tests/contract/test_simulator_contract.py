@@ -27,7 +27,7 @@ from infobip_api_client.models import (
 )
 from pydantic import BaseModel
 
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 
 API_KEY = "contract-key"
 CONFIG = SimulatorConfig(

@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-from adapters.config import load_settings
-from adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_demo
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_demo
 
 
 def test_the_demo_campaign_adds_up(tmp_path):
@@ -48,7 +48,7 @@ def test_every_plan_line_gets_recipients():
 
 def test_the_demo_command_prints_json_with_the_audit_keys(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "demo", "--messages", "40", "--json",
+        [sys.executable, "-m", "smsledger.adapters.cli", "demo", "--messages", "40", "--json",
          "--database-url", f"sqlite:///{tmp_path}/cli.db"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})

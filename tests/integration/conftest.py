@@ -6,21 +6,21 @@ from dataclasses import dataclass
 
 import pytest
 
-from adapters.bootstrap import bootstrap_service
-from adapters.config import load_settings
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
-from adapters.infobip.accounts import InfobipAccount, StaticAccounts
-from adapters.infobip.provider import InfobipProvider, RetryPolicy
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from application.ledger import SmsLedger
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
+from smsledger.adapters.infobip.provider import InfobipProvider, RetryPolicy
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from smsledger.application.ledger import LedgerApplication
 
 PROJECT, INTEGRATION, API_KEY = "acme", "infobip", "sim-api-key"
 
 
 @dataclass
 class Stack:
-    ledger: SmsLedger
+    ledger: LedgerApplication
     simulator: InfobipSimulator
     webhook: BackgroundServer
     provider: InfobipProvider

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from adapters.bootstrap import build_ledger
-from adapters.config import load_settings
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.config import load_settings
 
 
 @pytest.fixture

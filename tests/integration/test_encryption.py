@@ -4,11 +4,11 @@ import sqlite3
 
 import pytest
 
-from adapters.bootstrap import build_ledger
-from adapters.cli import main
-from adapters.config import ConfigurationError, load_settings
-from application.commands import SendRequest
-from tests.support.providers import ScriptedProvider
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.cli import main
+from smsledger.adapters.config import ConfigurationError, load_settings
+from smsledger.application.commands import SendRequest
+from support.providers import ScriptedProvider
 
 
 def new_key(capsys):

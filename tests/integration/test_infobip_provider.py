@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapters.infobip.accounts import InfobipAccount, StaticAccounts
-from application.ledger import InvalidSendRequest
-from application.commands import SendRequest
-from application.ports import Accepted, OutgoingMessage, Refused
-from domain.content import SmsContent
-from tests.integration.conftest import INTEGRATION, PROJECT
+from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
+from smsledger.application.ledger import InvalidSendRequest
+from smsledger.application.commands import SendRequest
+from smsledger.application.ports import Accepted, OutgoingMessage, Refused
+from smsledger.domain.content import SmsContent
+from integration.conftest import INTEGRATION, PROJECT
 
 CROATIA = "+3859212300"  # + two magic digits
 GERMANY, BRAZIL = "+4915123456700", "+5511961234500"

@@ -17,7 +17,7 @@ import httpx
 import phonenumbers
 import pytest
 
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig, run_simulator
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig, run_simulator
 
 API_KEY = "test-key"
 # Clients here speak plain HTTP, but httpx builds a TLS context per client (tens of ms): share one.

@@ -3,14 +3,14 @@ answers reconciled."""
 
 from datetime import timedelta
 
-from adapters.bootstrap import bootstrap
-from adapters.config import load_settings
-from adapters.infobip.accounts import StaticAccounts
-from adapters.maintenance import Maintenance
-from adapters.system import ManualClock
-from application.commands import SendRequest
-from tests.application.conftest import T0
-from tests.support.providers import ScriptedProvider
+from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.infobip.accounts import StaticAccounts
+from smsledger.adapters.maintenance import Maintenance
+from smsledger.adapters.system import ManualClock
+from smsledger.application.commands import SendRequest
+from support.times import T0
+from support.providers import ScriptedProvider
 
 
 def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):

@@ -9,11 +9,11 @@ import json
 import psycopg
 from psycopg import sql
 
-from adapters.bootstrap import bootstrap
-from adapters.config import load_settings
-from adapters.infobip.accounts import StaticAccounts
-from application.commands import SendRequest
-from tests.support.providers import ScriptedProvider
+from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.infobip.accounts import StaticAccounts
+from smsledger.application.commands import SendRequest
+from support.providers import ScriptedProvider
 
 
 def report(message_id, n):

@@ -1,5 +1,5 @@
 """The read store port on each backend, built as production builds it: beside a real
-SmsLedger's event store (memory://, an SQLite file, a PostgreSQL schema)."""
+LedgerApplication's event store (memory://, an SQLite file, a PostgreSQL schema)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from adapters.bootstrap import build_ledger
-from adapters.config import load_settings
-from adapters.store.memory_read_store import MemoryReadStore
-from adapters.store.read_store_factory import read_store_for
-from adapters.store.sql_read_store import SqlReadStore
-from adapters.system import ManualClock
-from tests.support.providers import ScriptedProvider
+from smsledger.adapters.bootstrap import build_ledger
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.store.memory_read_store import MemoryReadStore
+from smsledger.adapters.store.read_store_factory import read_store_for
+from smsledger.adapters.store.sql_read_store import SqlReadStore
+from smsledger.adapters.system import ManualClock
+from support.providers import ScriptedProvider
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 EPOCH_MICROS = 1_793_534_400_000_000  # positions may be large (epoch microseconds)

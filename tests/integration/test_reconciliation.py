@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.infobip.accounts import InfobipAccount
-from adapters.infobip.lookup import InfobipLookup, _id_groups
-from application.commands import SendRequest
-from tests.integration.conftest import API_KEY, INTEGRATION, PROJECT
+from smsledger.adapters.infobip.accounts import InfobipAccount
+from smsledger.adapters.infobip.lookup import InfobipLookup, _id_groups
+from smsledger.application.commands import SendRequest
+from integration.conftest import API_KEY, INTEGRATION, PROJECT
 
 
 def send(stack, number, **kwargs):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from application.ports import Accepted, OutgoingMessage, SendOutcome, SmsProvider
+from smsledger.application.ports import Accepted, OutgoingMessage, SendOutcome, SmsProvider
 
 Answer = Callable[[OutgoingMessage], SendOutcome]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.outcome import DeliveryOutcome, StatusGroup
+from smsledger.domain.outcome import DeliveryOutcome, StatusGroup
 
 STATUSES = {
     "PENDING_ACCEPTED": (StatusGroup.PENDING, 26, "Message sent to next instance"),

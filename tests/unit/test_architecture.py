@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ("domain", "application", "adapters")
 FORBIDDEN_IMPORTS = {
-    "domain": {"adapters", "application", "httpx", "psycopg", "fastapi", "starlette",
+    "domain": {"smsledger.adapters", "smsledger.application", "httpx", "psycopg", "fastapi", "starlette",
                "uvicorn", "sqlite3", "random", "secrets", "time", "os", "socket"},
-    "application": {"adapters", "httpx", "psycopg", "fastapi", "starlette", "uvicorn",
+    "application": {"smsledger.adapters", "httpx", "psycopg", "fastapi", "starlette", "uvicorn",
                     "sqlite3"},
 }
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "uuid1", "uuid4", "time", "monotonic",
@@ -35,8 +36,20 @@ def test_inner_layers_import_nothing_from_outer_layers(package):
     assert sources(package), f"no sources found in {package}/"
     for path in sources(package):
         for module in imported_modules(path):
-            top = module.split(".")[0]
-            assert top not in FORBIDDEN_IMPORTS[package], f"{path.relative_to(ROOT)} imports {module}"
+            parts = module.split(".")
+            # a layer of ours is the second name (smsledger.adapters), anything else the first
+            named = ".".join(parts[:2]) if parts[0] == "smsledger" else parts[0]
+            assert named not in FORBIDDEN_IMPORTS[package], (
+                f"{path.relative_to(ROOT)} imports {module}")
+
+
+@pytest.mark.parametrize("package", [*LAYERS, "tests"])
+def test_every_import_of_ours_names_the_smsledger_package(package):
+    """A bare `from domain import ...` would find a platform's own `domain` package
+    when smsledger is embedded beside it."""
+    for path in sources(package):
+        for module in imported_modules(path):
+            assert module.split(".")[0] not in LAYERS, f"{path.relative_to(ROOT)} imports {module}"
 
 
 def test_the_domain_reads_no_clock_and_makes_no_random_ids():
@@ -56,15 +69,15 @@ def test_no_stored_event_carries_a_uuid_attribute():
 
     from eventsourcing.domain import DomainEvent
 
-    import domain.consent, domain.inbound, domain.message, domain.number_health  # noqa: E401, F401
-    import domain.parked, domain.project, domain.quarantine  # noqa: E401, F401
+    import smsledger.domain.consent, smsledger.domain.inbound, smsledger.domain.message, smsledger.domain.number_health  # noqa: E401, F401
+    import smsledger.domain.parked, smsledger.domain.project, smsledger.domain.quarantine  # noqa: E401, F401
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
             yield sub
             yield from subclasses(sub)
 
-    ours = [c for c in subclasses(DomainEvent) if c.__module__.startswith("domain.")]
+    ours = [c for c in subclasses(DomainEvent) if c.__module__.startswith("smsledger.domain.")]
     assert len(ours) > 20
     for event_class in ours:
         for name, hint in typing.get_type_hints(event_class).items():
@@ -75,8 +88,8 @@ def test_no_stored_event_carries_a_uuid_attribute():
 def test_audited_events_need_no_upcasting():
     """The audit replays these events' stored state without building the events, so it
     would not upcast an older stored form: a class_version above 1 needs the replay
-    (SmsLedger.audit, MessageState.apply_fields) taught first."""
-    from application.ledger import AUDITED_EVENTS
+    (LedgerApplication.audit, MessageState.apply_fields) taught first."""
+    from smsledger.application.ledger import AUDITED_EVENTS
 
     for topic, event_class in AUDITED_EVENTS.items():
         assert getattr(event_class, "class_version", 1) == 1, topic

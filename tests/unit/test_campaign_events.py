@@ -1,9 +1,9 @@
 from datetime import timedelta
 
-from domain.campaign_events import PROPERTY_NAMES, campaign_event_for, campaign_event_id
-from domain.message import Message
-from tests.support.statuses import outcome
-from tests.unit.test_message import T0, new_message
+from smsledger.domain.campaign_events import PROPERTY_NAMES, campaign_event_for, campaign_event_id
+from smsledger.domain.message import Message
+from support.statuses import outcome
+from unit.test_message import T0, new_message
 
 
 def campaign_events(message: Message):

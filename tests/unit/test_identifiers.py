@@ -5,8 +5,8 @@ from uuid import NAMESPACE_URL, uuid5
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.identifiers import NameBasedIds
-from domain.message import message_aggregate_id
+from smsledger.domain.identifiers import NameBasedIds
+from smsledger.domain.message import message_aggregate_id
 
 
 @given(st.lists(st.text(), min_size=1, max_size=4))

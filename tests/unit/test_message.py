@@ -2,12 +2,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from domain.content import SmsContent
-from domain.errors import InvalidWaitingWindow
-from domain.message import Message, message_aggregate_id
-from domain.phone import PhoneNumber
-from domain.status import MessageStatus, ReportEffect, WindowOutcome
-from tests.support.statuses import outcome
+from smsledger.domain.content import SmsContent
+from smsledger.domain.errors import InvalidWaitingWindow
+from smsledger.domain.message import Message, message_aggregate_id
+from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.status import MessageStatus, ReportEffect, WindowOutcome
+from support.statuses import outcome
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 CROATIA = "+385921234567"

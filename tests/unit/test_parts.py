@@ -1,7 +1,7 @@
 import pytest
 
-from domain.errors import EmptyContent
-from domain.parts import Encoding, count_parts
+from smsledger.domain.errors import EmptyContent
+from smsledger.domain.parts import Encoding, count_parts
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.campaign_events import campaign_event_for
-from tests.support.statuses import outcome
-from tests.unit.test_message import T0, new_message
+from smsledger.domain.campaign_events import campaign_event_for
+from support.statuses import outcome
+from unit.test_message import T0, new_message
 
 SENT = T0 + timedelta(seconds=1)
 FINALS = [("DELIVERED_TO_HANDSET", None), ("REJECTED_NETWORK", None),

@@ -14,9 +14,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import DatetimeAsISO, Mapper, MapperDeserialisationError
 from eventsourcing.utils import Environment
 
-from adapters.store.mapper import RowMapper
-from adapters.store.transcoder import OrjsonTranscoder
-from domain.message import Message
+from smsledger.adapters.store.mapper import RowMapper
+from smsledger.adapters.store.transcoder import OrjsonTranscoder
+from smsledger.domain.message import Message
 
 AT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -48,7 +48,7 @@ def stored_events(library: Mapper):
     message_id = uuid4()
     requested = Message.Requested(
         originator_id=message_id, originator_version=1, timestamp=AT,
-        originator_topic="domain.message:Message", project_id="p", message_id="m1",
+        originator_topic="smsledger.domain.message:Message", project_id="p", message_id="m1",
         integration_id="i", customer_id="c", campaign_id=None, action_id=None,
         recipient="+41793026727", country="CH", sender="Shop", content={"kind": "sms"},
         parts=1, encoding="GSM7", expects_report=True, window_seconds=3600)
@@ -87,5 +87,5 @@ def test_an_event_of_an_older_class_version_is_upcast():
 def test_a_state_that_cannot_be_read_names_the_event():
     aggregate_id = uuid4()
     with pytest.raises(MapperDeserialisationError, match=f"{aggregate_id}.*version 3"):
-        RowMapper(transcoder()).event_from_row(aggregate_id, 3, "domain.message:Message.Enqueued",
+        RowMapper(transcoder()).event_from_row(aggregate_id, 3, "smsledger.domain.message:Message.Enqueued",
                                                b"{not json")

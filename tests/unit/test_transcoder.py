@@ -8,7 +8,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.store.transcoder import OrjsonTranscoder
+from smsledger.adapters.store.transcoder import OrjsonTranscoder
 
 
 def transcoders():

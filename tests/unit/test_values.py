@@ -3,12 +3,12 @@ from decimal import Decimal
 
 import pytest
 
-from domain.content import MmsContent, SmsContent, content_from_dict
-from domain.countries import COUNTRIES_WITHOUT_DELIVERY_REPORTS, expects_delivery_reports
-from domain.errors import EmptyContent, InvalidContent, InvalidOutcome, InvalidPhoneNumber, UnknownStatusGroup
-from domain.outcome import DeliveryOutcome, Price, StatusGroup
-from domain.phone import PhoneNumber
-from domain.status import MessageStatus
+from smsledger.domain.content import MmsContent, SmsContent, content_from_dict
+from smsledger.domain.countries import COUNTRIES_WITHOUT_DELIVERY_REPORTS, expects_delivery_reports
+from smsledger.domain.errors import EmptyContent, InvalidContent, InvalidOutcome, InvalidPhoneNumber, UnknownStatusGroup
+from smsledger.domain.outcome import DeliveryOutcome, Price, StatusGroup
+from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.status import MessageStatus
 
 
 class TestPhoneNumber:
@@ -116,7 +116,7 @@ class TestDeliveryOutcome:
 
 
 def test_the_identity_of_a_stored_outcome_is_the_outcomes():
-    from domain.outcome import outcome_identity
+    from smsledger.domain.outcome import outcome_identity
 
     outcome = DeliveryOutcome(StatusGroup.DELIVERED, 5, "Delivered_To_Handset",
                               done_at=datetime(2026, 11, 9, 16, 0, 3, tzinfo=timezone.utc))

@@ -3,8 +3,8 @@ through the inbound webhook; consent, answers, NPS and the feed follow."""
 
 import dataclasses
 
-from tests.conftest import wait_for
-from tests.http.conftest import configure_infobip
+from support.waiting import wait_for
+from service.conftest import configure_infobip
 
 OUR_NUMBER = "385991234567"
 

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from adapters.bootstrap import bootstrap_service
-from adapters.config import load_settings
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from tests.conftest import POSTGRES_URL, _connect
-from tests.http.conftest import SIMULATOR_KEY, Service, configure_infobip
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from support.postgres import POSTGRES_URL, connect
+from service.conftest import SIMULATOR_KEY, Service, configure_infobip
 
 MAX_BODY = 64 * 1024
 NO_REPORT = "+385921230070"  # the simulator never reports on numbers ending in 70
@@ -150,7 +150,7 @@ def stored(service: Service) -> tuple:
 @contextmanager
 def running_service(database_url: str, config: SimulatorConfig | None = None,
                     secret_key: str = "http-tests-0123456789") -> Iterator[Service]:
-    """The service as tests/http/conftest.py builds it, on the given store."""
+    """The service as tests/service/conftest.py builds it, on the given store."""
     settings = load_settings(database_url=database_url, secret_key=secret_key,
                              max_body_bytes=MAX_BODY)
     config = config or SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05,
@@ -199,7 +199,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     if request.param == "postgres":
         request.getfixturevalue("postgres_available")
         schema = "t_" + uuid.uuid4().hex[:16]
-        with _connect() as conn:
+        with connect() as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         url = f"{POSTGRES_URL}?schema={schema}"
     else:
@@ -227,7 +227,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
                         acme_message_id=sent.json()["message_id"])
     finally:
         if schema:
-            with _connect() as conn:
+            with connect() as conn:
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
@@ -896,7 +896,7 @@ def store_role() -> Iterator[tuple[str, str]]:
     """A new schema and a login role that may use it: (role, the service's database URL)."""
     role = f"smsl_down_{uuid.uuid4().hex[:12]}"
     schema = f"t_{uuid.uuid4().hex[:16]}"
-    with _connect() as conn:
+    with connect() as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"')
@@ -905,7 +905,7 @@ def store_role() -> Iterator[tuple[str, str]]:
     try:
         yield role, url
     finally:
-        with _connect() as conn:
+        with connect() as conn:
             set_login(role, False)
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
             conn.execute(f'DROP OWNED BY "{role}"')
@@ -913,7 +913,7 @@ def store_role() -> Iterator[tuple[str, str]]:
 
 
 def set_login(role: str, allowed: bool) -> None:
-    with _connect() as conn:
+    with connect() as conn:
         conn.execute(f'ALTER ROLE "{role}" {"LOGIN" if allowed else "NOLOGIN"}')
         if not allowed:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

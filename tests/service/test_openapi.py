@@ -17,10 +17,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from adapters.bootstrap import bootstrap_service
-from adapters.config import load_settings
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 ERROR_SCHEMA = "#/components/schemas/ErrorOut"

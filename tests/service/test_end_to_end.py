@@ -2,7 +2,7 @@
 simulator) call the webhooks, then read statuses, the feed page by page, the audit."""
 
 
-from tests.http.conftest import SIMULATOR_KEY, configure_infobip
+from service.conftest import SIMULATOR_KEY, configure_infobip
 
 NUMBERS = {  # destination -> the status the simulator gives it
     "+385921230000": "delivered", "+385921230100": "delivered", "+385921230010": "delivered",

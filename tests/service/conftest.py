@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from adapters.bootstrap import bootstrap_service
-from adapters.config import load_settings
-from adapters.http.app import create_app
-from adapters.http.server import BackgroundServer
-from adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from application.ledger import SmsLedger
+from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.config import load_settings
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from smsledger.application.ledger import LedgerApplication
 
 SIMULATOR_KEY = "simulated-infobip-key"
 
@@ -20,7 +20,7 @@ SIMULATOR_KEY = "simulated-infobip-key"
 @dataclass
 class Service:
     url: str
-    ledger: SmsLedger
+    ledger: LedgerApplication
     simulator: InfobipSimulator
     admin_token: str
 

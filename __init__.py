@@ -1,0 +1,49 @@
+"""smsledger: SMS/MMS delivery tracking for Infobip, embedded in a marketing platform.
+
+This module is the whole public API: what a platform imports is `import smsledger`
+and the names below. Everything under smsledger.domain, smsledger.application and
+smsledger.adapters is internal and may change between versions.
+
+    import smsledger
+
+    settings = smsledger.load_settings(database_url="sqlite:///./smsledger.db")
+    with smsledger.bootstrap(accounts, settings) as channel:
+        [sent] = channel.send("acme", [smsledger.SendRequest(...)])
+
+The repository's root folder is this package (pyproject.toml maps it), so its
+folders domain/, application/ and adapters/ are its subpackages.
+"""
+
+from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.config import ConfigurationError, Settings, load_settings
+from smsledger.adapters.facade import SmsChannel
+from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount, StaticAccounts
+from smsledger.adapters.infobip.callbacks import InvalidCallback
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from smsledger.application.audit import CampaignAudit
+from smsledger.application.commands import SendRequest
+from smsledger.application.ledger import ConcurrencyConflict, InvalidSendRequest, MessageNotFound
+from smsledger.application.projects import ProjectNotFound
+from smsledger.application.two_way import ConsentView
+from smsledger.application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
+from smsledger.domain.campaign_events import CampaignEvent
+from smsledger.domain.errors import DomainError
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "__version__",
+    # building and running it
+    "bootstrap", "SmsChannel", "load_settings", "Settings",
+    "AccountDirectory", "InfobipAccount", "StaticAccounts",
+    # what goes in
+    "SendRequest",
+    # what comes out
+    "SendResult", "IngestResult", "MessageView", "HistoryEntry", "FeedPage", "CampaignEvent",
+    "CampaignAudit", "ConsentView",
+    # errors
+    "DomainError", "InvalidSendRequest", "MessageNotFound", "ProjectNotFound",
+    "ConcurrencyConflict", "InvalidCallback", "ConfigurationError",
+    # Infobip's stand-in, for a platform's own tests and demos (speaks Infobip's wire format)
+    "InfobipSimulator", "SimulatorConfig",
+]

@@ -1,0 +1,48 @@
+"""The rename of 0.1.0's topics inside a stored state (smsledger/adapters/store/upgrade.py)."""
+
+import json
+from types import SimpleNamespace
+
+from eventsourcing.cipher import AESCipher
+from eventsourcing.compressor import ZlibCompressor
+from eventsourcing.utils import Environment
+
+from smsledger.adapters.store.upgrade import _StateRewriter, is_old_topic, new_topic
+
+CREATED = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-30T16:52:23+00:00"},'
+           b'"originator_topic":"domain.message:Message","text":"say \\"originator_topic\\":'
+           b'\\"domain.x\\""}')
+
+
+def mapper(cipher=None, compressor=None):
+    return SimpleNamespace(cipher=cipher, compressor=compressor)
+
+
+def test_old_topics_are_those_of_the_three_top_level_modules():
+    assert is_old_topic("domain.message:Message.Requested")
+    assert is_old_topic("application.x:Y") and is_old_topic("adapters.x:Y")
+    assert not is_old_topic("smsledger.domain.message:Message.Requested")
+    assert not is_old_topic("eventsourcing.domain:Aggregate.Created")
+    assert new_topic("domain.message:Message") == "smsledger.domain.message:Message"
+
+
+def test_only_the_originator_topic_is_renamed_and_nothing_else_changes():
+    renamed = _StateRewriter(mapper())(CREATED)
+    state = json.loads(renamed)
+    assert state["originator_topic"] == "smsledger.domain.message:Message"
+    assert state["text"] == 'say "originator_topic":"domain.x"'  # a value, not the key
+    assert renamed == CREATED.replace(b'"domain.message', b'"smsledger.domain.message')
+
+
+def test_a_state_without_an_old_originator_topic_is_returned_as_it_was():
+    state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"x"},"parts":1}'
+    assert _StateRewriter(mapper())(state) is state
+
+
+def test_enciphered_and_compressed_states_are_renamed_inside():
+    cipher = AESCipher(Environment(env={"CIPHER_KEY": AESCipher.create_key(16)}))
+    compressor = ZlibCompressor()
+    stored = cipher.encrypt(compressor.compress(CREATED))
+    renamed = _StateRewriter(mapper(cipher, compressor))(stored)
+    plain = json.loads(compressor.decompress(cipher.decrypt(renamed)))
+    assert plain["originator_topic"] == "smsledger.domain.message:Message"
