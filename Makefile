@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo install clean
+.PHONY: test typecheck demo install clean
 
 install: $(VENV)/.installed
 
@@ -14,11 +14,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: install
+test: install typecheck
 	$(VENV)/bin/pytest
+
+# mypy maps modules to files by folder names: it reads the checkout as `smsledger`
+# through a link to the repository's root (settings in pyproject.toml).
+typecheck: install
+	mkdir -p build/typecheck && ln -sfn ../.. build/typecheck/smsledger
+	cd build/typecheck && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml \
+		-p smsledger.domain -p smsledger.application -p smsledger.adapters -m smsledger
 
 demo: install
 	$(VENV)/bin/smsledger demo
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache build .mypy_cache

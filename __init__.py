@@ -15,7 +15,7 @@ folders domain/, application/ and adapters/ are its subpackages.
 """
 
 from smsledger.adapters.bootstrap import bootstrap
-from smsledger.adapters.config import ConfigurationError, Settings, load_settings
+from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount, StaticAccounts
 from smsledger.adapters.infobip.callbacks import InvalidCallback

@@ -8,17 +8,17 @@ from typing import TypeVar
 
 from eventsourcing.application import Application
 
-from smsledger.adapters.config import Settings, load_settings
+from smsledger.adapters.runtime.config import Settings, load_settings
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.infobip.accounts import AccountDirectory
 from smsledger.adapters.infobip.lookup import InfobipLookup
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider
-from smsledger.adapters.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
+from smsledger.adapters.runtime.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
 from smsledger.adapters.store.read_store_factory import read_store_for
 from smsledger.adapters.store.upgrade import upgrade_old_topics
-from smsledger.adapters.system import SystemClock, UuidMessageIds
+from smsledger.adapters.runtime.system import SystemClock, UuidMessageIds
 from smsledger.application.ledger import LedgerSettings, LedgerApplication
 from smsledger.application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
 from smsledger.application.projects import ProjectDirectory

@@ -377,8 +377,8 @@ def databases(choice: str) -> list[str]:
     return list(DATABASES) if choice == "both" else [choice]
 
 
-def settings_for(database_url: str, **overrides: Any):  # -> smsledger.adapters.config.Settings
-    from smsledger.adapters.config import load_settings
+def settings_for(database_url: str, **overrides: Any):  # -> smsledger.adapters.runtime.config.Settings
+    from smsledger.adapters.runtime.config import load_settings
 
     return load_settings(database_url=database_url, secret_key=BENCH_SECRET_KEY, **overrides)
 

@@ -56,7 +56,7 @@ from smsledger.adapters.bootstrap import bootstrap_service
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports
-from smsledger.adapters.persistence import OUR_PERSISTENCE
+from smsledger.adapters.runtime.persistence import OUR_PERSISTENCE
 from smsledger.application.commands import ProviderReport
 from smsledger.application.ledger import LedgerApplication
 from smsledger.domain.message import message_aggregate_id

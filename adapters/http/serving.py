@@ -29,11 +29,11 @@ from typing import Any
 import uvicorn
 
 from smsledger.adapters.bootstrap import bootstrap_service
-from smsledger.adapters.config import Settings
+from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.middleware import configure_json_logging
-from smsledger.adapters.maintenance import Maintenance
-from smsledger.adapters.secrets import SecretKey
+from smsledger.adapters.http.maintenance import Maintenance
+from smsledger.adapters.runtime.secrets import SecretKey
 
 log = logging.getLogger("smsledger.serve")
 

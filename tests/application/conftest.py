@@ -1,8 +1,8 @@
 import pytest
 
 from smsledger.adapters.bootstrap import build_ledger
-from smsledger.adapters.config import load_settings
-from smsledger.adapters.system import ManualClock, UuidMessageIds
+from smsledger.adapters.runtime.config import load_settings
+from smsledger.adapters.runtime.system import ManualClock, UuidMessageIds
 from smsledger.application.ledger import LedgerApplication
 from support.providers import ScriptedProvider
 from support.times import T0

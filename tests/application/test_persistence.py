@@ -38,9 +38,9 @@ class InterleavingLedger(LedgerApplication):
 
 def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, clock, provider):
     from smsledger.adapters.bootstrap import build_projects
-    from smsledger.adapters.config import load_settings
+    from smsledger.adapters.runtime.config import load_settings
     from smsledger.adapters.store.read_store_factory import read_store_for
-    from smsledger.adapters.system import UuidMessageIds
+    from smsledger.adapters.runtime.system import UuidMessageIds
 
     url = database_url
     webhook = make_ledger(database_url=url)

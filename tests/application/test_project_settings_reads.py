@@ -5,7 +5,7 @@ it."""
 import pytest
 
 from smsledger.adapters.bootstrap import build_projects
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 
 
 @pytest.fixture

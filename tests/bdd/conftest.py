@@ -14,8 +14,8 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from smsledger.adapters.bootstrap import build_ledger
-from smsledger.adapters.config import load_settings
-from smsledger.adapters.system import ManualClock
+from smsledger.adapters.runtime.config import load_settings
+from smsledger.adapters.runtime.system import ManualClock
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import Refused, Unknown

@@ -7,8 +7,8 @@ import pytest
 
 from smsledger.adapters.bootstrap import build_ledger
 from smsledger.adapters.cli import main
-from smsledger.adapters.config import load_settings
-from smsledger.adapters.system import ManualClock
+from smsledger.adapters.runtime.config import load_settings
+from smsledger.adapters.runtime.system import ManualClock
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.projections import STATISTICS, campaign_key
 from support.times import T0

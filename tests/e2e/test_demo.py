@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-from smsledger.adapters.config import load_settings
-from smsledger.adapters.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_demo
+from smsledger.adapters.runtime.config import load_settings
+from smsledger.adapters.cli.demo import CAMPAIGN_PLAN, campaign_recipients, format_demo, run_demo
 
 
 def test_the_demo_campaign_adds_up(tmp_path):

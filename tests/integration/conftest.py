@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from smsledger.adapters.bootstrap import bootstrap_service
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts

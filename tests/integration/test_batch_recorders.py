@@ -7,7 +7,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from smsledger.adapters.bootstrap import build_ledger
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 
 
 @pytest.fixture

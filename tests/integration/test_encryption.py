@@ -6,7 +6,7 @@ import pytest
 
 from smsledger.adapters.bootstrap import build_ledger
 from smsledger.adapters.cli import main
-from smsledger.adapters.config import ConfigurationError, load_settings
+from smsledger.adapters.runtime.config import ConfigurationError, load_settings
 from smsledger.application.commands import SendRequest
 from support.providers import ScriptedProvider
 

@@ -4,10 +4,10 @@ answers reconciled."""
 from datetime import timedelta
 
 from smsledger.adapters.bootstrap import bootstrap
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.infobip.accounts import StaticAccounts
-from smsledger.adapters.maintenance import Maintenance
-from smsledger.adapters.system import ManualClock
+from smsledger.adapters.http.maintenance import Maintenance
+from smsledger.adapters.runtime.system import ManualClock
 from smsledger.application.commands import SendRequest
 from support.times import T0
 from support.providers import ScriptedProvider

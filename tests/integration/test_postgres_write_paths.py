@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from smsledger.adapters.bootstrap import bootstrap
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.infobip.accounts import StaticAccounts
 from smsledger.application.commands import SendRequest
 from support.providers import ScriptedProvider

@@ -10,11 +10,11 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from smsledger.adapters.bootstrap import build_ledger
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.store.memory_read_store import MemoryReadStore
 from smsledger.adapters.store.read_store_factory import read_store_for
 from smsledger.adapters.store.sql_read_store import SqlReadStore
-from smsledger.adapters.system import ManualClock
+from smsledger.adapters.runtime.system import ManualClock
 from support.providers import ScriptedProvider
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from smsledger.adapters.secrets import SecretKey
+from smsledger.adapters.runtime.secrets import SecretKey
 
 
 def test_processes_starting_together_get_one_key(tmp_path):
@@ -39,7 +39,7 @@ def test_where_files_cannot_be_linked_the_key_is_created_in_place(tmp_path, monk
     def no_links(*_):
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr("smsledger.adapters.secrets.os.link", no_links)
+    monkeypatch.setattr("smsledger.adapters.runtime.secrets.os.link", no_links)
     path = tmp_path / "smsledger.key"
     key = SecretKey(None, path).bytes()
     assert path.read_bytes() == key and len(key) >= 32

@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from smsledger.adapters.bootstrap import bootstrap_service
-from smsledger.adapters.config import load_settings
+from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from smsledger.adapters.config import ConfigurationError, load_settings
-from smsledger.adapters.persistence import persistence_env
+from smsledger.adapters.runtime.config import ConfigurationError, load_settings
+from smsledger.adapters.runtime.persistence import persistence_env
 
 
 def test_defaults(monkeypatch):

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from smsledger import __version__
-from smsledger.adapters.config import ConfigurationError, Settings, load_settings
+from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
 from smsledger.domain.errors import DomainError
 from smsledger.domain.parts import count_parts
 
@@ -31,7 +31,7 @@ def _parts(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.adapters.demo import format_demo, run_demo
+    from smsledger.adapters.cli.demo import format_demo, run_demo
 
     result = run_demo(settings, messages=args.messages)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_demo(result))
@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.adapters.audit_report import format_audit
+    from smsledger.adapters.cli.audit_report import format_audit
     from smsledger.adapters.bootstrap import build_ledger
 
     ledger = build_ledger(settings)
@@ -257,6 +257,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.handler(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,7 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from smsledger.adapters.persistence import persistence_env
+from smsledger.adapters.runtime.persistence import persistence_env
 from smsledger.domain.errors import DomainError
 from smsledger.domain.project import validate_event_name
 

@@ -19,13 +19,13 @@ from typing import Any
 
 import phonenumbers
 
-from smsledger.adapters.audit_report import format_audit
+from smsledger.adapters.cli.audit_report import format_audit
 from smsledger.adapters.bootstrap import bootstrap_service
-from smsledger.adapters.config import Settings, load_settings
+from smsledger.adapters.runtime.config import Settings, load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
-from smsledger.adapters.system import OffsetClock
+from smsledger.adapters.runtime.system import OffsetClock
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
 
