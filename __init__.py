@@ -22,12 +22,25 @@ from smsledger.adapters.infobip.callbacks import InvalidCallback
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
-from smsledger.application.ledger import ConcurrencyConflict, InvalidSendRequest, MessageNotFound
-from smsledger.application.projects import ProjectNotFound
+from smsledger.application.errors import (
+    ConcurrencyConflict,
+    InvalidSendRequest,
+    MessageNotFound,
+    ProjectExists,
+    ProjectNotFound,
+)
 from smsledger.application.two_way import ConsentView
 from smsledger.application.views import FeedPage, HistoryEntry, IngestResult, MessageView, SendResult
 from smsledger.domain.campaign_events import CampaignEvent
-from smsledger.domain.errors import DomainError
+from smsledger.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SmsledgerError,
+    StoreUnavailable,
+)
 
 __version__ = "0.2.0"
 
@@ -41,9 +54,10 @@ __all__ = [
     # what comes out
     "SendResult", "IngestResult", "MessageView", "HistoryEntry", "FeedPage", "CampaignEvent",
     "CampaignAudit", "ConsentView",
-    # errors
-    "DomainError", "InvalidSendRequest", "MessageNotFound", "ProjectNotFound",
-    "ConcurrencyConflict", "InvalidCallback", "ConfigurationError",
+    # errors: one tree, by kind (see smsledger.domain.errors), then the cases
+    "SmsledgerError", "NotFound", "Conflict", "Refused", "InvalidInput", "StoreUnavailable",
+    "DomainError", "InvalidSendRequest", "InvalidCallback", "ConfigurationError",
+    "MessageNotFound", "ProjectNotFound", "ProjectExists", "ConcurrencyConflict",
     # Infobip's stand-in, for a platform's own tests and demos (speaks Infobip's wire format)
     "InfobipSimulator", "SimulatorConfig",
 ]

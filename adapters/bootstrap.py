@@ -9,8 +9,7 @@ from typing import TypeVar
 from eventsourcing.application import Application
 
 from smsledger.adapters.runtime.config import Settings, load_settings
-from smsledger.adapters.facade import SmsChannel
-from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.facade import STORE_FAILURES, SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory
 from smsledger.adapters.infobip.lookup import InfobipLookup
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
@@ -22,6 +21,7 @@ from smsledger.adapters.runtime.system import SystemClock, UuidMessageIds
 from smsledger.application.ledger import LedgerSettings, LedgerApplication
 from smsledger.application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
 from smsledger.application.projects import ProjectDirectory
+from smsledger.domain.errors import StoreUnavailable
 
 A = TypeVar("A", bound=Application)  # type: ignore[type-arg]
 
@@ -46,8 +46,9 @@ def build_projects(settings: Settings, *, clock: Clock | None = None,
 def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
                  clock: Clock | None = None, ids: IdSource | None = None,
                  projects: ProjectDirectory | None = None) -> LedgerApplication:
-    """The application (and its project directory): with the caller's provider, or
-    one that sends nothing."""
+    """The application service (and its project directory, unless given): with the
+    caller's provider, or one that sends nothing. A part of `bootstrap`, and what the
+    application tests build directly."""
     clock = clock or SystemClock()
     return _upgraded(LedgerApplication(
         provider=provider or ReadOnlyProvider(),
@@ -70,27 +71,30 @@ def _upgraded(application: A) -> A:
     return application
 
 
-def bootstrap(accounts: AccountDirectory, settings: Settings | None = None, *,
-              clock: Clock | None = None, provider: SmsProvider | None = None) -> SmsChannel:
-    """smsledger wired to Infobip: sends through `accounts` (or another `provider`),
-    stores per `settings`."""
+def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | None = None, *,
+              public_url: str | None = None, clock: Clock | None = None,
+              provider: SmsProvider | None = None, sends: bool = True) -> SmsChannel:
+    """smsledger, wired: the one composition root of every way it runs.
+
+    Embedded, a platform passes its Infobip `accounts`. Without them (the HTTP
+    service, the command line) each project's integrations, configured through the
+    service, are its accounts, and the webhook URLs given to Infobip point at
+    `public_url` (default: the settings' `public_url`). `provider` replaces Infobip
+    (tests, scenarios); `sends=False` is for commands that only read and maintain the
+    store (audit, replay, administration): they send nothing. Stores per `settings`
+    (default: the environment's, see load_settings)."""
     settings = settings or load_settings()
-    provider = provider or InfobipProvider(accounts)
-    ledger = build_ledger(settings, provider=provider, clock=clock)
-    closers = [provider] if isinstance(provider, InfobipProvider) else []
-    return SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)
-
-
-def bootstrap_service(settings: Settings, *, public_url: str, clock: Clock | None = None,
-                      provider: SmsProvider | None = None) -> tuple[SmsChannel, ServiceContext]:
-    """smsledger as a service: integrations come from the projects' settings, and the
-    webhook URLs given to Infobip point at `public_url`."""
     clock = clock or SystemClock()
-    projects = build_projects(settings, clock=clock, require_integrations=True)
-    accounts = ProjectAccounts(projects, public_url)
-    provider = provider or InfobipProvider(accounts)
+    try:
+        projects = build_projects(settings, clock=clock, require_integrations=accounts is None)
+    except STORE_FAILURES as exc:
+        raise StoreUnavailable(f"cannot open the store at {settings.redacted_database_url()}: "
+                               f"{exc}") from exc
+    if accounts is None:
+        accounts = ProjectAccounts(projects, public_url or settings.public_url or "")
+    closers: list[InfobipProvider] = []
+    if provider is None and sends:
+        provider = InfobipProvider(accounts)
+        closers.append(provider)
     ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
-    closers = [provider] if isinstance(provider, InfobipProvider) else []
-    facade = SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)
-    return facade, ServiceContext(ledger=ledger, public_url=public_url.rstrip("/"),
-                                  max_body_bytes=settings.max_body_bytes)
+    return SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)

@@ -1,107 +1,208 @@
-"""The embedding facade: everything a platform does with smsledger, in one object.
+"""SmsChannel: everything a platform does with smsledger, in one object.
 
-It is the application (LedgerApplication) plus the Infobip adapters a caller would
-otherwise wire by hand: raw webhook bodies go in as Infobip sent them, and
-reconciliation knows where to ask. Built by `smsledger.adapters.bootstrap.bootstrap`.
+It is the application service (LedgerApplication) with the Infobip adapters a caller
+would otherwise wire by hand: raw webhook bodies go in as Infobip sent them, and
+reconciliation knows where to ask. `smsledger.bootstrap` builds it; the HTTP
+service, the command line and the BDD scenarios use it as an embedding platform
+does, so there is one way in.
+
+Errors are smsledger's (smsledger.domain.errors): a store that cannot be reached
+raises StoreUnavailable, whichever database is behind it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
-from smsledger.application.two_way import ConsentView
+from smsledger.application.projection_runner import BackgroundRun
+from smsledger.application.projects import ProjectDirectory
+from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView
 from smsledger.application.views import FeedPage, IngestResult, MessageView, SendResult
+from smsledger.domain.errors import StoreUnavailable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# What the databases raise when they cannot be reached or used (IntegrityError, a
+# conflict the use cases retry, is never left to escape on its own).
+STORE_FAILURES = (PersistenceError, psycopg.Error, sqlite3.Error)
 
 
-class SmsChannel:
+def _store_failures_as_unavailable(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except IntegrityError:
+            raise
+        except STORE_FAILURES as exc:
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}: {exc}); "
+                                   "try again later") from exc
+    return wrapper  # type: ignore[return-value]
+
+
+class _TranslatesStoreFailures(type):
+    """Every public method of the class raises StoreUnavailable for store failures."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        for attribute, value in list(namespace.items()):
+            if callable(value) and not attribute.startswith("_"):
+                namespace[attribute] = _store_failures_as_unavailable(value)
+        return super().__new__(mcs, name, bases, namespace)
+
+
+class SmsChannel(metaclass=_TranslatesStoreFailures):
     def __init__(self, ledger: LedgerApplication, lookup: DeliveryLookup | None = None,
-                 closers: Sequence[object] = ()) -> None:
-        self.ledger = ledger
-        self.lookup = lookup
+                 closers: Sequence[Any] = ()) -> None:
+        self._ledger = ledger
+        self._lookup = lookup
         self._closers = closers
 
+    @property
+    def projects(self) -> ProjectDirectory:
+        """Project administration (projects, API tokens, Infobip integrations, keywords):
+        what the HTTP service's admin endpoints and `smsledger projects` use."""
+        return self._ledger.projects
+
+    # --- sending and what comes back ----------------------------------------------------
+
     def send(self, project_id: str, requests: Sequence[SendRequest]) -> list[SendResult]:
-        return self.ledger.send(project_id, requests)
+        """Store each message as requested, send them to Infobip in batches and record
+        the answers; one result per request, in order. InvalidSendRequest (nothing
+        stored) when one is invalid; a message the send policy refuses has the status
+        `refused` and the reason in `detail`."""
+        return self._ledger.send(project_id, requests)
 
     def ingest_delivery_reports(self, project_id: str, body: bytes | str) -> IngestResult:
         """An Infobip delivery-report POST body, as received. Raises InvalidCallback
         when the body is unusable; bad items inside it are quarantined."""
         parsed = parse_delivery_reports(body)
-        return self.ledger.record_reports(project_id, parsed.reports, parsed.malformed)
+        return self._ledger.record_reports(project_id, parsed.reports, parsed.malformed)
 
     def ingest_inbound(self, project_id: str, integration_id: str, body: bytes | str
                        ) -> IngestResult:
         """An Infobip inbound-SMS POST body, as received: replies become
         `incoming_message` campaign events, keywords change consent and answer."""
         parsed = parse_inbound(body)
-        return self.ledger.record_inbound(project_id, integration_id, parsed.messages,
-                                          parsed.malformed)
+        return self._ledger.record_inbound(project_id, integration_id, parsed.messages,
+                                           parsed.malformed)
 
-    # --- consent, keywords and list hygiene -------------------------------------------
+    def quarantined_inputs(self, project_id: str) -> list[dict[str, Any]]:
+        """Provider input kept because it could not be used, oldest first."""
+        return self._ledger.quarantined_inputs(project_id)
+
+    # --- consent, keywords and list hygiene ---------------------------------------------
 
     def consent(self, project_id: str, number: str, category: str = "sms_marketing"
                 ) -> ConsentView:
-        return self.ledger.consent(project_id, number, category)
+        return self._ledger.consent(project_id, number, category)
 
     def grant_consent(self, project_id: str, number: str, category: str = "sms_marketing",
                       customer_id: str | None = None) -> ConsentView:
-        return self.ledger.set_consent(project_id, number, category, granted=True,
-                                       customer_id=customer_id)
+        return self._ledger.set_consent(project_id, number, category, granted=True,
+                                        customer_id=customer_id)
 
     def revoke_consent(self, project_id: str, number: str, category: str = "sms_marketing",
                        customer_id: str | None = None) -> ConsentView:
-        return self.ledger.set_consent(project_id, number, category, granted=False,
-                                       customer_id=customer_id)
+        return self._ledger.set_consent(project_id, number, category, granted=False,
+                                        customer_id=customer_id)
 
     def request_double_opt_in(self, project_id: str, number: str, category: str, *,
-                              customer_id: str, text: str | None = None) -> ConsentView:
-        return self.ledger.request_double_opt_in(project_id, number, category,
-                                                 customer_id=customer_id, text=text)
+                              customer_id: str, text: str | None = None,
+                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY
+                              ) -> ConsentView:
+        """Send the confirmation SMS; a positive reply (YES) within `valid_for` grants
+        the consent, otherwise it expires."""
+        return self._ledger.request_double_opt_in(project_id, number, category,
+                                                  customer_id=customer_id, text=text,
+                                                  valid_for=valid_for)
 
     def configure_keyword(self, project_id: str, keyword: str, *, action: str,
                           category: str = "sms_marketing", answer: str | None = None,
                           changed_by: str = "embedded") -> None:
-        self.ledger.projects.configure_keyword(project_id, keyword, action=action,
-                                               category=category, answer=answer,
-                                               changed_by=changed_by)
+        self._ledger.projects.configure_keyword(project_id, keyword, action=action,
+                                                category=category, answer=answer,
+                                                changed_by=changed_by)
+
+    def mark_nps_survey(self, project_id: str, campaign_id: str, is_survey: bool = True, *,
+                        changed_by: str = "embedded") -> None:
+        self._ledger.projects.mark_nps_survey(project_id, campaign_id, is_survey,
+                                              changed_by=changed_by)
+
+    def number_status(self, project_id: str, number: str) -> dict[str, Any]:
+        return self._ledger.number_status(project_id, number)
 
     def revalidate_number(self, project_id: str, number: str, *,
-                          changed_by: str = "embedded") -> dict:
-        return self.ledger.revalidate_number(project_id, number, changed_by=changed_by)
+                          changed_by: str = "embedded") -> dict[str, Any]:
+        return self._ledger.revalidate_number(project_id, number, changed_by=changed_by)
+
+    # --- reading ------------------------------------------------------------------------
 
     def campaign_events(self, project_id: str, after: int = 0, limit: int = 100) -> FeedPage:
-        return self.ledger.campaign_events(project_id, after=after, limit=limit)
+        return self._ledger.campaign_events(project_id, after=after, limit=limit)
 
     def message(self, project_id: str, message_id: str) -> MessageView:
-        return self.ledger.message(project_id, message_id)
+        return self._ledger.message(project_id, message_id)
 
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
-        return self.ledger.audit(project_id, campaign_id, as_of=as_of)
+        return self._ledger.audit(project_id, campaign_id, as_of=as_of)
 
-    def rename_campaign_event(self, project_id: str, name: str, *, changed_by: str) -> None:
-        self.ledger.rename_campaign_event(project_id, name, changed_by=changed_by)
+    def campaign_event_name(self, project_id: str) -> str:
+        return self._ledger.campaign_event_name(project_id)
+
+    def rename_campaign_event(self, project_id: str, name: str, *,
+                              changed_by: str = "embedded") -> None:
+        self._ledger.rename_campaign_event(project_id, name, changed_by=changed_by)
+
+    # --- keeping it current -------------------------------------------------------------
 
     def close_due_windows(self) -> int:
         """Close waiting windows that have passed and expire unconfirmed double opt-ins."""
-        self.ledger.expire_consent_requests()
-        return self.ledger.close_due_windows()
+        self._ledger.expire_consent_requests()
+        return self._ledger.close_due_windows()
 
     def reconcile(self, older_than: timedelta = timedelta(minutes=15)) -> IngestResult:
-        if self.lookup is None:
+        """Ask Infobip's logs about messages whose answer or report was lost."""
+        if self._lookup is None:
             raise RuntimeError("no provider lookup configured for reconciliation")
-        return self.ledger.reconcile(self.lookup, older_than=older_than)
+        return self._ledger.reconcile(self._lookup, older_than=older_than)
+
+    def projection_names(self) -> list[str]:
+        return list(self._ledger.projections.projections)
+
+    def rebuild_projection(self, name: str) -> str:
+        """Replay one projection from position zero into fresh tables and swap it in;
+        returns the new view's name. KeyError for a name that is not a projection."""
+        return self._ledger.rebuild_projection(name)
+
+    def keep_projections_current(self, interval: float = 0.2) -> BackgroundRun:
+        """Catch the projections up in a background thread until the result is stopped
+        (reads catch up anyway; this keeps them quick)."""
+        return self._ledger.projections.run_in_background(interval)
+
+    def check_store(self) -> None:
+        """Raises StoreUnavailable when the store does not answer."""
+        self._ledger.recorder.max_notification_id()
+        self._ledger.projects.recorder.max_notification_id()
+
+    # --- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
         for closer in self._closers:
-            closer.close()  # type: ignore[attr-defined]
-        self.ledger.close()
+            closer.close()
+        self._ledger.close()
 
     def __enter__(self) -> SmsChannel:
         return self

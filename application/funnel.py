@@ -85,7 +85,9 @@ class MessageState:
             # Read straight from the stored outcome: this runs for every report of a
             # replay, and only the group, parts and price matter here.
             outcome = fields["outcome"]
-            self.status = StatusGroup[outcome["group"]].final_status
+            final = StatusGroup[outcome["group"]].final_status
+            assert final is not None, "a final event carries a final status group"
+            self.status = final
             self.late = fields["late"]
             self.parts = outcome.get("parts") or self.parts
             price = outcome.get("price")
@@ -110,7 +112,8 @@ class MessageState:
             return self.window_closed.value if self.window_closed else "pending"
         if self.status is MessageStatus.REQUESTED:
             return "unresolved"
-        return self.status.value
+        key: str = self.status.value
+        return key
 
     def to_doc(self) -> dict[str, Any]:
         # Every field is a plain value: a shallow copy is what asdict's deep copy gives,

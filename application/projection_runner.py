@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from smsledger.application.projections import Projection
-from smsledger.application.read_store import ReadStore
+from smsledger.application.ports import ReadStore
 
 log = logging.getLogger("smsledger.projections")
 

@@ -13,14 +13,14 @@ events in order, and the read store keeps documents and tracking together.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from smsledger.application.funnel import Funnel, MessageState
-from smsledger.application.read_store import ReadWriter
+from smsledger.application.ports import ReadWriter
 from smsledger.domain.campaign_events import (
     CampaignEvent,
     campaign_event_for,
@@ -95,8 +95,9 @@ class FeedProjection(Projection):
             consent = writer.get("consent", key)
             if consent is None:
                 return
-            if getattr(event, "customer_id", None):
-                consent["customer_id"] = event.customer_id
+            customer_id = getattr(event, "customer_id", None)
+            if customer_id:
+                consent["customer_id"] = customer_id
                 writer.put("consent", key, consent)
             published = consent_event(event, consent["project_id"], consent["number"],
                                       consent["category"], consent["customer_id"], position)
@@ -185,7 +186,7 @@ class StatisticsProjection(Projection):
                 writer.delete("due", f"{partition}:{key}")
 
 
-_WORK_LISTS = {
+_WORK_LISTS: dict[str, Callable[[MessageState], datetime | None]] = {
     DUE_REQUESTED: lambda s: s.requested_at if s.status.value == "requested" else None,
     DUE_PENDING: lambda s: s.enqueued_at if s.is_pending else None,
     DUE_WINDOW: lambda s: s.window_closes_at if s.is_pending else None,

@@ -13,7 +13,6 @@ in the webhook URLs it gives Infobip while the store alone reveals nothing.
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass
@@ -21,11 +20,13 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from smsledger.application.ports import Clock
+from smsledger.application.aggregates import AggregateStore
+from smsledger.application.errors import ProjectExists, ProjectNotFound
+from smsledger.application.ports import Clock, SecretSource, WebhookSecrets
 from smsledger.domain.campaign_events import DEFAULT_EVENT_NAME
-from smsledger.domain.errors import DomainError
 from smsledger.domain.replies import DEFAULT_KEYWORDS
 from smsledger.domain.project import (
     Integration,
@@ -38,32 +39,7 @@ from smsledger.domain.project import (
 )
 
 TOKEN_PREFIX = "sml_"
-MAX_SAVE_ATTEMPTS = 10
 MAX_KEPT_PROJECTS = 1_000  # settings kept per process (see ProjectDirectory.find)
-
-
-class SecretSource(ABC):
-    @abstractmethod
-    def new_secret(self) -> str:
-        """A random, URL-safe secret of at least 128 bits."""
-
-    @abstractmethod
-    def new_id(self) -> str:
-        """A short random identifier (not secret)."""
-
-
-class WebhookSecrets(ABC):
-    @abstractmethod
-    def derive(self, project_id: str, integration_id: str, nonce: str) -> str:
-        """The integration's webhook secret; the same inputs give the same secret."""
-
-
-class ProjectNotFound(LookupError):
-    pass
-
-
-class ProjectExists(DomainError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -85,7 +61,7 @@ class Route:
     sender: str | None
 
 
-class ProjectDirectory(Application):
+class ProjectDirectory(Application[UUID]):
     name = "projects"
 
     def __init__(self, *, clock: Clock, secrets: SecretSource, webhook_secrets: WebhookSecrets,
@@ -105,6 +81,7 @@ class ProjectDirectory(Application):
         self.event_names = dict(event_names or {})
         self._kept: dict[UUID, ProjectSettings] = {}  # see find()
         self._kept_lock = threading.Lock()
+        self.store = AggregateStore(self)
 
     # --- projects and tokens --------------------------------------------------------
 
@@ -248,6 +225,7 @@ class ProjectDirectory(Application):
         """What changed and when, and by whom; secrets and keys left out."""
         entries = []
         for event in self.repository.event_store.get(project_settings_id(project_id)):
+            assert isinstance(event, ProjectSettings.Event)
             details = {k: v for k, v in vars(event).items() if k not in _NOT_SHOWN}
             entries.append({"event": type(event).__name__, "timestamp": event.timestamp.isoformat(),
                             **details})
@@ -272,6 +250,7 @@ class ProjectDirectory(Application):
             kept = self._kept.pop(aggregate_id, None)
             if kept is not None:
                 self._kept[aggregate_id] = kept  # now the most recently used
+        current: ProjectSettings | None
         if kept is None:
             try:
                 current = self.repository.get(aggregate_id)
@@ -283,7 +262,9 @@ class ProjectDirectory(Application):
                 return kept
             current = deepcopy(kept)
             for event in newer:
+                assert isinstance(event, ProjectSettings.Event)
                 current = event.mutate(current)
+        assert isinstance(current, ProjectSettings)
         with self._kept_lock:
             known = self._kept.get(aggregate_id)
             if known is None or known.version < current.version:  # another read may be newer
@@ -294,7 +275,9 @@ class ProjectDirectory(Application):
 
     def _change(self, project_id: str, command: Callable[[ProjectSettings], None], *,
                 create: bool = False) -> ProjectSettings:
-        for _ in range(MAX_SAVE_ATTEMPTS):
+        changed: list[ProjectSettings] = []
+
+        def attempt() -> list[Aggregate]:
             found = self.find(project_id)
             settings = deepcopy(found) if found is not None else None  # find's is shared
             if settings is None:
@@ -302,12 +285,11 @@ class ProjectDirectory(Application):
                     raise ProjectNotFound(f"no project {project_id!r}")
                 settings = ProjectSettings.start(project_id, at=self.clock.now())
             command(settings)
-            try:
-                self.save(settings)
-                return settings
-            except IntegrityError:
-                continue  # changed meanwhile: re-read and apply again
-        raise RuntimeError(f"project {project_id!r} kept changing; gave up")
+            changed[:] = [settings]
+            return [settings]
+
+        self.store.retrying(attempt)  # changed meanwhile: read again and apply again
+        return changed[0]
 
 
 _NOT_SHOWN = {"originator_id", "originator_version", "timestamp", "originator_topic",

@@ -1,7 +1,8 @@
-"""Two-way SMS: replies, consent by keyword and double opt-in, NPS answers, list hygiene.
+"""Two-way SMS: replies, consent by keyword and double opt-in, NPS answers.
 
-A mixin of LedgerApplication (one store, one application): it uses the ledger's loading,
-saving and sending. Kept apart because it is its own concern.
+A collaborator of LedgerApplication, built from its parts: the aggregate store, the
+reads, the project directory and the sending use case (for automatic answers and
+double opt-in requests).
 
 - A reply is attributed to the latest message sent in the project to that number
   from that number of ours (the statistics projection keeps that index); with none,
@@ -12,18 +13,25 @@ saving and sending. Kept apart because it is its own concern.
   number the customer wrote to, under a message id derived from the reply's: a
   callback Infobip repeats never answers twice.
 - A permanent delivery error marks the number invalid in the project (see
-  LedgerApplication.record_reports); sends to it are refused until it is revalidated.
+  smsledger.application.policy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+from smsledger.application.aggregates import AggregateStore
 from smsledger.application.commands import InboundSms, QuarantinedInput, SendRequest
-from smsledger.application.views import IngestResult
+from smsledger.application.ports import Clock
+from smsledger.application.projects import ProjectDirectory
+from smsledger.application.queries import Queries
+from smsledger.application.views import IngestResult, SendResult
 from smsledger.domain.consent import (
     Consent,
     ConsentSource,
@@ -33,7 +41,6 @@ from smsledger.domain.consent import (
 )
 from smsledger.domain.errors import DomainError
 from smsledger.domain.inbound import InboundMessage, inbound_id
-from smsledger.domain.number_health import NumberHealth, number_health_id
 from smsledger.domain.phone import PhoneNumber
 from smsledger.domain.quarantine import QuarantinedPayload, quarantine_id
 from smsledger.domain.replies import (
@@ -44,12 +51,8 @@ from smsledger.domain.replies import (
     nps_score,
 )
 
-if TYPE_CHECKING:
-    from eventsourcing.domain import Aggregate
-
 DEFAULT_CONFIRMATION_VALIDITY = timedelta(hours=24)
-REFUSED = "refused"
-CONSENT_MISSING, NUMBER_INVALID = "consent_missing", "number_invalid"
+Send = Callable[..., list[SendResult]]  # Sending.send
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ class ConsentView:
 
 
 class TwoWayMessaging:
+    def __init__(self, store: AggregateStore, queries: Queries, projects: ProjectDirectory,
+                 clock: Clock, send: Send) -> None:
+        self.store = store
+        self.queries = queries
+        self.projects = projects
+        self.clock = clock
+        self.send = send
+
     # --- replies --------------------------------------------------------------------
 
     def record_inbound(self, project_id: str, integration_id: str,
@@ -94,9 +105,9 @@ class TwoWayMessaging:
                     project_id=project_id, integration_id=integration_id,
                     provider_message_id=sms.message_id, sender=_e164(sms.sender), to=sms.to,
                     text=sms.text, parts=sms.parts, received_at=sms.received_at or now,
-                    message_id=latest and latest["message_id"],
-                    customer_id=latest and latest["customer_id"], campaign_id=campaign,
-                    action_id=latest and latest["action_id"],
+                    message_id=latest["message_id"] if latest else None,
+                    customer_id=latest["customer_id"] if latest else None, campaign_id=campaign,
+                    action_id=latest["action_id"] if latest else None,
                     keyword=rule.keyword if rule else None,
                     nps_score=nps_score(sms.text) if campaign in nps_campaigns else None)
                 changed.append(reply)
@@ -132,9 +143,9 @@ class TwoWayMessaging:
                     for sms, rule in rules if rule]
             if any(rule and rule.action is KeywordAction.GRANT for _, rule in rules):
                 ids += self._waiting_consent_ids()
-            return self._load_many(ids)
+            return self.store.load_many(ids)
 
-        self._retrying(lambda: receive(load()))
+        self.store.retrying(lambda: receive(load()))
         self._answer(project_id, list(readings.values()), keywords)
         return IngestResult(applied=counts["applied"], noted=len(messages) - counts["applied"],
                             quarantined=len(quarantined))
@@ -150,20 +161,14 @@ class TwoWayMessaging:
 
     def _waiting_consent_ids(self) -> list[Any]:
         """Consents that ever had a double opt-in request: few, so a scan will do."""
-        from eventsourcing.utils import get_topic
-
         return list({n.originator_id
-                     for n in self._notifications((get_topic(Consent.Requested),))})
+                     for n in self.store.notifications((get_topic(Consent.Requested),))})
 
     def _attributions(self, project_id: str, messages: Sequence[InboundSms]
                       ) -> dict[str, dict[str, Any] | None]:
         """Per reply: the latest message to its number from ours, read after one catch-up."""
-        from smsledger.application.projections import STATISTICS, latest_key
-
-        return self._read(STATISTICS, lambda view: {
-            sms.message_id: self.read_store.get(view, "latest",
-                                                latest_key(project_id, sms.sender, sms.to))
-            for sms in messages})
+        return self.queries.latest_messages(
+            project_id, [(sms.message_id, sms.sender, sms.to) for sms in messages])
 
     def _answer(self, project_id: str, readings: list[tuple[InboundSms, dict[str, Any] | None]],
                 keywords: dict[str, KeywordRule]) -> None:
@@ -186,7 +191,7 @@ class TwoWayMessaging:
     def consent(self, project_id: str, number: str, category: str) -> ConsentView:
         e164 = PhoneNumber.parse(number).e164
         validate_category(category)
-        found = self._load_many([consent_id(project_id, e164, category)])
+        found = self.store.load_many([consent_id(project_id, e164, category)])
         consent = next(iter(found.values()), None)
         if consent is None:
             return ConsentView(e164, category, ConsentStatus.NONE.value)
@@ -232,86 +237,23 @@ class TwoWayMessaging:
 
         def attempt() -> list[Aggregate]:
             expired.clear()
-            expired.extend(c for c in self._load_many(pending).values()
+            expired.extend(c for c in self.store.load_many(pending).values()
                            if isinstance(c, Consent) and c.expire_if_due(now))
             return list(expired)
 
-        self._retrying(attempt)
+        self.store.retrying(attempt)
         return len(expired)
 
     def _change_consent(self, project_id: str, number: str, category: str, change: Any) -> None:
         key = consent_id(project_id, number, category)
 
         def attempt() -> list[Aggregate]:
-            consent = self._load_many([key]).get(key) or Consent.open(
+            consent = self.store.load_many([key]).get(key) or Consent.open(
                 project_id, number, category, at=self.clock.now())
             change(consent)
             return [consent]
 
-        self._retrying(attempt)
-
-    # --- list hygiene ---------------------------------------------------------------
-
-    def number_status(self, project_id: str, number: str) -> dict[str, Any]:
-        e164 = PhoneNumber.parse(number).e164
-        health = self._load_many([number_health_id(project_id, e164)]).get(
-            number_health_id(project_id, e164))
-        return {"number": e164, "invalid": bool(health and health.invalid),
-                "reason": health.reason if health else None}
-
-    def revalidate_number(self, project_id: str, number: str, *, changed_by: str) -> dict[str, Any]:
-        e164 = PhoneNumber.parse(number).e164
-        key = number_health_id(project_id, e164)
-
-        def attempt() -> list[Aggregate]:
-            health = self._load_many([key]).get(key)
-            if health is None:
-                return []
-            health.revalidate(changed_by=changed_by, at=self.clock.now())
-            return [health]
-
-        self._retrying(attempt)
-        return self.number_status(project_id, e164)
-
-    def _list_hygiene(self, changed: Sequence[Any], now: datetime) -> list[NumberHealth]:
-        """Numbers a permanent error just proved invalid, marked so in the same
-        transaction as the report (their records loaded only when there is one)."""
-        from smsledger.domain.message import Message
-
-        failures = [(m, e) for m in changed if isinstance(m, Message) for e in m.pending_events
-                    if isinstance(e, Message.Failed) and e.outcome.get("error_permanent")]
-        if not failures:
-            return []
-        keys = {number_health_id(m.identity.project_id, m.identity.recipient)
-                for m, _ in failures}
-        marked: dict[Any, NumberHealth] = dict(self._load_many(keys))
-        for message, event in failures:
-            project, number = message.identity.project_id, message.identity.recipient
-            key = number_health_id(project, number)
-            health = marked.get(key) or NumberHealth.open(project, number, at=now)
-            health.mark_invalid(error=event.outcome.get("error_name"),
-                                message_id=message.identity.message_id, at=now)
-            marked[key] = health
-        return list(marked.values())
-
-    def _refusals(self, project_id: str, numbers: Sequence[str],
-                  categories: Sequence[str | None]) -> list[str | None]:
-        """Per request: None when it may be sent, else why not (send policy)."""
-        health_ids = [number_health_id(project_id, n) for n in numbers]
-        ids = {*health_ids, *(consent_id(project_id, n, c)
-                              for n, c in zip(numbers, categories) if c)}
-        known = self._load_many(ids)
-        refusals: list[str | None] = []
-        for number, category, health_id in zip(numbers, categories, health_ids):
-            health = known.get(health_id)
-            consent = known.get(consent_id(project_id, number, category)) if category else None
-            if health is not None and health.invalid:
-                refusals.append(NUMBER_INVALID)
-            elif category and not (consent is not None and consent.is_granted):
-                refusals.append(CONSENT_MISSING)
-            else:
-                refusals.append(None)
-        return refusals
+        self.store.retrying(attempt)
 
 
 def _e164(digits: str) -> str:

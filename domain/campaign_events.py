@@ -42,7 +42,8 @@ class CampaignEvent:
 
     @property
     def status(self) -> str:
-        return self.properties["status"]
+        status: str = self.properties["status"]
+        return status
 
     def named(self, name: str) -> CampaignEvent:
         return CampaignEvent(self.event_id, self.customer_id, self.timestamp, self.properties,
@@ -87,7 +88,9 @@ def campaign_event_for(domain_event: object, identity: MessageIdentity,
                       comment=domain_event.comment, parts=identity.local_parts)
     if isinstance(domain_event, Message.FinalReportApplied):
         outcome = DeliveryOutcome.from_dict(domain_event.outcome)
-        status = outcome.final_status.value
+        final_status = outcome.final_status
+        assert final_status is not None  # a final report's group has a final status
+        status = final_status.value
         if outcome.has_error:
             error, comment = outcome.error_name, outcome.error_description
         else:

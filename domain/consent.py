@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -87,6 +88,16 @@ class Consent(Aggregate):
         def apply(self, consent: Consent) -> None:
             consent.status = ConsentStatus.EXPIRED
             consent.expires_at = None
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        number: str
+        category: str
+        status: ConsentStatus
+        expires_at: datetime | None
 
     @classmethod
     def open(cls, project_id: str, number: str, category: str, *, at: datetime) -> Consent:

@@ -4,6 +4,7 @@ with what it was read as: the message it answers, its keyword, its NPS score."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -40,6 +41,24 @@ class InboundMessage(Aggregate):
                          "text", "parts", "message_id", "customer_id", "campaign_id",
                          "action_id", "keyword", "nps_score"):
                 setattr(inbound, name, getattr(self, name))
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        integration_id: str
+        provider_message_id: str
+        sender: str
+        to: str
+        text: str
+        parts: int
+        message_id: str | None
+        customer_id: str | None
+        campaign_id: str | None
+        action_id: str | None
+        keyword: str | None
+        nps_score: int | None
 
     @classmethod
     def receive(cls, *, project_id: str, integration_id: str, provider_message_id: str,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -78,7 +78,9 @@ class Message(Aggregate):
                 recipient=self.recipient, sender=self.sender, local_parts=self.parts,
             )
 
-        def mutate(self, aggregate: Message | None) -> Message:
+        # The library declares mutate generic in the aggregate type; this one only ever
+        # builds a Message, so it narrows the signature.
+        def mutate(self, aggregate: Message | None) -> Message:  # type: ignore[override]
             # The library's Created.mutate finds the aggregate's constructor parameters by
             # reflection on every rebuild, and a Message takes none beyond the base ones:
             # every report loads one. The same steps, without the reflection
@@ -132,7 +134,8 @@ class Message(Aggregate):
         def apply(self, message: Message) -> None:
             # Read from the stored form: this runs for every report on every load.
             outcome = self.outcome
-            message.status = StatusGroup[outcome["group"]].final_status
+            # Only final groups reach here, whose final_status is never None.
+            message.status = StatusGroup[outcome["group"]].final_status  # type: ignore[assignment]
             message.final_outcome = outcome
             message.late = self.late
             message.seen_reports[outcome_identity(outcome)] = True
@@ -170,11 +173,25 @@ class Message(Aggregate):
         def apply(self, message: Message) -> None:
             message.window_closed = WindowOutcome(self.outcome)
 
-    # State, set only by the events' apply() methods (annotations here would make
-    # the library treat them as constructor arguments): identity, country, content,
-    # encoding, expects_report, window, requested_at, status, enqueued_at, parts,
-    # final_outcome (the stored form of DeliveryOutcome.to_dict), window_closed, late,
-    # seen_reports.
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        _requested: Message.Requested
+        _identity: MessageIdentity | None
+        country: str | None
+        content: dict[str, Any]
+        encoding: str
+        expects_report: bool
+        window: timedelta
+        requested_at: datetime
+        status: MessageStatus
+        enqueued_at: datetime | None
+        parts: int
+        final_outcome: dict[str, Any] | None  # the stored form of DeliveryOutcome.to_dict
+        window_closed: WindowOutcome | None
+        late: bool
+        seen_reports: dict[str, bool]
 
     @classmethod
     def request(
@@ -300,7 +317,9 @@ class Message(Aggregate):
                            received_at=received_at, effect=effect.value)
 
 
-_FINAL_EVENT = {
+# Looked up with DeliveryOutcome.final_status (Optional in general, never None for
+# the final outcomes that reach the lookup).
+_FINAL_EVENT: dict[MessageStatus | None, type[Message.FinalReportApplied]] = {
     MessageStatus.DELIVERED: Message.Delivered,
     MessageStatus.REJECTED: Message.Rejected,
     MessageStatus.FAILED: Message.Failed,

@@ -4,6 +4,7 @@ that project, until it is revalidated."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -41,6 +42,15 @@ class NumberHealth(Aggregate):
         def apply(self, health: NumberHealth) -> None:
             health.invalid = False
             health.reason = None
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        number: str
+        invalid: bool
+        reason: str | None
 
     @classmethod
     def open(cls, project_id: str, number: str, *, at: datetime) -> NumberHealth:

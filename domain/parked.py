@@ -9,7 +9,7 @@ message if it ever appears.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -46,6 +46,14 @@ class ParkedReports(Aggregate):
 
         def apply(self, parked: ParkedReports) -> None:
             parked.waiting = []
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        message_id: str
+        waiting: list[tuple[dict[str, Any], datetime]]  # (outcome dict, received_at)
 
     @classmethod
     def open(cls, project_id: str, message_id: str, *, at: datetime) -> ParkedReports:

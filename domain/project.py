@@ -14,7 +14,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 from uuid import UUID
 
@@ -99,7 +99,8 @@ class Integration:
 def validate_integration(base_url: object, api_key: object, senders: object,
                          default_sender: object) -> tuple[str, str, tuple[str, ...], str | None]:
     parsed = urlparse(base_url) if isinstance(base_url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc \
+    if not isinstance(base_url, str) or parsed is None \
+            or parsed.scheme not in ("http", "https") or not parsed.netloc \
             or parsed.username or parsed.query:
         raise InvalidSettings(f"base_url {base_url!r} must be the account's http(s) base URL, "
                               "e.g. https://xyz.api.infobip.com")
@@ -115,7 +116,8 @@ def validate_integration(base_url: object, api_key: object, senders: object,
         raise InvalidSettings("senders must not repeat")
     if default_sender is not None and default_sender not in senders:
         raise InvalidSettings(f"default_sender {default_sender!r} is not one of the senders")
-    return base_url.rstrip("/"), api_key, tuple(senders), default_sender
+    # default_sender is None or one of the senders, all of them strings.
+    return base_url.rstrip("/"), api_key, tuple(senders), cast("str | None", default_sender)
 
 
 class ProjectSettings(Aggregate):
@@ -203,6 +205,20 @@ class ProjectSettings(Aggregate):
                 settings.nps_campaigns.add(self.campaign_id)
             else:
                 settings.nps_campaigns.discard(self.campaign_id)
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        name: str
+        campaign_event_name: str
+        campaign_event_renamed: bool
+        tokens: dict[str, dict[str, str]]  # token id -> {"hash": ..., "role": ...}
+        integrations: dict[str, Integration]
+        default_provider: str | None  # an integration id
+        keywords: dict[str, KeywordRule]
+        nps_campaigns: set[str]
 
     @classmethod
     def start(cls, project_id: str, *, at: datetime, name: str | None = None) -> ProjectSettings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -36,6 +36,16 @@ class QuarantinedPayload(Aggregate):
             payload.reason = self.reason
             payload.raw = self.raw
             payload.received_at = self.timestamp
+
+    # State, set only by the events' apply() methods. Declared for the type checker
+    # only: annotations seen at run time would make the library treat them as
+    # constructor arguments.
+    if TYPE_CHECKING:
+        project_id: str
+        source: str
+        reason: str
+        raw: Any
+        received_at: datetime
 
     @classmethod
     def keep(cls, project_id: str, *, source: str, reason: str, raw: Any,

@@ -22,8 +22,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from smsledger.adapters.runtime.config import Settings
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASES = ("postgres", "sqlite")
@@ -251,8 +256,9 @@ class BenchReport:
 
     def format(self) -> str:
         lines = [f"== bench {self.benchmark} ({self.seconds:.1f}s) =="]
-        rows = [("database", "what", "count", "per second", "p50 ms", "p95 ms", "p99 ms",
-                 "RSS MB start>peak", "CPU %", "latency of")]
+        rows: list[tuple[str, ...]] = [
+            ("database", "what", "count", "per second", "p50 ms", "p95 ms", "p99 ms",
+             "RSS MB start>peak", "CPU %", "latency of")]
         databases = list(dict.fromkeys(m.database for m in self.measurements))
         for m in sorted(self.measurements,
                         key=lambda m: (databases.index(m.database), not m.ours)):
@@ -327,7 +333,7 @@ def progress(text: str) -> None:
 
 # --- throw-away stores -----------------------------------------------------------------
 
-def connect_postgres(url: str):  # -> psycopg.Connection
+def connect_postgres(url: str) -> psycopg.Connection[Any]:
     import psycopg
 
     parsed = urlparse(url)
@@ -377,7 +383,7 @@ def databases(choice: str) -> list[str]:
     return list(DATABASES) if choice == "both" else [choice]
 
 
-def settings_for(database_url: str, **overrides: Any):  # -> smsledger.adapters.runtime.config.Settings
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     from smsledger.adapters.runtime.config import load_settings
 
     return load_settings(database_url=database_url, secret_key=BENCH_SECRET_KEY, **overrides)
@@ -395,12 +401,18 @@ def environment(postgres_url: str, wanted: Sequence[str]) -> dict[str, Any]:
     if "postgres" in wanted:
         try:
             with connect_postgres(postgres_url) as conn:
-                found["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
+                found["postgres"] = _show(conn, "server_version")
                 for name in ("fsync", "synchronous_commit"):
-                    found[f"postgres.{name}"] = conn.execute(f"SHOW {name}").fetchone()[0]
+                    found[f"postgres.{name}"] = _show(conn, name)
         except Exception as exc:  # noqa: BLE001 - reported, the bench then fails clearly
             found["postgres"] = f"unreachable: {exc}"
     if "sqlite" in wanted:
         found["sqlite"] = sqlite3.sqlite_version
         found["sqlite.mode"] = "WAL, synchronous=FULL (the library's connection defaults)"
     return found
+
+
+def _show(conn: psycopg.Connection[Any], name: str) -> Any:
+    row = conn.execute(f"SHOW {name}").fetchone()
+    assert row is not None  # SHOW always answers with one row
+    return row[0]

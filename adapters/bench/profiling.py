@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 
 class Profiles:
@@ -37,7 +38,7 @@ class Profiles:
 
     @contextlib.contextmanager
     def cprofile(self, name: str) -> Iterator[None]:
-        if not self.enabled:
+        if self.directory is None:  # not enabled
             yield
             return
         profile = cProfile.Profile()
@@ -59,7 +60,7 @@ class Profiles:
 
     @contextlib.contextmanager
     def sampled(self, name: str, interval: float = 0.002) -> Iterator[None]:
-        if not self.enabled:
+        if self.directory is None:  # not enabled
             yield
             return
         sampler = _Sampler(interval)
@@ -102,6 +103,7 @@ class _Sampler:
 
     def _run(self) -> None:
         me = threading.get_ident()
+        frame: FrameType | None
         while not self._stop.wait(self.interval):
             for ident, frame in sys._current_frames().items():
                 if ident == me:

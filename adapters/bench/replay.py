@@ -43,7 +43,8 @@ from smsledger.adapters.bench.workload import (
 )
 from smsledger.adapters.bootstrap import build_ledger
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
-from smsledger.application.ledger import REPLAY_PAGE, LedgerApplication
+from smsledger.application.aggregates import REPLAY_PAGE
+from smsledger.application.ledger import LedgerApplication
 from smsledger.domain.content import SmsContent
 from smsledger.domain.message import Message
 from smsledger.domain.phone import PhoneNumber
@@ -136,7 +137,7 @@ def _analyze(ledger: LedgerApplication) -> None:
     datastore = getattr(ledger.recorder, "datastore", None)
     table = getattr(ledger.recorder, "events_table_name", None)
     schema = getattr(datastore, "schema", None)
-    if schema is None or table is None:
+    if datastore is None or schema is None or table is None:
         return
     with datastore.get_connection() as conn:
         conn.execute(f'ANALYZE "{schema}"."{table}"')
@@ -214,13 +215,13 @@ def _check(audit: Any, generated: _Generated) -> None:
 
 def _references(database: str, ledger: LedgerApplication, events: int, report: BenchReport) -> None:
     """The audit's own reading path, in parts: the rows alone, then the rows decoded."""
-    from smsledger.application.ledger import _MESSAGE_TOPICS
+    from smsledger.application.audit import MESSAGE_TOPICS as _MESSAGE_TOPICS
 
-    decode_state = ledger._state_decoder()
+    decode_state = ledger.store.decode_state
 
     def read(decode: bool) -> int:
         seen = 0
-        for row in ledger._notification_rows(_MESSAGE_TOPICS):
+        for row in ledger.store.notification_rows(_MESSAGE_TOPICS):
             if decode:
                 decode_state(row[3])
             seen += 1

@@ -1,7 +1,7 @@
 """bench send: messages sent per second for a campaign, through the real Infobip adapter.
 
 The campaign goes through `LedgerApplication.send` in calls of `call_size` requests (as a
-platform posts `/messages/batch`, which takes up to 10,000: the default), wired as the service wires it (bootstrap_service:
+platform posts `/messages/batch`, which takes up to 10,000: the default), wired as the service wires it (bootstrap:
 the project's integration, `InfobipProvider` over httpx), to the Infobip simulator over
 real HTTP on loopback. Each message is stored as requested before the request that
 carries it, and its outcome (enqueued) is stored after the answer. The simulator runs
@@ -154,7 +154,7 @@ class TimedProvider(SmsProvider):
 def _campaign(database: str, url: str, settings: Any, simulator: SimulatorProcess, count: int,
               call_size: int, *, provider_batch: int, campaign: str,
               profiles: Profiles) -> _Run:
-    # Wired as smsledger.adapters.bootstrap.bootstrap_service wires the service, with the
+    # Wired as smsledger.adapters.bootstrap.bootstrap wires the service, with the
     # adapter's batch size chosen here and its batches timed.
     projects = build_projects(settings)
     provider = TimedProvider(InfobipProvider(ProjectAccounts(projects, PUBLIC_URL),
@@ -235,7 +235,8 @@ class SimulatorProcess:
 
     def cpu(self) -> float:
         self._connection.send("cpu")
-        return self._connection.recv()
+        seconds: float = self._connection.recv()
+        return seconds
 
     def __exit__(self, *_: object) -> None:
         try:

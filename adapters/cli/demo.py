@@ -20,9 +20,10 @@ from typing import Any
 import phonenumbers
 
 from smsledger.adapters.cli.audit_report import format_audit
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import Settings, load_settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.adapters.runtime.system import OffsetClock
@@ -84,23 +85,27 @@ def campaign_recipients(total: int) -> list[tuple[str, str]]:
     recipients: list[tuple[str, str]] = []
     for index, (country, suffix, share, label) in enumerate(CAMPAIGN_PLAN):
         count = max(1, round(total * share))
-        example = phonenumbers.format_number(
-            phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE),
-            phonenumbers.PhoneNumberFormat.E164)
+        example = _example_mobile(country)
         for i in range(count):
             # Vary the digits before the magic suffix so every recipient is distinct.
             number = f"{example[:-6]}{(index * 997 + i) % 10_000:04d}{suffix}"
             recipients.append((number, label))
     # Shares are rounded: top up with plain deliveries, or trim, to exactly `total`.
     country, suffix, _, label = CAMPAIGN_PLAN[0]
-    example = phonenumbers.format_number(
-        phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE),
-        phonenumbers.PhoneNumberFormat.E164)
+    example = _example_mobile(country)
     extra = 0
     while len(recipients) < total:
         recipients.append((f"{example[:-6]}{9000 + extra:04d}{suffix}", label))
         extra += 1
     return recipients[:total]
+
+
+def _example_mobile(country: str) -> str:
+    """phonenumbers' example mobile number of the country, in E.164."""
+    example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        raise ValueError(f"phonenumbers has no example mobile number for {country}")
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
 def run_demo(settings: Settings | None = None, *, messages: int = 300,
@@ -116,23 +121,22 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
                                        late_report_delay=LATE_REPORT_DELAY, late_report_days=5)
 
     with InfobipSimulator(simulator_config) as simulator, BackgroundServer() as webhook_server:
-        smsledger, context = bootstrap_service(settings, public_url=webhook_server.url,
-                                               clock=clock)
-        ledger = smsledger.ledger
-        webhook_server.start(create_app(context))
+        channel = bootstrap(settings=settings, public_url=webhook_server.url, clock=clock)
+        webhook_server.start(create_app(ServiceContext(
+            channel, public_url=webhook_server.url, max_body_bytes=settings.max_body_bytes)))
         progress(f"Infobip simulator on {simulator.base_url}; smsledger on {webhook_server.url}")
         # The project is set up as an admin would over the API: its Infobip account,
         # senders, default provider and the name its campaign events go by.
-        ledger.projects.create_project(project_id, name="Demo shop")
-        _, secret = ledger.projects.configure_integration(
+        channel.projects.create_project(project_id, name="Demo shop")
+        _, secret = channel.projects.configure_integration(
             project_id, INTEGRATION, base_url=simulator.base_url, api_key=api_key,
             senders=[SHOP_NUMBER, "AcmeShop"], default_sender=SHOP_NUMBER, changed_by="demo")
         # Infobip forwards customers' replies to our inbound webhook.
         simulator.config = replace(simulator.config, inbound_webhook_url=(
             f"http://{INTEGRATION}:{secret}@{webhook_server.host}:{webhook_server.port}"
             f"/v1/webhooks/infobip/{project_id}/{INTEGRATION}/inbound"))
-        ledger.projects.choose_default_provider(project_id, INTEGRATION, changed_by="demo")
-        ledger.rename_campaign_event(project_id, DEMO_EVENT_NAME, changed_by="demo")
+        channel.projects.choose_default_provider(project_id, INTEGRATION, changed_by="demo")
+        channel.rename_campaign_event(project_id, DEMO_EVENT_NAME, changed_by="demo")
         progress(f"Project {project_id!r} maps the 'campaign' event to {DEMO_EVENT_NAME!r}")
 
         recipients = campaign_recipients(messages)
@@ -143,55 +147,55 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
         ]
         progress(f"Sending campaign {campaign_id!r}: {len(requests)} messages to "
                  f"{len({_country(n) for n, _ in recipients})} countries ...")
-        results = ledger.send(project_id, requests)
+        results = channel.send(project_id, requests)
         by_status: dict[str, int] = {}
-        for result in results:
-            by_status[result.status] = by_status.get(result.status, 0) + 1
+        for sent in results:
+            by_status[sent.status] = by_status.get(sent.status, 0) + 1
         progress("  send answers: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
 
         # Reports come in over HTTP; wait until only the messages that get no report
         # yet (no-report countries, "never", "day 5") are still pending.
         awaiting = sum(1 for _, label in recipients
                        if "no report" in label or "day 5" in label or "no delivery" in label)
-        _wait_for(lambda: ledger.audit(project_id, campaign_id).counts["pending"] <= awaiting,
+        _wait_for(lambda: channel.audit(project_id, campaign_id).counts["pending"] <= awaiting,
                   timeout=30, progress=progress,
-                  status=lambda: ledger.audit(project_id, campaign_id).counts)
+                  status=lambda: channel.audit(project_id, campaign_id).counts)
 
         replying = sum(1 for _, label in recipients if "repl" in label)
-        _wait_for(lambda: len(_replies(ledger, project_id, campaign_id)) >= replying,
+        _wait_for(lambda: len(_replies(channel, project_id, campaign_id)) >= replying,
                   timeout=30, progress=progress,
-                  status=lambda: f"{len(_replies(ledger, project_id, campaign_id))} replies")
+                  status=lambda: f"{len(_replies(channel, project_id, campaign_id))} replies")
         progress(f"  {replying} customers replied")
 
         progress("Fast-forwarding the clock by 4 days and closing the waiting windows ...")
         clock.advance(timedelta(days=4, minutes=1))
-        closed = ledger.close_due_windows()
+        closed = channel.close_due_windows()
         progress(f"  {closed} waiting windows closed")
 
         progress("Waiting for the reports that arrive on day 5 ...")
         simulator.wait_until_idle(timeout=LATE_REPORT_DELAY + 20)
-        _wait_for(lambda: ledger.audit(project_id, campaign_id).counts["late"] >= 1,
+        _wait_for(lambda: channel.audit(project_id, campaign_id).counts["late"] >= 1,
                   timeout=10, progress=progress,
-                  status=lambda: ledger.audit(project_id, campaign_id).counts)
+                  status=lambda: channel.audit(project_id, campaign_id).counts)
 
-        audit = ledger.audit(project_id, campaign_id)
-        feed = ledger.campaign_events(project_id, limit=100_000).events
+        audit = channel.audit(project_id, campaign_id)
+        feed = channel.campaign_events(project_id, limit=100_000).events
         feed = [e for e in feed if e.properties.get("campaign_id") == campaign_id]
-        unsubscribed = [e for e in ledger.campaign_events(project_id, limit=100_000).events
+        unsubscribed = [e for e in channel.campaign_events(project_id, limit=100_000).events
                         if e.status == "consent_revoked"]
         progress(f"Done in {time.monotonic() - started:.1f}s")
-        result = DemoResult(audit=audit, event_name=ledger.campaign_event_name(project_id),
+        result = DemoResult(audit=audit, event_name=channel.campaign_event_name(project_id),
                             feed_events=len(feed), feed_names={e.name for e in feed},
                             unresolved_after_send=by_status.get("requested", 0),
-                            replies=len(_replies(ledger, project_id, campaign_id)),
+                            replies=len(_replies(channel, project_id, campaign_id)),
                             unsubscribed=len(unsubscribed))
         webhook_server.stop()
-        smsledger.close()
+        channel.close()
         return result
 
 
-def _replies(ledger: Any, project_id: str, campaign_id: str) -> list[Any]:
-    return [e for e in ledger.campaign_events(project_id, limit=100_000).events
+def _replies(channel: Any, project_id: str, campaign_id: str) -> list[Any]:
+    return [e for e in channel.campaign_events(project_id, limit=100_000).events
             if e.status == "incoming_message" and e.properties["campaign_id"] == campaign_id]
 
 

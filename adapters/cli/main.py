@@ -11,14 +11,17 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smsledger import __version__
-from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
-from smsledger.domain.errors import DomainError
+from smsledger.adapters.runtime.config import Settings, load_settings
+from smsledger.domain.errors import DomainError, InvalidInput, SmsledgerError
+
+if TYPE_CHECKING:
+    from smsledger.adapters.facade import SmsChannel
 from smsledger.domain.parts import count_parts
 
-EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DRIFT, EXIT_FAILED, EXIT_USAGE = 0, 1, 1, 2
 
 
 def _parts(args: argparse.Namespace) -> int:
@@ -40,40 +43,40 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.cli.audit_report import format_audit
-    from smsledger.adapters.bootstrap import build_ledger
 
-    ledger = build_ledger(settings)
-    try:
-        audit = ledger.audit(args.project, args.campaign, as_of=args.as_of)
-    finally:
-        ledger.close()
+    with _channel(settings) as channel:
+        audit = channel.audit(args.project, args.campaign, as_of=args.as_of)
     print(json.dumps(audit.to_dict(), indent=2) if args.json else format_audit(audit))
     return EXIT_DRIFT if audit.drift else EXIT_OK
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.adapters.bootstrap import build_ledger
-
-    ledger = build_ledger(settings)
-    try:
-        names = [args.projection] if args.projection else list(ledger.projections.projections)
-        for name in names:
+    with _channel(settings) as channel:
+        for name in [args.projection] if args.projection else channel.projection_names():
             try:
-                view = ledger.rebuild_projection(name)
+                view = channel.rebuild_projection(name)
             except KeyError as exc:
                 print(f"error: {exc.args[0]}", file=sys.stderr)
                 return EXIT_USAGE
             print(f"{name}: rebuilt from position 0 into {view}, now live")
-    finally:
-        ledger.close()
     return EXIT_OK
+
+
+def _channel(settings: Settings) -> SmsChannel:
+    """smsledger for a command that reads and maintains the store: it sends nothing."""
+    from smsledger.adapters.bootstrap import bootstrap
+
+    return bootstrap(settings=settings, sends=False)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.http.middleware import configure_json_logging
     from smsledger.adapters.http.serving import CannotServe, run_service, run_workers
 
-    configure_json_logging(**({"worker": "main"} if args.workers > 1 else {}))
+    if args.workers > 1:
+        configure_json_logging(worker="main")
+    else:
+        configure_json_logging()
     try:
         if args.workers > 1:
             return run_workers(settings, args.host, args.port, args.workers)
@@ -96,18 +99,9 @@ def _tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _administer(settings: Settings, change: Callable[[Any], dict[str, str]]) -> int:
-    """Run one change on the project directory; print its JSON answer or the error."""
-    from smsledger.adapters.bootstrap import build_projects
-    from smsledger.application.projects import ProjectExists, ProjectNotFound
-
-    projects = build_projects(settings)
-    try:
-        answer = change(projects)
-    except (ProjectExists, ProjectNotFound, DomainError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        projects.close()
+    """Run one change on the project directory; print its JSON answer."""
+    with _channel(settings) as channel:
+        answer = change(channel.projects)
     print(json.dumps(answer))
     return EXIT_OK
 
@@ -151,11 +145,16 @@ def _with_settings(handler: Callable[[argparse.Namespace, Settings], int]
         try:
             settings = load_settings(args.config, database_url=args.database_url,
                                      public_url=getattr(args, "public_url", None))
-        except ConfigurationError as exc:
+            return handler(args, settings)
+        except SmsledgerError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return handler(args, settings)
+            return exit_code(exc)
     return run
+
+
+def exit_code(error: SmsledgerError) -> int:
+    """The one mapping of smsledger's errors to exit codes (see smsledger.domain.errors)."""
+    return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -255,5 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    code: int = args.handler(args)
+    return code
 

@@ -13,6 +13,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 
 from smsledger.adapters.http.errors import NOT_FOUND, ApiError
+from smsledger.adapters.http.context import context_of
 from smsledger.application.projects import Principal, ProjectDirectory
 
 UNAUTHORIZED = ApiError(401, "unauthorized", "a valid bearer token is required",
@@ -52,7 +53,7 @@ def caller(request: Request, project_id: str,
     The service middleware authenticates before the body is read; this reuses it."""
     principal = getattr(request.state, "principal", None)
     if principal is None or principal.project_id != project_id:
-        principal = authenticate(request.app.state.context.projects,
+        principal = authenticate(context_of(request).projects,
                                  request.headers.get("authorization"), project_id)
     return principal
 

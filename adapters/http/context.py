@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from starlette.requests import HTTPConnection
+
+from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.http.metrics import ServiceMetrics
-from smsledger.application.ledger import LedgerApplication
 from smsledger.application.projects import ProjectDirectory
 
 
 @dataclass
 class ServiceContext:
-    ledger: LedgerApplication
+    channel: SmsChannel
     public_url: str  # where Infobip reaches this service, e.g. https://sms.example.com
     max_body_bytes: int = 4 * 1024 * 1024
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     @property
     def projects(self) -> ProjectDirectory:
-        return self.ledger.projects
+        return self.channel.projects
 
     def webhook_url(self, project_id: str, integration_id: str, kind: str) -> str:
         return f"{self.public_url}/v1/webhooks/infobip/{project_id}/{integration_id}/{kind}"
+
+
+def context_of(request: HTTPConnection) -> ServiceContext:
+    """The context the app was created with (smsledger.adapters.http.app.create_app)."""
+    context: ServiceContext = request.app.state.context
+    return context

@@ -14,14 +14,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from smsledger.application.ledger import ConcurrencyConflict, InvalidSendRequest, MessageNotFound
-from smsledger.application.projects import ProjectExists, ProjectNotFound
-from smsledger.domain.errors import DomainError
+from smsledger.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SmsledgerError,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("smsledger.http")
 
 # The store could not be reached or used: 503, so Infobip (and clients) retry.
-STORE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.OperationalError, ConcurrencyConflict)
+STORE_ERRORS = (StoreUnavailable, PersistenceError, psycopg.Error, sqlite3.OperationalError)
+
+# The one mapping of smsledger's errors to HTTP statuses (see smsledger.domain.errors).
+_STATUS: dict[type[SmsledgerError], int] = {
+    NotFound: 404, Conflict: 409, InvalidInput: 422, StoreUnavailable: 503, SmsledgerError: 500}
+
+
+def _kind(error: SmsledgerError) -> type[SmsledgerError]:
+    return next(kind for kind in type(error).__mro__ if kind in _STATUS)
 
 
 class ApiError(Exception):
@@ -58,26 +70,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(InvalidSendRequest)
-    async def invalid_send(_: Request, exc: InvalidSendRequest) -> JSONResponse:
-        return error_response(422, "invalid_message", str(exc),
-                              {"index": exc.index, "reason": exc.reason})
-
-    @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(422, "invalid_request", str(exc))
-
-    @app.exception_handler(ProjectExists)
-    async def exists(_: Request, exc: ProjectExists) -> JSONResponse:
-        return error_response(409, "conflict", str(exc))
-
-    @app.exception_handler(MessageNotFound)
-    async def message_not_found(_: Request, __: MessageNotFound) -> JSONResponse:
-        return error_response(404, "not_found", "no such message")
-
-    @app.exception_handler(ProjectNotFound)
-    async def project_not_found(_: Request, __: ProjectNotFound) -> JSONResponse:
-        return error_response(404, "not_found", "no such resource")
+    @app.exception_handler(SmsledgerError)
+    async def smsledger_error(request: Request, exc: SmsledgerError) -> JSONResponse:
+        if isinstance(exc, StoreUnavailable):
+            return await _store_unavailable(request, exc)
+        if isinstance(exc, NotFound):  # no more than that: another project's ids do not show
+            return error_response(404, exc.code, exc.public_message)
+        return error_response(_STATUS[_kind(exc)], exc.code, str(exc), exc.details)
 
     for error in STORE_ERRORS:
         app.add_exception_handler(error, _store_unavailable)

@@ -14,17 +14,17 @@ log = logging.getLogger("smsledger.maintenance")
 
 
 class Maintenance:
-    def __init__(self, smsledger: SmsChannel, *, interval: float = 60.0,
+    def __init__(self, channel: SmsChannel, *, interval: float = 60.0,
                  reconcile_after: timedelta = timedelta(minutes=15)) -> None:
-        self.smsledger = smsledger
+        self.channel = channel
         self.interval = interval
         self.reconcile_after = reconcile_after
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
     def run_once(self) -> dict[str, int]:
-        closed = self.smsledger.close_due_windows()
-        settled = self.smsledger.reconcile(self.reconcile_after)
+        closed = self.channel.close_due_windows()
+        settled = self.channel.reconcile(self.reconcile_after)
         return {"windows_closed": closed, "reconciled": settled.applied}
 
     def start(self) -> Maintenance:

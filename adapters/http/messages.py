@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from smsledger.adapters.http.auth import caller
-from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.context import ServiceContext, context_of
 from smsledger.adapters.http.errors import ApiError
 from smsledger.adapters.http.schemas import (
     ERRORS,
@@ -18,6 +20,7 @@ from smsledger.adapters.http.schemas import (
 from smsledger.application.commands import SendRequest
 from smsledger.application.projects import Principal
 from smsledger.application.views import SendResult
+from smsledger.domain.errors import Refused
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Messages"], responses=ERRORS)
 
@@ -31,8 +34,8 @@ def _request(message: MessageIn) -> SendRequest:
 
 
 def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[SendOut]:
-    context: ServiceContext = request.app.state.context
-    results: list[SendResult] = context.ledger.send(project_id, [_request(m) for m in messages])
+    context: ServiceContext = context_of(request)
+    results: list[SendResult] = context.channel.send(project_id, [_request(m) for m in messages])
     for result in results:
         context.metrics.statuses.labels(result.status).inc()
     return [SendOut(**vars(r)) for r in results]
@@ -45,8 +48,9 @@ def send_one(project_id: str, body: MessageIn, request: Request,
     refuses it: it is then neither stored nor sent."""
     (result,) = _send(request, project_id, [body])
     if result.status == "refused":
-        raise ApiError(409, result.detail or "refused", _REFUSALS.get(result.detail or "", ""),
-                       {"to": body.to, "consent_category": body.consent_category})
+        raise Refused(_REFUSALS.get(result.detail or "", "the send policy refused it"),
+                      code=result.detail or "refused",
+                      details={"to": body.to, "consent_category": body.consent_category})
     return result
 
 
@@ -65,8 +69,8 @@ def send_batch(project_id: str, body: MessageBatchIn, request: Request,
 
 @router.get("/messages/{message_id}", summary="A message's status and full history")
 def get_message(project_id: str, message_id: str, request: Request,
-                _: Principal = Depends(caller)) -> dict:
-    return request.app.state.context.ledger.message(project_id, message_id).to_dict()
+                _: Principal = Depends(caller)) -> dict[str, Any]:
+    return context_of(request).channel.message(project_id, message_id).to_dict()
 
 
 @router.get("/events", response_model=EventsOut, summary="The campaign-event feed")
@@ -76,12 +80,12 @@ def events(project_id: str, request: Request, after: str = Query("0", descriptio
     if not after.isdigit():
         raise ApiError(422, "invalid_request", "invalid field(s): query.after",
                        [{"field": "query.after", "problem": "must be a cursor from `next`"}])
-    page = request.app.state.context.ledger.campaign_events(project_id, after=int(after),
+    page = context_of(request).channel.campaign_events(project_id, after=int(after),
                                                             limit=limit)
     return EventsOut(**page.to_dict())
 
 
 @router.get("/campaigns/{campaign_id}/audit", summary="The campaign's audit, replayed")
 def audit(project_id: str, campaign_id: str, request: Request,
-          _: Principal = Depends(caller)) -> dict:
-    return request.app.state.context.ledger.audit(project_id, campaign_id).to_dict()
+          _: Principal = Depends(caller)) -> dict[str, Any]:
+    return context_of(request).channel.audit(project_id, campaign_id).to_dict()

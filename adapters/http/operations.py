@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from smsledger.adapters.http.errors import STORE_ERRORS, error_response
 from smsledger.adapters.http.schemas import ErrorOut
+from smsledger.adapters.http.context import context_of
 
 router = APIRouter(tags=["Operations"])
 
@@ -15,10 +16,8 @@ router = APIRouter(tags=["Operations"])
 @router.get("/healthz", summary="200 when the store answers, 503 when it does not",
             responses={503: {"model": ErrorOut, "description": "the store does not answer"}})
 def healthz(request: Request) -> JSONResponse:
-    ledger = request.app.state.context.ledger
     try:
-        ledger.recorder.max_notification_id()
-        ledger.projects.recorder.max_notification_id()
+        context_of(request).channel.check_store()
     except STORE_ERRORS:
         return error_response(503, "store_unavailable", "the store does not answer")
     return JSONResponse({"status": "ok"})
@@ -28,4 +27,4 @@ def healthz(request: Request) -> JSONResponse:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format"}})
 def metrics(request: Request) -> Response:
-    return Response(request.app.state.context.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(context_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

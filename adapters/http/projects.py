@@ -3,10 +3,12 @@ Changes need an admin token and are recorded with the token's id."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 
 from smsledger.adapters.http.auth import admin, caller
-from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.context import ServiceContext, context_of
 from smsledger.adapters.http.errors import ApiError
 from smsledger.adapters.http.schemas import (
     ERRORS,
@@ -41,7 +43,7 @@ def _out(context: ServiceContext, project_id: str, integration: Integration,
             summary="Add or change an Infobip integration (admin)")
 def put_integration(project_id: str, integration_id: str, body: IntegrationIn, request: Request,
                     who: Principal = Depends(admin)) -> IntegrationOut:
-    context: ServiceContext = request.app.state.context
+    context: ServiceContext = context_of(request)
     integration, secret = context.projects.configure_integration(
         project_id, integration_id, base_url=body.base_url, api_key=body.api_key,
         senders=body.senders, default_sender=body.default_sender,
@@ -53,7 +55,7 @@ def put_integration(project_id: str, integration_id: str, body: IntegrationIn, r
             summary="The project's integrations, API keys masked")
 def list_integrations(project_id: str, request: Request,
                       _: Principal = Depends(caller)) -> IntegrationsOut:
-    context: ServiceContext = request.app.state.context
+    context: ServiceContext = context_of(request)
     settings = context.projects.settings(project_id)
     return IntegrationsOut(
         integrations=[_out(context, project_id, i) for i in settings.integrations.values()],
@@ -62,9 +64,9 @@ def list_integrations(project_id: str, request: Request,
 
 @router.put("/channels/sms", summary="Choose the default SMS provider (admin)")
 def put_sms_channel(project_id: str, body: SmsChannelIn, request: Request,
-                    who: Principal = Depends(admin)) -> dict:
+                    who: Principal = Depends(admin)) -> dict[str, Any]:
     try:
-        request.app.state.context.projects.choose_default_provider(
+        context_of(request).projects.choose_default_provider(
             project_id, body.default_provider, changed_by=who.token_id)
     except UnknownIntegration as exc:
         raise ApiError(422, "invalid_request", "invalid field(s): body.default_provider",
@@ -74,13 +76,13 @@ def put_sms_channel(project_id: str, body: SmsChannelIn, request: Request,
 
 @router.put("/campaign-event-mapping", summary="Rename the 'campaign' event (admin)")
 def put_mapping(project_id: str, body: EventMappingIn, request: Request,
-                who: Principal = Depends(admin)) -> dict:
-    request.app.state.context.projects.rename_campaign_event(
+                who: Principal = Depends(admin)) -> dict[str, Any]:
+    context_of(request).projects.rename_campaign_event(
         project_id, body.campaign, changed_by=who.token_id)
     return {"campaign": body.campaign}
 
 
 @router.get("/settings/history", summary="What changed in the settings, when, by which token")
 def settings_history(project_id: str, request: Request,
-                     _: Principal = Depends(caller)) -> dict:
-    return {"history": request.app.state.context.projects.history(project_id)}
+                     _: Principal = Depends(caller)) -> dict[str, Any]:
+    return {"history": context_of(request).projects.history(project_id)}

@@ -98,4 +98,5 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 503)}

@@ -28,9 +28,10 @@ from typing import Any
 
 import uvicorn
 
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.http.maintenance import Maintenance
 from smsledger.adapters.runtime.secrets import SecretKey
@@ -53,9 +54,11 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
     other processes listening on the same address."""
     _read_secret_key(settings)
     public_url = settings.public_url or f"http://{host}:{port}"
-    smsledger, context = bootstrap_service(settings, public_url=public_url)
-    background = smsledger.ledger.projections.run_in_background() if background_work else None
-    maintenance = Maintenance(smsledger).start() if background_work else None
+    channel = bootstrap(settings=settings, public_url=public_url)
+    context = ServiceContext(channel, public_url=public_url.rstrip("/"),
+                             max_body_bytes=settings.max_body_bytes)
+    background = channel.keep_projections_current() if background_work else None
+    maintenance = Maintenance(channel).start() if background_work else None
     try:
         app = create_app(context)
         with _signals_end_normally():
@@ -69,7 +72,7 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
             maintenance.stop()
         if background is not None:
             background.stop()
-        smsledger.close()
+        channel.close()
         log.info("service stopped")
 
 

@@ -8,6 +8,8 @@ in the answer); bad items inside a good body are quarantined, not dropped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,11 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from smsledger.adapters.http.auth import BASIC, basic_credentials
 from smsledger.adapters.http.errors import ApiError
 from smsledger.adapters.http.schemas import ERRORS
-from smsledger.adapters.infobip.callbacks import (
-    InvalidCallback,
-    parse_delivery_reports,
-    parse_inbound,
-)
+from smsledger.adapters.http.context import context_of
+from smsledger.adapters.infobip.callbacks import InvalidCallback
 
 T = TypeVar("T")
 
@@ -34,32 +33,32 @@ UNAUTHORIZED = ApiError(401, "unauthorized", "valid webhook credentials required
 
 def _authenticate(request: Request, project_id: str, integration_id: str) -> None:
     given = basic_credentials(request.headers.get("authorization"))
-    projects = request.app.state.context.projects
+    projects = context_of(request).projects
     if given is None or given[0] != integration_id or not projects.verify_webhook(
             project_id, integration_id, given[1]):
         raise UNAUTHORIZED
 
 
-async def _authenticated_body(request: Request, project_id: str, integration_id: str,
-                              parse: Callable[[bytes], T]) -> T:
-    """Credentials first, then the body: 400 with the reason when it is unreadable."""
+async def _ingest(request: Request, project_id: str, integration_id: str,
+                  ingest: Callable[[bytes], T]) -> T:
+    """Credentials first, then the body, given to the channel as Infobip sent it: 400
+    with the reason when it is unreadable. The store is blocking I/O, kept off the
+    event loop; a store error becomes a 503 (smsledger.adapters.http.errors), so
+    Infobip retries."""
     await run_in_threadpool(_authenticate, request, project_id, integration_id)
+    body = await request.body()
     try:
-        return parse(await request.body())
+        return await run_in_threadpool(ingest, body)
     except InvalidCallback as exc:
         raise ApiError(400, "invalid_callback", str(exc)) from None
 
 
 @router.post("/{project_id}/{integration_id}/delivery-reports",
              summary="Delivery reports pushed by Infobip")
-async def delivery_reports(project_id: str, integration_id: str, request: Request) -> dict:
-    parsed = await _authenticated_body(request, project_id, integration_id,
-                                       parse_delivery_reports)
-    context = request.app.state.context
-    # The store is blocking I/O: keep it off the event loop. A store error becomes
-    # a 503 (smsledger.adapters.http.errors), so Infobip retries.
-    result = await run_in_threadpool(
-        context.ledger.record_reports, project_id, parsed.reports, parsed.malformed)
+async def delivery_reports(project_id: str, integration_id: str, request: Request) -> dict[str, Any]:
+    context = context_of(request)
+    result = await _ingest(request, project_id, integration_id, lambda body: (
+        context.channel.ingest_delivery_reports(project_id, body)))
     for effect in ("applied", "noted", "parked", "quarantined"):
         context.metrics.reports.labels(effect).inc(getattr(result, effect))
     return {"applied": result.applied, "noted": result.noted, "parked": result.parked,
@@ -67,10 +66,9 @@ async def delivery_reports(project_id: str, integration_id: str, request: Reques
 
 
 @router.post("/{project_id}/{integration_id}/inbound", summary="Inbound SMS pushed by Infobip")
-async def inbound(project_id: str, integration_id: str, request: Request) -> dict:
-    parsed = await _authenticated_body(request, project_id, integration_id, parse_inbound)
-    result = await run_in_threadpool(request.app.state.context.ledger.record_inbound,
-                                     project_id, integration_id, parsed.messages,
-                                     parsed.malformed)
+async def inbound(project_id: str, integration_id: str, request: Request) -> dict[str, Any]:
+    channel = context_of(request).channel
+    result = await _ingest(request, project_id, integration_id, lambda body: (
+        channel.ingest_inbound(project_id, integration_id, body)))
     return {"received": result.applied, "duplicates": result.noted,
             "quarantined": result.quarantined}

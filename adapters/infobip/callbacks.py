@@ -21,13 +21,15 @@ import orjson
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.adapters.infobip.timestamps import parse_infobip_time
 from smsledger.application.commands import InboundSms, ProviderReport, QuarantinedInput
-from smsledger.domain.errors import DomainError
+from smsledger.domain.errors import DomainError, InvalidInput
 
 T = TypeVar("T")
 
 
-class InvalidCallback(ValueError):
+class InvalidCallback(InvalidInput):
     """The whole body is unusable; the reason is meant for the 400 answer."""
+
+    code = "invalid_callback"
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def _results(body: bytes | str) -> list[Any]:
             raise InvalidCallback(f"body is not JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InvalidCallback("body must be a JSON object with a 'results' list")
-    return document["results"]
+    results: list[Any] = document["results"]
+    return results
 
 
 def _report(result: Any) -> ProviderReport:
@@ -99,7 +102,7 @@ def _inbound(result: Any) -> InboundSms:
     text = result.get("text")
     if text is not None and not isinstance(text, str):
         raise ValueError("'text' must be a string")
-    price = result.get("price") if isinstance(result.get("price"), dict) else {}
+    price = result["price"] if isinstance(result.get("price"), dict) else {}
     return InboundSms(
         message_id=str(result["messageId"]),
         sender=str(result["from"]),

@@ -19,8 +19,8 @@ def outcome_from_infobip(result: dict[str, Any]) -> DeliveryOutcome:
     status = result.get("status")
     if not isinstance(status, dict):
         raise InvalidOutcome("'status' must be an object")
-    error = result.get("error") if isinstance(result.get("error"), dict) else {}
-    price = result.get("price") if isinstance(result.get("price"), dict) else None
+    error = result["error"] if isinstance(result.get("error"), dict) else {}
+    price = result["price"] if isinstance(result.get("price"), dict) else None
     parts = result.get("messageCount", result.get("smsCount"))
     if parts is None and isinstance(result.get("details"), dict):
         parts = result["details"].get("messageCount")

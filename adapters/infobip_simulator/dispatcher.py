@@ -173,7 +173,9 @@ class ReportDispatcher:
         if limit <= 0:
             return []
         with self._cond:
-            now, taken, kept = time.monotonic(), [], []
+            now = time.monotonic()
+            taken: list[tuple[float, int, _Pending]] = []
+            kept: list[tuple[float, int, _Pending]] = []
             while self._heap and self._heap[0][0] <= now:
                 entry = heapq.heappop(self._heap)
                 wanted = entry[2].url == url and entry[2].post.kind is kind
@@ -189,7 +191,9 @@ class ReportDispatcher:
                 target,
                 content=json.dumps(body),
                 headers={"Content-Type": "application/json"},
-                auth=auth,
+                # httpx types post()'s auth without None; this client has no auth of its
+                # own, so its default is the same as None: no Authorization header.
+                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
             return response.is_success
         except (

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from smsledger.adapters.infobip_simulator.rules import Error, Status, country_of, number_facts
 from smsledger.domain.parts import count_parts
@@ -94,7 +94,8 @@ def parse_send_request(
                     message_id=message_id,
                     sender=sender,
                     parts=parts,
-                    content=message.get("content"),
+                    # read_content checked it: otherwise a violation refuses the request
+                    content=cast("dict[str, Any]", message.get("content")),
                     webhook_url=url,
                     notify=notify,
                     callback_data=callback_data,
@@ -106,12 +107,12 @@ def parse_send_request(
 
 
 def _read_destinations(
-    destinations: Any, path: str, violations: list
+    destinations: Any, path: str, violations: list[dict[str, str]]
 ) -> list[tuple[str, str | None]]:
     if not isinstance(destinations, list) or not destinations:
         violations.append(_violation(f"{path}.destinations", "must be a non-empty array"))
         return []
-    read = []
+    read: list[tuple[str, str | None]] = []
     for j, destination in enumerate(destinations):
         where = f"{path}.destinations[{j}]"
         if not isinstance(destination, dict):
@@ -131,7 +132,7 @@ def _read_destinations(
                 )
             )
         if not problem:
-            read.append((to, message_id))
+            read.append((cast(str, to), message_id))  # _destination_problem: `to` is a string
     return read
 
 
@@ -141,7 +142,7 @@ def _destination_problem(to: Any) -> str | None:
     return None if number_facts(to)[0] else "is not a valid phone number"
 
 
-def _read_sms_content(content: Any, path: str, violations: list) -> int:
+def _read_sms_content(content: Any, path: str, violations: list[dict[str, str]]) -> int:
     if not isinstance(content, dict):
         violations.append(_violation(path, "must be an object with 'text' or 'hex'"))
         return 0
@@ -163,7 +164,7 @@ def _read_sms_content(content: Any, path: str, violations: list) -> int:
     return count_parts(text).parts
 
 
-def _read_mms_content(content: Any, path: str, violations: list) -> int:
+def _read_mms_content(content: Any, path: str, violations: list[dict[str, str]]) -> int:
     if not isinstance(content, dict):
         violations.append(_violation(path, "must be an object with 'messageSegments'"))
         return 0
@@ -194,7 +195,7 @@ def _read_mms_content(content: Any, path: str, violations: list) -> int:
 
 
 def _read_webhooks(
-    webhooks: Any, path: str, violations: list
+    webhooks: Any, path: str, violations: list[dict[str, str]]
 ) -> tuple[str | None, bool, str | None]:
     if webhooks is None:
         return None, True, None
@@ -226,7 +227,9 @@ def _read_webhooks(
     return url, notify, callback_data
 
 
-def _optional_string(obj: dict, key: str, path: str, violations: list) -> str | None:
+def _optional_string(
+    obj: dict[str, Any], key: str, path: str, violations: list[dict[str, str]]
+) -> str | None:
     value = obj.get(key)
     if value is not None and not _non_empty_string(value):
         violations.append(_violation(f"{path}.{key}", "must be a non-empty string"))

@@ -140,6 +140,7 @@ class InfobipSimulator:
         self._server.shutdown()
         self._server.close_open_connections()
         self._server.server_close()  # joins the request threads
+        assert self._thread is not None and self._dispatcher is not None  # set by start()
         self._thread.join()
         self._dispatcher.stop()
         self._server = self._thread = None
@@ -217,7 +218,7 @@ class InfobipSimulator:
                 receiver,
                 text,
             )
-            if not same:
+            if not same or message is None:
                 message = payloads.inbound_message(
                     message_id=message_id,
                     from_number=sender,
@@ -342,6 +343,7 @@ class InfobipSimulator:
         reply = self._reply(message, outcome, last_delay, last_done_at)
         if reply:
             chain.append(reply)
+        assert self._dispatcher is not None  # requests are answered only once started
         self._dispatcher.schedule(chain)
 
     def _reply(
@@ -383,7 +385,8 @@ class InfobipSimulator:
         if limit is None:
             return _error(400, [_limit_violation()])
         with self._lock:
-            taken, kept = [], []
+            taken: list[dict[str, Any]] = []
+            kept: list[dict[str, Any]] = []
             for report in self._inbox:
                 message = self._messages[report["messageId"]]
                 wanted = message.submission.channel is channel and _matches(message, query)
@@ -470,6 +473,7 @@ class _Server(ThreadingHTTPServer):
     # daemons only so that a simulator never stopped cannot hold up the interpreter's exit.
     daemon_threads = True
     block_on_close = True
+    server_address: tuple[str, int]  # an AF_INET socket's name: host and port
 
     def __init__(self, address: tuple[str, int], simulator: InfobipSimulator) -> None:
         self.simulator = simulator
@@ -477,12 +481,16 @@ class _Server(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    # typeshed types requests for datagram servers too, as (bytes, socket); this is a
+    # stream server, whose requests are sockets.
+    def process_request(  # type: ignore[override]
+        self, request: socket.socket, client_address: Any
+    ) -> None:
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request: socket.socket) -> None:
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)

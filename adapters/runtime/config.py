@@ -21,6 +21,7 @@ import base64
 import binascii
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -32,14 +33,14 @@ from pydantic_settings import (
 )
 
 from smsledger.adapters.runtime.persistence import persistence_env
-from smsledger.domain.errors import DomainError
+from smsledger.domain.errors import DomainError, InvalidInput
 from smsledger.domain.project import validate_event_name
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
 
 
-class ConfigurationError(ValueError):
-    pass
+class ConfigurationError(InvalidInput):
+    """A setting is invalid; the message names it."""
 
 
 class Settings(BaseSettings):
@@ -102,6 +103,14 @@ class Settings(BaseSettings):
                        CIPHER_KEY=self.encryption_key.get_secret_value())
         return env
 
+    def redacted_database_url(self) -> str:
+        """The database URL with its password, if any, left out: fit for messages."""
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
     @field_validator("campaign_event_names")
     @classmethod
     def _valid_names(cls, names: dict[str, str]) -> dict[str, str]:
@@ -131,8 +140,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         if not path.is_file():
             raise ConfigurationError(f"configuration file {str(path)!r} does not exist")
         key = "json_file" if path.suffix.lower() == ".json" else "toml_file"
+        file_config: dict[str, Any] = {**Settings.model_config, key: path}
         settings_class = type("FileSettings", (Settings,), {
-            "model_config": SettingsConfigDict(**{**Settings.model_config, key: path}),
+            "model_config": SettingsConfigDict(**file_config),  # type: ignore[typeddict-item]
         })
     try:
         return settings_class(**overrides)

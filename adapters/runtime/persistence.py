@@ -25,7 +25,7 @@ def persistence_env(database_url: str) -> dict[str, str]:
 def _store(database_url: str) -> dict[str, str]:
     parsed = urlparse(database_url)
     if parsed.scheme == "memory":
-        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return {"PERSISTENCE_MODULE": "smsledger.adapters.store.memory:MemoryFactory"}
     if parsed.scheme == "sqlite":
         # sqlite:///./x.db -> "./x.db"; sqlite:////abs/x.db -> "/abs/x.db"
         path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""

@@ -8,6 +8,7 @@ file, created with owner-only permissions on first use (default ./smsledger.key)
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 import os
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from smsledger.application.projects import SecretSource, WebhookSecrets
+from smsledger.application.ports import SecretSource, WebhookSecrets
 
 
 MIN_KEY_LENGTH = 16  # as the SMSLEDGER_SECRET_KEY setting requires
@@ -44,7 +45,7 @@ class SecretKey:
                 self._key = self._load_or_create()
             return self._key
 
-    def _load_or_create(self) -> bytes:
+    def _load_or_create(self) -> builtins.bytes:
         try:
             return self._read()
         except FileNotFoundError:
@@ -66,14 +67,14 @@ class SecretKey:
         finally:
             draft.unlink()
 
-    def _create_in_place(self, key: bytes) -> bytes:
+    def _create_in_place(self, key: builtins.bytes) -> builtins.bytes:
         try:
             _write_new(self._file, key)
         except FileExistsError:
             return self._read()
         return key
 
-    def _read(self) -> bytes:
+    def _read(self) -> builtins.bytes:
         """The key in the file; a file found empty is read again for a moment (another
         process may be writing it where files cannot be linked), then refused."""
         for _ in range(50):

@@ -25,7 +25,7 @@ from smsledger.adapters.store.views import (
     unknown_view,
     view_name,
 )
-from smsledger.application.read_store import Document, ReadStore, ReadWriter
+from smsledger.application.ports import Document, ReadStore, ReadWriter
 
 Key = tuple[str, str]  # (kind, key)
 

@@ -12,7 +12,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from smsledger.adapters.store.memory_read_store import MemoryReadStore
 from smsledger.adapters.store.sql_read_store import SqlReadStore
-from smsledger.application.read_store import ReadStore
+from smsledger.application.ports import ReadStore
 
 _memory_stores: weakref.WeakKeyDictionary[Recorder, MemoryReadStore] = weakref.WeakKeyDictionary()
 _memory_lock = threading.Lock()

@@ -17,7 +17,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
@@ -94,8 +94,10 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
         """This schema's lock for changing its tables (creating them, upgrading what
         they hold), held by a connection of its own (autocommit) while the block runs."""
         pool = self.datastore.pool
-        with psycopg.connect(pool.conninfo, **{**pool.kwargs, "autocommit": True,
-                                               "row_factory": tuple_row}) as conn:
+        conninfo: str = pool.conninfo  # type: ignore[assignment]  # the library's Union
+        kwargs: dict[str, Any] = {**(pool.kwargs or {}), "autocommit": True,  # type: ignore[dict-item]
+                                  "row_factory": tuple_row}
+        with psycopg.connect(conninfo, **kwargs) as conn:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))",
                          (f"{self.datastore.schema}.smsledger_create_tables",))
             yield conn
@@ -103,10 +105,10 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:  # process applications: the library's way
-            return super().insert_events(stored_events, **kwargs)
+            return cast("Sequence[int] | None", super().insert_events(stored_events, **kwargs))
         if not stored_events:
             return []
-        return self._insert_in_one_call(stored_events)
+        return cast("list[int]", self._insert_in_one_call(stored_events))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library
     def _insert_in_one_call(self, stored_events: Sequence[StoredEvent]) -> list[int]:
@@ -172,7 +174,7 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                 f"FROM {self.events_table_name} WHERE rowid > ? "
                 f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?",
                 [after, *topics, limit])
-            return cursor.fetchall()
+            return cast("list[Any]", cursor.fetchall())
 
     def select_event_rows(self, originator_ids: Sequence[UUID]
                           ) -> list[tuple[UUID, int, str, bytes]]:

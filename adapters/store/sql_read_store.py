@@ -46,7 +46,7 @@ from smsledger.adapters.store.views import (
     unknown_view,
     view_name,
 )
-from smsledger.application.read_store import Document, ReadStore, ReadWriter
+from smsledger.application.ports import Document, ReadStore, ReadWriter
 
 REGISTRY = "smsledger_views"
 
@@ -171,7 +171,8 @@ class PostgresDialect:
         """(key, doc) of the documents of `kind` among `keys`."""
         cursor.execute(self.statement(GET_DOCS.replace("IN ({keys})", "= ANY(%b)"), docs=docs),
                        (kind, list(keys)))
-        return cursor.fetchall()
+        rows: list[tuple[str, str]] = cursor.fetchall()
+        return rows
 
     def upsert_docs(self, cursor: Any, docs: str, rows: list[tuple[str, str, str, int, str]]
                     ) -> None:
@@ -378,6 +379,7 @@ class SqlReadStore(ReadStore):
              upto: int | None = None, limit: int = 1000) -> list[tuple[int, Document]]:
         if limit < 1:
             raise ValueError(f"limit must be positive, got {limit}")
+        params: list[str | int]
         template, params = SCAN, [kind, partition]
         if after is not None:
             template += " AND position > ?"
@@ -407,7 +409,8 @@ class SqlReadStore(ReadStore):
                 if self._dialect.is_missing_table(error):
                     raise unknown_view(view) from None
                 raise
-            return cursor.fetchall()
+            rows: list[Any] = cursor.fetchall()
+            return rows
 
     def _live(self, cursor: Any, projection: str) -> str | None:
         cursor.execute(self._sql(SELECT_LIVE, reg=REGISTRY), (projection,))

@@ -11,7 +11,7 @@ import re
 
 import orjson
 
-from smsledger.application.read_store import Document
+from smsledger.application.ports import Document
 
 MAX_PROJECTION_NAME = 40
 _PROJECTION = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_PROJECTION_NAME}}}")
@@ -51,12 +51,14 @@ def encode(doc: Document) -> str:
 
 
 def decode(text: str) -> Document:
+    doc: Document
     try:
-        return orjson.loads(text)
+        doc = orjson.loads(text)
     except orjson.JSONDecodeError:
         # NaN, Infinity or a lone surrogate escape, which the json module wrote for
         # documents stored by earlier versions and orjson does not read.
-        return json.loads(text)
+        doc = json.loads(text)
+    return doc
 
 
 def unknown_view(view: str) -> ValueError:

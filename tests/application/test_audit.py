@@ -79,14 +79,14 @@ def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatc
         assert not gc.isenabled()  # paused while the replay reads
         raise RuntimeError("store went away")
 
-    monkeypatch.setattr(ledger, "_notification_rows", broken_store)
+    monkeypatch.setattr(ledger.store, "notification_rows", broken_store)
     with pytest.raises(RuntimeError, match="store went away"):
         ledger.audit("acme", "spring")
     assert gc.isenabled()
 
 
 def test_overlapping_replays_turn_the_collector_back_on_only_when_the_last_ends():
-    from smsledger.application.ledger import _cycle_collector_paused
+    from smsledger.application.audit import cycle_collector_paused as _cycle_collector_paused
 
     first, second = _cycle_collector_paused(), _cycle_collector_paused()
     first.__enter__()

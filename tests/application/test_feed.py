@@ -1,7 +1,7 @@
 import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
-from smsledger.application.ledger import MessageNotFound
+from smsledger.application.errors import MessageNotFound
 from smsledger.domain.errors import InvalidEventName
 from support.statuses import outcome
 

@@ -22,18 +22,19 @@ def test_a_durable_store_survives_a_restart(make_ledger, database_url):
     assert second.campaign_events("acme").events[0].name == "sms"
 
 
-class InterleavingLedger(LedgerApplication):
-    """Lets another writer change the store between this ledger's load and save."""
+def interleaving(ledger: LedgerApplication) -> list:
+    """Lets another writer change the store between this ledger's load and save: the
+    next call put in the returned list runs right after the next load."""
+    load_many, interleave = ledger.store.load_many, []
 
-    name = LedgerApplication.name  # the library names tables after the class unless told
-    interleave = None
-
-    def _load_many(self, ids):
-        loaded = super()._load_many(ids)
-        if self.interleave is not None:
-            interleave, self.interleave = self.interleave, None
-            interleave()
+    def load_then_interleave(ids):
+        loaded = load_many(ids)
+        while interleave:
+            interleave.pop()()
         return loaded
+
+    ledger.store.load_many = load_then_interleave
+    return interleave
 
 
 def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, clock, provider):
@@ -45,13 +46,14 @@ def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, cloc
     url = database_url
     webhook = make_ledger(database_url=url)
     settings = load_settings(database_url=url)
-    sender = InterleavingLedger(provider=provider, clock=clock, ids=UuidMessageIds(),
-                                read_store=read_store_for, projects=build_projects(settings),
-                                env=settings.store_env())
+    sender = LedgerApplication(provider=provider, clock=clock, ids=UuidMessageIds(),
+                               read_store=read_store_for, projects=build_projects(settings),
+                               env=settings.store_env())
+    interleave = interleaving(sender)
     (sent,) = sender.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
     # While the sender applies a report, the webhook process applies another one.
-    sender.interleave = lambda: webhook.record_reports(
-        "acme", [ProviderReport(sent.message_id, outcome("PENDING_ENROUTE"))])
+    interleave.append(lambda: webhook.record_reports(
+        "acme", [ProviderReport(sent.message_id, outcome("PENDING_ENROUTE"))]))
     result = sender.record_reports("acme", [ProviderReport(sent.message_id, outcome("DELIVERED_TO_HANDSET"))])
     sender.close()
     assert result.applied == 1

@@ -1,7 +1,7 @@
 import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
-from smsledger.application.ledger import InvalidSendRequest
+from smsledger.application.errors import InvalidSendRequest
 from smsledger.application.ports import Accepted, Refused, StatusInAnswer, Unknown
 from support.providers import ScriptedProvider
 from support.statuses import outcome
@@ -138,7 +138,7 @@ def test_calls_already_out_are_recorded_when_storing_a_later_batch_fails(make_le
                                                                          monkeypatch):
     provider = ScriptedProvider()
     ledger = make_ledger(provider_=provider, send_batch_size=10)
-    store_batch, stored_batches = ledger._store_batch, []
+    store_batch, stored_batches = ledger.sending._store_batch, []
 
     def failing_third(*args):
         if len(stored_batches) == 2:
@@ -146,7 +146,7 @@ def test_calls_already_out_are_recorded_when_storing_a_later_batch_fails(make_le
         stored_batches.append(args[1])
         return store_batch(*args)
 
-    monkeypatch.setattr(ledger, "_store_batch", failing_third)
+    monkeypatch.setattr(ledger.sending, "_store_batch", failing_third)
     with pytest.raises(RuntimeError, match="store went away"):
         ledger.send("acme", [request(i, message_id=f"m-{i}") for i in range(40)])
     sent = [m.message_id for m in provider.sent]

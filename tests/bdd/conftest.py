@@ -1,8 +1,9 @@
 """Step definitions for the delivery-lifecycle scenarios.
 
-The scenarios drive the real application (LedgerApplication, on each kind of store) with
-a scripted provider standing in for Infobip and a clock moved by hand, so "4 days
-pass" takes a millisecond.
+The scenarios drive smsledger as a platform embeds it (smsledger.SmsChannel, on each
+kind of store): Infobip's reports and replies arrive as the JSON bodies Infobip
+posts, a scripted provider answers the sends, and a clock moved by hand makes "4 days
+pass" take a millisecond.
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from smsledger.adapters.bootstrap import build_ledger
-from smsledger.adapters.runtime.config import load_settings
+import smsledger
 from smsledger.adapters.runtime.system import ManualClock
-from smsledger.application.commands import ProviderReport, SendRequest
-from smsledger.application.ledger import LedgerApplication
+from smsledger.application.commands import ProviderReport
 from smsledger.application.ports import Refused, Unknown
 from smsledger.domain.parts import count_parts
 from support.providers import ScriptedProvider
-from support.statuses import outcome
+from support.statuses import outcome, report_body
 
 
 @dataclass
 class World:
-    ledger: LedgerApplication
+    channel: smsledger.SmsChannel
     clock: ManualClock
     provider: ScriptedProvider
     project_id: str = "acme"
@@ -37,7 +36,7 @@ class World:
     notes: dict = field(default_factory=dict)
 
     def campaign_events(self):
-        return self.ledger.campaign_events(self.project_id, limit=1000).events
+        return self.channel.campaign_events(self.project_id, limit=1000).events
 
     def event(self, status):
         (event,) = [e for e in self.campaign_events() if e.status == status]
@@ -59,10 +58,11 @@ def pytest_generate_tests(metafunc):
 def world(request, tmp_path, store_kind):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
     provider = ScriptedProvider()
-    ledger = build_ledger(load_settings(database_url=_store_url(request, store_kind, tmp_path),
-                                        secret_key="bdd-0123456789abcdef"), provider=provider, clock=clock)
-    yield World(ledger=ledger, clock=clock, provider=provider)
-    ledger.close()
+    settings = smsledger.load_settings(database_url=_store_url(request, store_kind, tmp_path),
+                                       secret_key="bdd-0123456789abcdef")
+    with smsledger.bootstrap(smsledger.StaticAccounts({}), settings, provider=provider,
+                             clock=clock) as channel:
+        yield World(channel=channel, clock=clock, provider=provider)
 
 
 def _store_url(request, store_kind: str, tmp_path) -> str:
@@ -89,7 +89,7 @@ def _answer_lost(world):
 
 @when(parsers.parse('a message is sent to "{number}"'))
 def _send(world, number):
-    (result,) = world.ledger.send(world.project_id, [SendRequest(
+    (result,) = world.channel.send(world.project_id, [smsledger.SendRequest(
         customer_id="customer-1", to=number, text="Spring sale: 20% off everything",
         campaign_id=world.campaign_id, action_id="action-1", sender="Acme")])
     world.message_id = result.message_id
@@ -100,7 +100,8 @@ def _report(world, status, error=None, done_at=None):
     report = ProviderReport(world.message_id, outcome(
         status, error=error, done_at=done_at or world.clock.now(),
         sent_at=world.clock.now() - timedelta(seconds=30)))
-    world.ledger.record_reports(world.project_id, [report])
+    world.channel.ingest_delivery_reports(world.project_id,
+                                          report_body(report.message_id, report.outcome))
     world.last_report = report
 
 
@@ -117,7 +118,9 @@ def _reports_error(world, status, error):
 @when(parsers.parse('Infobip reports "{status}" again'))
 def _reports_again(world, status):
     assert world.last_report.outcome.status_name == status
-    world.ledger.record_reports(world.project_id, [world.last_report])
+    report = world.last_report
+    world.channel.ingest_delivery_reports(world.project_id,
+                                          report_body(report.message_id, report.outcome))
 
 
 @when(parsers.parse('Infobip reports "{status}" from before the delivery'))
@@ -128,17 +131,17 @@ def _reports_older(world, status):
 @when(parsers.re(r"(?P<days>\d+) days? pass(es)?"))
 def _days_pass(world, days):
     world.clock.advance(timedelta(days=int(days)))
-    world.ledger.close_due_windows()
+    world.channel.close_due_windows()
 
 
 @when(parsers.parse('the project maps the "campaign" event to "{name}"'))
 def _maps(world, name):
-    world.ledger.rename_campaign_event(world.project_id, name, changed_by="admin-token")
+    world.channel.rename_campaign_event(world.project_id, name, changed_by="admin-token")
 
 
 @then(parsers.parse('the message is "{status}"'))
 def _status_is(world, status):
-    assert world.ledger.message(world.project_id, world.message_id).status == status
+    assert world.channel.message(world.project_id, world.message_id).status == status
 
 
 @then(parsers.parse('the campaign events are "{statuses}"'))
@@ -163,20 +166,20 @@ def _comment(world, status, comment):
 
 @then(parsers.parse('the history records the pending report as "{effect}"'))
 def _history_effect(world, effect):
-    history = world.ledger.message(world.project_id, world.message_id).history
+    history = world.channel.message(world.project_id, world.message_id).history
     noted = [h.details["effect"] for h in history if h.event == "ReportNoted"]
     assert effect in noted
 
 
 @then(parsers.parse('its waiting window closed as "{how}"'))
 def _window_closed(world, how):
-    view = world.ledger.message(world.project_id, world.message_id)
+    view = world.channel.message(world.project_id, world.message_id)
     assert view.window_closed == how.replace(" ", "_")
 
 
 @then("the delivery is marked late")
 def _late(world):
-    assert world.ledger.message(world.project_id, world.message_id).late
+    assert world.channel.message(world.project_id, world.message_id).late
 
 
 @then(parsers.parse('the campaign event feed shows events named "{name}"'))

@@ -1,5 +1,5 @@
 """Step definitions for the two-way scenarios (features/two_way.feature); the world
-(LedgerApplication, scripted provider, hand-moved clock) comes from conftest.py."""
+(smsledger.SmsChannel, scripted provider, hand-moved clock) comes from conftest.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from smsledger.application.commands import InboundSms, ProviderReport, SendRequest
-from support.statuses import outcome
+from smsledger import SendRequest
+from support.statuses import inbound_body, outcome, report_body
 
 scenarios("two_way.feature")
 
@@ -20,7 +20,7 @@ _inbound_ids = itertools.count(1)
 @given(parsers.parse('the project "{project}" sends from the number "{number}"'))
 def _project_number(world, project, number):
     world.project_id = project
-    projects = world.ledger.projects
+    projects = world.channel.projects
     projects.create_project(project)
     projects.configure_integration(project, "infobip", base_url="https://xyz.api.infobip.com",
                                    api_key="k" * 32, senders=[number.lstrip("+"), "Acme"],
@@ -30,18 +30,17 @@ def _project_number(world, project, number):
 
 @given(parsers.parse('"{number}" has agreed to "{category}" messages'))
 def _agreed(world, number, category):
-    world.ledger.set_consent(world.project_id, number, category, granted=True,
-                             customer_id="customer-1")
+    world.channel.grant_consent(world.project_id, number, category, customer_id="customer-1")
 
 
 @given(parsers.parse('the campaign "{campaign}" is an NPS survey'))
 def _nps(world, campaign):
-    world.ledger.projects.mark_nps_survey(world.project_id, campaign, changed_by="test")
+    world.channel.projects.mark_nps_survey(world.project_id, campaign, changed_by="test")
 
 
 @when(parsers.parse('the campaign "{campaign}" sends a message to "{number}"'))
 def _campaign_sends(world, campaign, number):
-    (result,) = world.ledger.send(world.project_id, [SendRequest(
+    (result,) = world.channel.send(world.project_id, [SendRequest(
         customer_id="customer-1", to=number, text="Hello from Acme", campaign_id=campaign,
         consent_category="sms_marketing")])
     assert result.status == "enqueued", result
@@ -52,51 +51,51 @@ def _campaign_sends(world, campaign, number):
 def _replies(world, number, text):
     world.clock.advance(timedelta(minutes=5))
     world.notes["sent_before_reply"] = len(world.provider.sent)
-    world.ledger.record_inbound(world.project_id, "infobip", [InboundSms(
-        message_id=f"mo-{next(_inbound_ids)}", sender=number.lstrip("+"),
-        to=OUR_NUMBER.lstrip("+"), text=text, received_at=world.clock.now())])
+    world.channel.ingest_inbound(world.project_id, "infobip", inbound_body(
+        f"mo-{next(_inbound_ids)}", sender=number.lstrip("+"), to=OUR_NUMBER.lstrip("+"),
+        text=text, received_at=world.clock.now()))
 
 
 @when(parsers.parse('a double opt-in to "{category}" is requested for "{number}"'))
 def _double_opt_in(world, category, number):
-    world.ledger.request_double_opt_in(world.project_id, number, category,
+    world.channel.request_double_opt_in(world.project_id, number, category,
                                        customer_id="customer-2")
 
 
 @when(parsers.re(r"(?P<hours>\d+) hours pass"))
 def _hours_pass(world, hours):
     world.clock.advance(timedelta(hours=int(hours)))
-    world.ledger.expire_consent_requests()
+    world.channel.close_due_windows()  # the periodic maintenance: expires opt-ins too
 
 
 @when(parsers.parse('a "{category}" message is sent to "{number}"'))
 def _marketing_send(world, category, number):
     world.notes["sent_before"] = len(world.provider.sent)
-    (world.notes["result"],) = world.ledger.send(world.project_id, [SendRequest(
+    (world.notes["result"],) = world.channel.send(world.project_id, [SendRequest(
         customer_id="c", to=number, text="Sale!", consent_category=category)])
 
 
 @when(parsers.parse('a transactional message is sent to "{number}"'))
 def _transactional_send(world, number):
     world.notes["sent_before"] = len(world.provider.sent)
-    (world.notes["result"],) = world.ledger.send(world.project_id, [SendRequest(
+    (world.notes["result"],) = world.channel.send(world.project_id, [SendRequest(
         customer_id="c", to=number, text="Your order has shipped")])
 
 
 @when(parsers.parse('Infobip reports it undeliverable with the permanent error "{error}"'))
 def _permanent_error(world, error):
-    world.ledger.record_reports(world.project_id, [ProviderReport(world.message_id, outcome(
-        "UNDELIVERABLE_NOT_DELIVERED", error=error, done_at=world.clock.now()))])
+    world.channel.ingest_delivery_reports(world.project_id, report_body(world.message_id, outcome(
+        "UNDELIVERABLE_NOT_DELIVERED", error=error, done_at=world.clock.now())))
 
 
 @when(parsers.parse('the number "{number}" is revalidated'))
 def _revalidate(world, number):
-    world.ledger.revalidate_number(world.project_id, number, changed_by="test")
+    world.channel.revalidate_number(world.project_id, number, changed_by="test")
 
 
 @then(parsers.parse('the consent of "{number}" to "{category}" is "{status}"'))
 def _consent_is(world, number, category, status):
-    assert world.ledger.consent(world.project_id, number, category).status == status
+    assert world.channel.consent(world.project_id, number, category).status == status
 
 
 @then(parsers.parse('an automatic answer saying "{words}" was sent to "{number}"'))
@@ -168,5 +167,5 @@ def _scored(world, score):
 @then(parsers.parse('the audit of "{campaign}" reports an NPS of {score:d} from {responses:d} '
                     'response'))
 def _audit_nps(world, campaign, score, responses):
-    nps = world.ledger.audit(world.project_id, campaign).nps
+    nps = world.channel.audit(world.project_id, campaign).nps
     assert (nps["score"], nps["responses"]) == (score, responses)

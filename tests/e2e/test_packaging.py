@@ -1,6 +1,7 @@
 """smsledger installs as one package, `smsledger`, beside a platform's own packages."""
 
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -42,12 +43,20 @@ def test_the_version_is_one_and_the_same_everywhere():
     assert version("smsledger") == smsledger.__version__
 
 
+# What a build must not see: a build in the checkout itself would leave build/lib
+# behind, and the next wheel would pack modules that were deleted since.
+NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                     ".mypy_cache", ".pytest_cache", ".hypothesis", "*.db*")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "smsledger"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "--wheel-dir", str(out), str(ROOT)],
+         "--quiet", "--wheel-dir", str(out), str(source)],
         capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     [built] = out.glob("smsledger-*.whl")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
@@ -14,6 +14,7 @@ from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider, RetryPolicy
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.ledger import LedgerApplication
+from support.wiring import ledger_of, service_context
 
 PROJECT, INTEGRATION, API_KEY = "acme", "infobip", "sim-api-key"
 
@@ -51,10 +52,9 @@ def stack(request, durable_store_url):
                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
     settings = load_settings(database_url=durable_store_url, secret_key="integration-tests-0123456789abcdef")
     with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
-        smsledger, context = bootstrap_service(settings, public_url=webhook.url,
-                                               provider=provider)
-        ledger = smsledger.ledger
-        webhook.start(create_app(context))
+        channel = bootstrap(settings=settings, public_url=webhook.url, provider=provider)
+        ledger = ledger_of(channel)
+        webhook.start(create_app(service_context(channel, webhook.url, settings)))
         ledger.projects.create_project(PROJECT)
         _, secret = ledger.projects.configure_integration(
             PROJECT, INTEGRATION, base_url=simulator.base_url, api_key=API_KEY,

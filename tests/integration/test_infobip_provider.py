@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
-from smsledger.application.ledger import InvalidSendRequest
+from smsledger.application.errors import InvalidSendRequest
 from smsledger.application.commands import SendRequest
 from smsledger.application.ports import Accepted, OutgoingMessage, Refused
 from smsledger.domain.content import SmsContent

@@ -14,6 +14,7 @@ from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.infobip.accounts import StaticAccounts
 from smsledger.application.commands import SendRequest
 from support.providers import ScriptedProvider
+from support.wiring import ledger_of
 
 
 def report(message_id, n):
@@ -36,7 +37,7 @@ def test_one_callback_of_100_reports_is_one_write_transaction(postgres_url):
     with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as smsledger:
         sent = smsledger.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567",
                                                    text="Hi") for i in range(100)])
-        position = smsledger.ledger.recorder.max_notification_id()
+        position = ledger_of(smsledger).recorder.max_notification_id()
         body = json.dumps({"results": [report(r.message_id, i) for i, r in enumerate(sent)]})
         result = smsledger.ingest_delivery_reports("acme", body)
         assert result.applied == 100

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.ledger import LedgerApplication
+from support.wiring import ledger_of, service_context
 
 SIMULATOR_KEY = "simulated-infobip-key"
 
@@ -39,12 +40,12 @@ def service(durable_store_url, tmp_path):
                              max_body_bytes=64 * 1024)
     config = SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05, late_report_delay=0.3)
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:
-        smsledger, context = bootstrap_service(settings, public_url=server.url)
-        server.start(create_app(context))
-        admin_token = smsledger.ledger.projects.create_project("acme")
-        yield Service(server.url, smsledger.ledger, simulator, admin_token)
+        channel = bootstrap(settings=settings, public_url=server.url)
+        server.start(create_app(service_context(channel, server.url, settings)))
+        admin_token = channel.projects.create_project("acme")
+        yield Service(server.url, ledger_of(channel), simulator, admin_token)
         server.stop()
-        smsledger.close()
+        channel.close()
 
 
 def configure_infobip(client: httpx.Client, simulator: InfobipSimulator,

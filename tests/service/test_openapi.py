@@ -17,7 +17,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
+from support.wiring import service_context
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
@@ -58,8 +59,8 @@ class Served:
 def served() -> Iterator[Served]:
     settings = load_settings(database_url="memory://", secret_key="openapi-tests-0123456789abcdef")
     with BackgroundServer() as server:
-        smsledger, context = bootstrap_service(settings, public_url=server.url)
-        app = create_app(context)
+        channel = bootstrap(settings=settings, public_url=server.url)
+        app = create_app(service_context(channel, server.url, settings))
         try:
             server.start(app)
             with httpx.Client(base_url=server.url) as client:
@@ -69,7 +70,7 @@ def served() -> Iterator[Served]:
             yield Served(app, answer.json())
         finally:
             server.stop()
-            smsledger.close()
+            channel.close()
 
 
 def app_routes(app: FastAPI) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:

@@ -29,13 +29,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from smsledger.adapters.bootstrap import bootstrap_service
+from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from support.postgres import POSTGRES_URL, connect
 from service.conftest import SIMULATOR_KEY, Service, configure_infobip
+from support.wiring import ledger_of, service_context
 
 MAX_BODY = 64 * 1024
 NO_REPORT = "+385921230070"  # the simulator never reports on numbers ending in 70
@@ -156,14 +157,14 @@ def running_service(database_url: str, config: SimulatorConfig | None = None,
     config = config or SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05,
                                        late_report_delay=0.3)
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:
-        smsledger, context = bootstrap_service(settings, public_url=server.url)
+        channel = bootstrap(settings=settings, public_url=server.url)
         try:
-            server.start(create_app(context))
-            admin_token = smsledger.ledger.projects.create_project("acme")
-            yield Service(server.url, smsledger.ledger, simulator, admin_token)
+            server.start(create_app(service_context(channel, server.url, settings)))
+            admin_token = channel.projects.create_project("acme")
+            yield Service(server.url, ledger_of(channel), simulator, admin_token)
         finally:
             server.stop()
-            smsledger.close()
+            channel.close()
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from smsledger.adapters.infobip_simulator.payloads import format_time
 from smsledger.domain.outcome import DeliveryOutcome, StatusGroup
 
 STATUSES = {
@@ -36,3 +38,29 @@ def outcome(status: str, *, done_at: datetime | None = None, error: str | None =
     return DeliveryOutcome(group=group, status_id=status_id, status_name=status,
                            status_description=description, done_at=done_at, sent_at=sent_at,
                            parts=parts, **error_fields)
+
+
+def report_body(message_id: str, reported: DeliveryOutcome) -> str:
+    """An Infobip delivery-report POST body carrying `reported`, as Infobip sends it
+    (reference/infobip-api.md): what the scenarios hand to the channel."""
+    result: dict = {
+        "messageId": message_id,
+        "status": {"groupId": reported.group.value, "groupName": reported.group.name,
+                   "id": reported.status_id, "name": reported.status_name,
+                   "description": reported.status_description},
+        "error": {"id": reported.error_id, "name": reported.error_name,
+                  "description": reported.error_description,
+                  "permanent": reported.error_permanent},
+        "messageCount": reported.parts,
+    }
+    for key, moment in (("doneAt", reported.done_at), ("sentAt", reported.sent_at)):
+        if moment is not None:
+            result[key] = format_time(moment)
+    return json.dumps({"results": [result]})
+
+
+def inbound_body(message_id: str, sender: str, to: str, text: str, received_at: datetime) -> str:
+    """An Infobip inbound-SMS POST body: one reply a customer sent."""
+    return json.dumps({"results": [{
+        "messageId": message_id, "from": sender, "to": to, "text": text,
+        "receivedAt": format_time(received_at), "smsCount": 1}]})

@@ -89,7 +89,47 @@ def test_audited_events_need_no_upcasting():
     """The audit replays these events' stored state without building the events, so it
     would not upcast an older stored form: a class_version above 1 needs the replay
     (LedgerApplication.audit, MessageState.apply_fields) taught first."""
-    from smsledger.application.ledger import AUDITED_EVENTS
+    from smsledger.application.audit import AUDITED_EVENTS
 
     for topic, event_class in AUDITED_EVENTS.items():
         assert getattr(event_class, "class_version", 1) == 1, topic
+
+
+ADAPTER_PARTS = {"recorder", "mapper", "transcoder", "provider", "read_store", "store", "lookup",
+                 "clock", "ids", "secrets", "webhook_secrets", "projections", "rows", "decoder"}
+
+
+def test_the_application_declares_its_ports_instead_of_probing_adapters():
+    """What the application needs from an adapter is a port (application/ports.py), not
+    a getattr/hasattr on whatever object was configured."""
+    for path in sources("application"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and node.args):
+                named = {n.attr for n in ast.walk(node.args[0]) if isinstance(n, ast.Attribute)}
+                named |= {n.id for n in ast.walk(node.args[0]) if isinstance(n, ast.Name)}
+                assert not named & ADAPTER_PARTS, (
+                    f"{path.relative_to(ROOT)}:{node.lineno} probes {ast.unparse(node)}")
+
+
+def test_application_modules_stay_small():
+    for path in sources("application"):
+        lines = len(path.read_text().splitlines())
+        assert lines <= 350, f"{path.relative_to(ROOT)} has {lines} lines; split it by use case"
+
+
+def test_there_is_one_retry_loop():
+    """Load, decide, save, and again on a conflict: AggregateStore.retrying, used by
+    every use case and by project settings."""
+    loops = []
+    for package in ("application", "adapters"):
+        for path in sources(package):
+            for loop in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(loop, (ast.For, ast.While)) and any(
+                        isinstance(handler, ast.ExceptHandler) and handler.type is not None
+                        and "IntegrityError" in ast.unparse(handler.type)
+                        for handler in ast.walk(loop)):
+                    loops.append(f"{path.relative_to(ROOT)}")
+    # The projection runner's loop is not one: its IntegrityError is the read store
+    # refusing a batch another runner already processed, and it reads on from there.
+    assert loops == ["application/aggregates.py", "application/projection_runner.py"], loops

@@ -58,7 +58,7 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize(("url", "module"), [
-    ("memory://", "eventsourcing.popo"),
+    ("memory://", "smsledger.adapters.store.memory:MemoryFactory"),
     ("sqlite:///./smsledger.db", "eventsourcing.sqlite"),
     ("postgresql://me:secret@127.0.0.1:5432/test", "eventsourcing.postgres"),
 ])
