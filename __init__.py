@@ -22,6 +22,15 @@ from smsledger.adapters.infobip.callbacks import InvalidCallback
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
+from smsledger.application.ports import (
+    Accepted,
+    Clock,
+    OutgoingMessage,
+    SendOutcome,
+    SendRefused,
+    SmsProvider,
+    Unknown,
+)
 from smsledger.application.errors import (
     ConcurrencyConflict,
     InvalidSendRequest,
@@ -60,4 +69,7 @@ __all__ = [
     "MessageNotFound", "ProjectNotFound", "ProjectExists", "ConcurrencyConflict",
     # Infobip's stand-in, for a platform's own tests and demos (speaks Infobip's wire format)
     "InfobipSimulator", "SimulatorConfig",
+    # bootstrap(provider=..., clock=...): another provider than Infobip, another clock
+    "SmsProvider", "OutgoingMessage", "SendOutcome", "Accepted", "SendRefused", "Unknown",
+    "Clock",
 ]

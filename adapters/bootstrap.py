@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 
-from smsledger.adapters.runtime.config import Settings, load_settings
+from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
 from smsledger.adapters.facade import STORE_FAILURES, SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory
 from smsledger.adapters.infobip.lookup import InfobipLookup
@@ -67,7 +67,11 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
 def _upgraded(application: A) -> A:
     """The application, on a store whose events a 0.1.0 smsledger wrote renamed first
     (adapters/store/upgrade.py): nothing has read the store yet."""
-    upgrade_old_topics(application.recorder, application.mapper)
+    try:
+        upgrade_old_topics(application.recorder, application.mapper)
+    except BaseException:
+        application.close()
+        raise
     return application
 
 
@@ -85,16 +89,26 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
     (default: the environment's, see load_settings)."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    public_url = public_url or settings.public_url
+    if accounts is None and sends and provider is None and not public_url:
+        raise ConfigurationError(
+            "public_url is needed to send through the projects' integrations: it is where "
+            "Infobip posts the delivery reports (SMSLEDGER_PUBLIC_URL or --public-url)")
+    opened: list[Any] = []  # closed again if wiring fails half way
     try:
         projects = build_projects(settings, clock=clock, require_integrations=accounts is None)
-    except STORE_FAILURES as exc:
-        raise StoreUnavailable(f"cannot open the store at {settings.redacted_database_url()}: "
-                               f"{exc}") from exc
-    if accounts is None:
-        accounts = ProjectAccounts(projects, public_url or settings.public_url or "")
-    closers: list[InfobipProvider] = []
-    if provider is None and sends:
-        provider = InfobipProvider(accounts)
-        closers.append(provider)
-    ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
+        opened.append(projects)
+        if accounts is None:
+            accounts = ProjectAccounts(projects, public_url or "")
+        provider = provider or (InfobipProvider(accounts) if sends else ReadOnlyProvider())
+        closers = [provider] if isinstance(provider, InfobipProvider) else []
+        opened += closers
+        ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
+    except BaseException as exc:
+        for part in reversed(opened):
+            part.close()
+        if isinstance(exc, STORE_FAILURES):
+            raise StoreUnavailable(f"cannot open the store at "
+                                   f"{settings.redacted_database_url()}: {exc}") from exc
+        raise
     return SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)

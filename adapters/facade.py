@@ -13,6 +13,7 @@ raises StoreUnavailable, whichever database is behind it.
 from __future__ import annotations
 
 import functools
+import inspect
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -57,7 +58,7 @@ class _TranslatesStoreFailures(type):
 
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
         for attribute, value in list(namespace.items()):
-            if callable(value) and not attribute.startswith("_"):
+            if inspect.isfunction(value) and not attribute.startswith("_"):
                 namespace[attribute] = _store_failures_as_unavailable(value)
         return super().__new__(mcs, name, bases, namespace)
 
@@ -72,7 +73,8 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
     @property
     def projects(self) -> ProjectDirectory:
         """Project administration (projects, API tokens, Infobip integrations, keywords):
-        what the HTTP service's admin endpoints and `smsledger projects` use."""
+        what the HTTP service's admin endpoints and `smsledger projects` use. Its store
+        failures are the database's own exceptions (STORE_FAILURES), not StoreUnavailable."""
         return self._ledger.projects
 
     # --- sending and what comes back ----------------------------------------------------

@@ -45,10 +45,11 @@ class AggregateStore:
     # --- loading and saving ---------------------------------------------------------
 
     def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        """The stored aggregates among `ids`, rebuilt from one query's rows."""
+        """The stored aggregates among `ids` (each once, however often it is named),
+        rebuilt from one query's rows."""
         event_from_row = self.decoder.event_from_row
         rebuilt: dict[UUID, Any] = {}
-        for row in self.rows.select_event_rows(list(ids)):
+        for row in self.rows.select_event_rows(list(dict.fromkeys(ids))):
             event = event_from_row(*row)
             rebuilt[event.originator_id] = event.mutate(rebuilt.get(event.originator_id))
         return rebuilt

@@ -55,7 +55,7 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class Refused:
+class SendRefused:
     """A definite refusal of the request (an HTTP 4xx): the message was not sent."""
 
     message_id: str
@@ -82,7 +82,7 @@ class Unknown:
     reason: str
 
 
-SendOutcome = Accepted | Refused | StatusInAnswer | Unknown
+SendOutcome = Accepted | SendRefused | StatusInAnswer | Unknown
 
 
 class SmsProvider(ABC):

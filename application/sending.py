@@ -25,8 +25,8 @@ from smsledger.application.ports import (
     Clock,
     IdSource,
     OutgoingMessage,
-    Refused,
     SendOutcome,
+    SendRefused,
     SmsProvider,
     StatusInAnswer,
     Unknown,
@@ -271,7 +271,7 @@ class _RouteCache:
 def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -> None:
     if isinstance(outcome, Accepted):
         message.accept(at=now, parts=outcome.parts)
-    elif isinstance(outcome, Refused):
+    elif isinstance(outcome, SendRefused):
         message.refuse(at=now, status_code=outcome.status_code, error=outcome.error,
                        comment=outcome.comment)
     elif isinstance(outcome, StatusInAnswer):
@@ -285,6 +285,6 @@ def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -
 def _detail(outcome: SendOutcome) -> str | None:
     if isinstance(outcome, Unknown):
         return outcome.reason
-    if isinstance(outcome, Refused):
+    if isinstance(outcome, SendRefused):
         return " ".join(str(p) for p in (outcome.status_code, outcome.error, outcome.comment) if p)
     return None

@@ -39,7 +39,7 @@ from smsledger.domain.consent import (
     consent_id,
     validate_category,
 )
-from smsledger.domain.errors import DomainError
+from smsledger.domain.errors import InvalidInput
 from smsledger.domain.inbound import InboundMessage, inbound_id
 from smsledger.domain.phone import PhoneNumber
 from smsledger.domain.quarantine import QuarantinedPayload, quarantine_id
@@ -181,7 +181,7 @@ class TwoWayMessaging:
                                  message_id=f"answer-{sms.message_id}")
             try:
                 self.send(project_id, [answer], check_policy=False)
-            except DomainError:
+            except InvalidInput:  # InvalidSendRequest, as every refusal of a send's checks
                 # Our number is not a configured sender: answer from the default one.
                 self.send(project_id, [SendRequest(**{**answer.__dict__, "sender": None})],
                           check_policy=False)

@@ -9,7 +9,7 @@ in a process of its own, so its work does not share our interpreter lock (it doe
 share the machine's cores); it holds every report back for a day, so the benchmark
 measures sending only. Within a call, batches overlap: one batch's request is with the
 simulator while the next batch is stored and the previous batch's answers recorded
-(LedgerApplication._send_batches).
+(Sending._send_batches, smsledger/application/sending.py).
 
 Baseline: one HTTP request and one save per message: the same ledger with
 send_batch_size 1, the adapter with batch_size 1, one `send` call per message.

@@ -11,14 +11,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsledger import __version__
+from smsledger.adapters.facade import STORE_FAILURES, SmsChannel
 from smsledger.adapters.runtime.config import Settings, load_settings
 from smsledger.domain.errors import DomainError, InvalidInput, SmsledgerError
-
-if TYPE_CHECKING:
-    from smsledger.adapters.facade import SmsChannel
 from smsledger.domain.parts import count_parts
 
 EXIT_OK, EXIT_DRIFT, EXIT_FAILED, EXIT_USAGE = 0, 1, 1, 2
@@ -149,6 +147,10 @@ def _with_settings(handler: Callable[[argparse.Namespace, Settings], int]
         except SmsledgerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exit_code(exc)
+        except STORE_FAILURES as exc:  # from the project administration, as the database said
+            print(f"error: the store is unavailable ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
+            return EXIT_FAILED
     return run
 
 

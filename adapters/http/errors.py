@@ -83,5 +83,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.error("store unavailable: %s", type(exc).__name__)
+    cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+    log.error("store unavailable: %s", type(cause).__name__)
     return error_response(503, "store_unavailable", "the store is unavailable; retry later")

@@ -3,7 +3,7 @@
 How answers become outcomes (design.md, "The message lifecycle"):
 - 2xx: each message's status: PENDING/ACCEPTED -> Accepted (with Infobip's part
   count), a final group such as REJECTED -> StatusInAnswer.
-- 4xx (but 429): a definite refusal -> Refused, with the HTTP status and Infobip's
+- 4xx (but 429): a definite refusal -> SendRefused, with the HTTP status and Infobip's
   error text. Violations that name single messages refuse only those; the rest
   of the batch is sent again.
 - 429 and 5xx: retried with capped exponential backoff and full jitter; a 429
@@ -37,8 +37,8 @@ from smsledger.adapters.infobip.requests import (
 from smsledger.application.ports import (
     Accepted,
     OutgoingMessage,
-    Refused,
     SendOutcome,
+    SendRefused,
     SmsProvider,
     StatusInAnswer,
     Unknown,
@@ -95,7 +95,7 @@ class InfobipProvider(SmsProvider):
             for start in range(0, len(group), self.batch_size):
                 chunk = group[start:start + self.batch_size]
                 if account is None:
-                    outcomes.update({m.message_id: Refused(
+                    outcomes.update({m.message_id: SendRefused(
                         m.message_id, 404, "INTEGRATION_NOT_CONFIGURED",
                         f"no Infobip integration {integration_id!r} in project {project_id!r}")
                         for m in chunk})
@@ -150,7 +150,7 @@ class InfobipProvider(SmsProvider):
         attempts = self.retry.max_attempts
         if last_response is not None and last_response.status_code == 429 and not ambiguous:
             error = parse_error(last_response.content)
-            return {m.message_id: Refused(m.message_id, 429, error.code or "TOO_MANY_REQUESTS",
+            return {m.message_id: SendRefused(m.message_id, 429, error.code or "TOO_MANY_REQUESTS",
                                           error.comment or "throttled by Infobip")
                     for m in chunk}
         reason = f"no definite answer after {attempts} attempts ({last_problem})"
@@ -170,11 +170,11 @@ class InfobipProvider(SmsProvider):
         named = error.message_indexes() if response.status_code == 400 else None
         if may_split and named and len(named) < len(chunk) and max(named) < len(chunk):
             # Only some messages are invalid: refuse those, send the others again.
-            refused = {chunk[i].message_id: Refused(chunk[i].message_id, 400, error.code,
+            refused = {chunk[i].message_id: SendRefused(chunk[i].message_id, 400, error.code,
                                                     error.comment) for i in named}
             rest = [m for i, m in enumerate(chunk) if i not in named]
             return {**refused, **self._send_chunk(account, kind, rest, may_split=False)}
-        return {m.message_id: Refused(m.message_id, response.status_code, error.code,
+        return {m.message_id: SendRefused(m.message_id, response.status_code, error.code,
                                       error.comment) for m in chunk}
 
     def _client(self, base_url: str) -> httpx.Client:

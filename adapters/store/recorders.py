@@ -1,12 +1,11 @@
 """Event recorders that load many aggregates' events in one query.
 
 The library's recorders select one aggregate's events per query; a callback of
-2,000 reports would be 2,000 round trips. These add `select_event_rows(ids)`,
-which the application uses when the recorder offers it (plain rows: building a
-StoredEvent per row costs more than the row itself), and
+2,000 reports would be 2,000 round trips. These add `select_event_rows(ids)`
+(plain rows: building a StoredEvent per row costs more than the row itself) and
 `select_notification_rows`, the replay's page of plain rows (the library builds a
-Notification object per row). They are selected through the library's
-APPLICATION_RECORDER_TOPIC setting (adapters/persistence.py).
+Notification object per row): the application's EventRows port, which it requires. They are selected through the library's
+APPLICATION_RECORDER_TOPIC setting (adapters/runtime/persistence.py).
 
 On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
 """

@@ -36,6 +36,7 @@ from eventsourcing.utils import resolve_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from smsledger.adapters.runtime.config import ConfigurationError
 from smsledger.adapters.store.recorders import PostgresBatchRecorder, SQLiteBatchRecorder
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,17 @@ log = logging.getLogger(__name__)
 OLD_MODULES = ("domain", "application", "adapters")
 NEW_PACKAGE = "smsledger"
 PAGE = 1000
+# How long a process waits for another one's upgrade of an SQLite store (a PostgreSQL
+# advisory lock waits as long as it takes): minutes for a store of millions of events.
+LOCK_WAIT = 900.0
 
 _OLD_ORIGINATOR_TOPIC = re.compile(
     rb'"originator_topic":"((?:' + b"|".join(m.encode() for m in OLD_MODULES) + rb')\.)')
+
+
+# The old modules' topics in SQL: `domain.message:...` and so on ('.' is no wildcard).
+_OLD_TOPIC_PATTERNS = tuple(f"{module}.%" for module in OLD_MODULES)
+_OLD_TOPICS_SQL = " OR ".join("topic LIKE ?" for _ in OLD_MODULES)
 
 
 def is_old_topic(topic: str) -> bool:
@@ -77,20 +86,18 @@ def upgrade_old_topics(recorder: Any, mapper: Mapper[Any]) -> int:
 
 
 def _upgrade(session: _Session, rewrite_state: _StateRewriter) -> int:
+    """Three passes over the table: which old topics there are, the creation events
+    (state and topic), every other old topic (in one statement)."""
     old_topics = [t for t in session.distinct_topics() if is_old_topic(t)]
     creations = [t for t in old_topics if _is_creation(new_topic(t))]
     renamed = 0
-    for topic in creations:
-        after = -1
-        while rows := session.rows_with_topic(topic, after, PAGE):
-            session.update_rows([(new_topic(topic), rewrite_state(state), position)
-                                 for position, state in rows])
-            renamed += len(rows)
-            after = rows[-1][0]
-    for topic in old_topics:
-        if topic not in creations:
-            renamed += session.rename_topic(topic, new_topic(topic))
-    return renamed
+    after = -1
+    while creations and (rows := session.rows_with_topics(creations, after, PAGE)):
+        session.update_rows([(new_topic(topic), rewrite_state(state), position)
+                             for position, topic, state in rows])
+        renamed += len(rows)
+        after = rows[-1][0]
+    return renamed + session.rename_old_topics(f"{NEW_PACKAGE}.")
 
 
 def _is_creation(topic: str) -> bool:
@@ -109,32 +116,48 @@ class _StateRewriter:
         self.cipher, self.compressor = mapper.cipher, mapper.compressor
 
     def __call__(self, state: bytes) -> bytes:
-        plain = self.cipher.decrypt(state) if self.cipher else state
-        if self.compressor:
-            plain = self.compressor.decompress(plain)
+        """Raises ConfigurationError, so that nothing is renamed, when the state cannot
+        be read (an encrypted store opened without its key, or with another one)."""
+        try:
+            plain = self.cipher.decrypt(state) if self.cipher else state
+            if self.compressor:
+                plain = self.compressor.decompress(plain)
+        except Exception as exc:
+            raise _unreadable() from exc
         # A JSON string value escapes its quotes, so this pattern only matches the key.
         renamed, found = _OLD_ORIGINATOR_TOPIC.subn(
             rb'"originator_topic":"' + NEW_PACKAGE.encode() + rb'.\1', plain, count=1)
-        if not found:
-            return state
-        if not json.loads(renamed)["originator_topic"].startswith(NEW_PACKAGE + "."):
-            raise ValueError("a stored originator_topic could not be renamed")
+        if not found or not json.loads(renamed)["originator_topic"].startswith(
+                NEW_PACKAGE + "."):
+            raise _unreadable()
         if self.compressor:
             renamed = self.compressor.compress(renamed)
         return self.cipher.encrypt(renamed) if self.cipher else renamed
+
+
+def _unreadable() -> ConfigurationError:
+    return ConfigurationError(
+        "the store's events, written by smsledger 0.1.0, cannot be read to upgrade them: is "
+        "SMSLEDGER_ENCRYPTION_KEY (encryption_key) set to the key the store was written "
+        "with? Nothing was changed.")
 
 
 class _Session:
     def distinct_topics(self) -> list[str]:
         raise NotImplementedError
 
-    def rows_with_topic(self, topic: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+    def rows_with_topics(self, topics: Sequence[str], after: int, limit: int
+                         ) -> list[tuple[int, str, bytes]]:
+        """(position, topic, state) of up to `limit` events with these topics after
+        `position`, in order."""
         raise NotImplementedError
 
     def update_rows(self, rows: Sequence[tuple[str, bytes, int]]) -> None:
+        """(topic, state, position): each row's new topic and state."""
         raise NotImplementedError
 
-    def rename_topic(self, old: str, new: str) -> int:
+    def rename_old_topics(self, prefix: str) -> int:
+        """Every topic of the old modules, with `prefix` put before it; how many."""
         raise NotImplementedError
 
 
@@ -178,11 +201,12 @@ class _PostgresSession(_Session):
         return [topic for (topic,) in self.conn.execute(
             SQL("SELECT DISTINCT topic FROM {0}").format(self.table)).fetchall()]
 
-    def rows_with_topic(self, topic: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        return [(position, bytes(state)) for position, state in self.conn.execute(SQL(
-            "SELECT notification_id, state FROM {0} WHERE topic = %s AND notification_id > %s "
-            "ORDER BY notification_id LIMIT %s").format(self.table),
-            (topic, after, limit)).fetchall()]
+    def rows_with_topics(self, topics: Sequence[str], after: int, limit: int
+                         ) -> list[tuple[int, str, bytes]]:
+        return [(position, topic, bytes(state)) for position, topic, state in self.conn.execute(
+            SQL("SELECT notification_id, topic, state FROM {0} WHERE topic = ANY(%s) "
+                "AND notification_id > %s ORDER BY notification_id LIMIT %s").format(self.table),
+            (list(topics), after, limit)).fetchall()]
 
     def update_rows(self, rows: Sequence[tuple[str, bytes, int]]) -> None:
         with self.conn.cursor() as cursor:
@@ -190,9 +214,10 @@ class _PostgresSession(_Session):
                 "UPDATE {0} SET topic = %s, state = %b WHERE notification_id = %s"
             ).format(self.table), rows)
 
-    def rename_topic(self, old: str, new: str) -> int:
-        return self.conn.execute(SQL("UPDATE {0} SET topic = %s WHERE topic = %s").format(
-            self.table), (new, old)).rowcount
+    def rename_old_topics(self, prefix: str) -> int:
+        return self.conn.execute(SQL("UPDATE {0} SET topic = %s || topic WHERE {1}").format(
+            self.table, SQL(_OLD_TOPICS_SQL.replace("?", "%s"))),
+            (prefix, *_OLD_TOPIC_PATTERNS)).rowcount
 
 
 class _SQLiteStore(_Store):
@@ -202,7 +227,7 @@ class _SQLiteStore(_Store):
     def _connect(self) -> contextlib.closing[sqlite3.Connection]:
         # Our own connection, as for the switch to WAL: the library's pool is not
         # needed, and BEGIN IMMEDIATE below must be the first thing it does.
-        return contextlib.closing(sqlite3.connect(self.db_name, uri=True, timeout=30,
+        return contextlib.closing(sqlite3.connect(self.db_name, uri=True, timeout=LOCK_WAIT,
                                                   isolation_level=None))
 
     def topics_at_the_ends(self) -> list[str]:
@@ -231,16 +256,19 @@ class _SQLiteSession(_Session):
     def distinct_topics(self) -> list[str]:
         return [t for (t,) in self.conn.execute(f"SELECT DISTINCT topic FROM {self.table}")]  # noqa: S608
 
-    def rows_with_topic(self, topic: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+    def rows_with_topics(self, topics: Sequence[str], after: int, limit: int
+                         ) -> list[tuple[int, str, bytes]]:
         return self.conn.execute(
-            f"SELECT rowid, state FROM {self.table} WHERE topic = ? AND rowid > ? "  # noqa: S608
-            "ORDER BY rowid LIMIT ?", (topic, after, limit)).fetchall()
+            f"SELECT rowid, topic, state FROM {self.table} "  # noqa: S608
+            f"WHERE topic IN ({','.join('?' * len(topics))}) AND rowid > ? "
+            "ORDER BY rowid LIMIT ?", (*topics, after, limit)).fetchall()
 
     def update_rows(self, rows: Sequence[tuple[str, bytes, int]]) -> None:
         self.conn.executemany(
             f"UPDATE {self.table} SET topic = ?, state = ? WHERE rowid = ?", rows)  # noqa: S608
 
-    def rename_topic(self, old: str, new: str) -> int:
-        return self.conn.execute(f"UPDATE {self.table} SET topic = ? WHERE topic = ?",  # noqa: S608
-                                 (new, old)).rowcount
+    def rename_old_topics(self, prefix: str) -> int:
+        return self.conn.execute(
+            f"UPDATE {self.table} SET topic = ? || topic WHERE {_OLD_TOPICS_SQL}",  # noqa: S608
+            (prefix, *_OLD_TOPIC_PATTERNS)).rowcount
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
-from smsledger.application.ports import Refused, Unknown
+from smsledger.application.ports import SendRefused, Unknown
 from smsledger.domain.outcome import Price
 from support.statuses import outcome
 
@@ -24,7 +24,7 @@ def priced(status, clock, **kwargs):
 def test_the_funnel_adds_up(ledger, clock, provider):
     delivered, failed, rejected, _silent, _german = (send(ledger), send(ledger), send(ledger),
                                                    send(ledger), send(ledger, DE))
-    provider.answer = lambda m: Refused(m.message_id, 400, "BAD_REQUEST", "bad")
+    provider.answer = lambda m: SendRefused(m.message_id, 400, "BAD_REQUEST", "bad")
     send(ledger)
     provider.answer = lambda m: Unknown(m.message_id, "timeout")
     send(ledger)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
-from smsledger.application.ports import Refused, Unknown
+from smsledger.application.ports import SendRefused, Unknown
 from smsledger.application.projections import FEED, HISTORY, STATISTICS
 from support.statuses import outcome
 
@@ -16,7 +16,7 @@ def busy_ledger(ledger, provider, clock):
     duplicates, late reports, closed windows, two projects."""
     sent = ledger.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567", text="Hi " * i,
                                             campaign_id="spring") for i in range(1, 30)])
-    provider.answer = lambda m: Refused(m.message_id, 400, "BAD_REQUEST", "no")
+    provider.answer = lambda m: SendRefused(m.message_id, 400, "BAD_REQUEST", "no")
     ledger.send("acme", [SendRequest(customer_id="r", to="+385921234567", text="x", campaign_id="spring")])
     provider.answer = lambda m: Unknown(m.message_id, "timeout")
     ledger.send("globex", [SendRequest(customer_id="u", to="+4915123456789", text="x", campaign_id="spring")])

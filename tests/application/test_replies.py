@@ -31,3 +31,29 @@ def test_keywords_match_the_first_word_whatever_the_case_and_punctuation(ledger)
     assert ledger.consent("acme", "+385921234567", "sms_marketing").status == "granted"
     ledger.record_inbound("acme", "infobip", [reply("Please STOP", message_id="c")])
     assert ledger.consent("acme", "+385921234567", "sms_marketing").status == "granted"
+
+
+def configure(ledger, senders=("385991234567",)):
+    ledger.projects.create_project("acme")
+    ledger.projects.configure_integration("acme", "infobip", base_url="https://x.example",
+                                          api_key="k" * 16, senders=list(senders),
+                                          default_sender=senders[0], changed_by="t")
+    ledger.projects.choose_default_provider("acme", "infobip", changed_by="t")
+
+
+def test_a_keyword_to_a_number_that_is_not_a_sender_is_answered_from_the_default_one(
+        ledger, provider):
+    configure(ledger, senders=("AcmeShop",))  # the reply went to 385991234567
+    result = ledger.record_inbound("acme", "infobip", [reply("STOP")])
+    assert result.applied == 1
+    [answer] = [m for m in provider.sent if m.message_id == "answer-mo-1"]
+    assert (answer.to, answer.sender) == ("+385921234567", "AcmeShop")
+
+
+def test_two_keywords_from_one_number_in_one_callback_change_its_consent_once_each(ledger):
+    configure(ledger)
+    ledger.set_consent("acme", "+385921234567", "sms_marketing", granted=True)
+    result = ledger.record_inbound("acme", "infobip", [reply("STOP", message_id="a"),
+                                                       reply("STOP", message_id="b")])
+    assert result.applied == 2
+    assert ledger.consent("acme", "+385921234567", "sms_marketing").status == "revoked"

@@ -2,7 +2,7 @@ import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.errors import InvalidSendRequest
-from smsledger.application.ports import Accepted, Refused, StatusInAnswer, Unknown
+from smsledger.application.ports import Accepted, SendRefused, StatusInAnswer, Unknown
 from support.providers import ScriptedProvider
 from support.statuses import outcome
 
@@ -55,7 +55,7 @@ def test_the_same_platform_message_id_is_never_sent_twice(ledger, provider):
 
 
 def test_a_refusal_is_enqueue_failed(ledger, provider):
-    provider.answer = lambda m: Refused(m.message_id, 400, "BAD_REQUEST", "Invalid destination address")
+    provider.answer = lambda m: SendRefused(m.message_id, 400, "BAD_REQUEST", "Invalid destination address")
     (result,) = ledger.send("acme", [request()])
     assert result.status == "enqueue_failed"
     assert result.detail == "400 BAD_REQUEST Invalid destination address"

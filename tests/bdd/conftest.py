@@ -17,7 +17,7 @@ from pytest_bdd import given, parsers, then, when
 import smsledger
 from smsledger.adapters.runtime.system import ManualClock
 from smsledger.application.commands import ProviderReport
-from smsledger.application.ports import Refused, Unknown
+from smsledger.application.ports import SendRefused, Unknown
 from smsledger.domain.parts import count_parts
 from support.providers import ScriptedProvider
 from support.statuses import outcome, report_body
@@ -79,7 +79,7 @@ def _project(world, project, campaign):
 
 @given(parsers.parse('Infobip refuses send requests with HTTP status {code:d} and "{comment}"'))
 def _refuses(world, code, comment):
-    world.provider.answer = lambda m: Refused(m.message_id, code, "BAD_REQUEST", comment)
+    world.provider.answer = lambda m: SendRefused(m.message_id, code, "BAD_REQUEST", comment)
 
 
 @given("Infobip's answer to the send request is lost")

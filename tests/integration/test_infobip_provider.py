@@ -9,7 +9,7 @@ import pytest
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from smsledger.application.errors import InvalidSendRequest
 from smsledger.application.commands import SendRequest
-from smsledger.application.ports import Accepted, OutgoingMessage, Refused
+from smsledger.application.ports import Accepted, OutgoingMessage, SendRefused
 from smsledger.domain.content import SmsContent
 from integration.conftest import INTEGRATION, PROJECT
 
@@ -142,7 +142,7 @@ def test_violations_naming_one_message_refuse_only_that_one(stack):
     outcomes = stack.provider.send([outgoing("a", CROATIA + "00"), outgoing("b", "+12"),
                                     outgoing("c", CROATIA + "01")])
     assert isinstance(outcomes[0], Accepted) and isinstance(outcomes[2], Accepted)
-    assert isinstance(outcomes[1], Refused) and outcomes[1].status_code == 400
+    assert isinstance(outcomes[1], SendRefused) and outcomes[1].status_code == 400
     assert "messages[1]" in outcomes[1].comment
 
 

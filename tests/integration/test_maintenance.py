@@ -17,10 +17,10 @@ def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):
     clock = ManualClock(T0)
     settings = load_settings(database_url=f"sqlite:///{tmp_path}/m.db", secret_key="m-0123456789abcdef")
     with bootstrap(StaticAccounts({}), settings, clock=clock,
-                   provider=ScriptedProvider()) as smsledger:
-        smsledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
-        smsledger.request_double_opt_in("acme", "+385921234568", "sms_news", customer_id="c2")
+                   provider=ScriptedProvider()) as channel:
+        channel.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
+        channel.request_double_opt_in("acme", "+385921234568", "sms_news", customer_id="c2")
         clock.advance(timedelta(days=5))
-        assert Maintenance(smsledger).run_once() == {"windows_closed": 2, "reconciled": 0}
-        assert smsledger.consent("acme", "+385921234568", "sms_news").status == "expired"
-        assert Maintenance(smsledger).run_once()["windows_closed"] == 0
+        assert Maintenance(channel).run_once() == {"windows_closed": 2, "reconciled": 0}
+        assert channel.consent("acme", "+385921234568", "sms_news").status == "expired"
+        assert Maintenance(channel).run_once()["windows_closed"] == 0

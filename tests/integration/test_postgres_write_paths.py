@@ -34,12 +34,12 @@ def write_transactions_since(url, schema, position):
 def test_one_callback_of_100_reports_is_one_write_transaction(postgres_url):
     schema = postgres_url.split("schema=")[1]
     settings = load_settings(database_url=postgres_url)
-    with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as smsledger:
-        sent = smsledger.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567",
+    with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as channel:
+        sent = channel.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567",
                                                    text="Hi") for i in range(100)])
-        position = ledger_of(smsledger).recorder.max_notification_id()
+        position = ledger_of(channel).recorder.max_notification_id()
         body = json.dumps({"results": [report(r.message_id, i) for i, r in enumerate(sent)]})
-        result = smsledger.ingest_delivery_reports("acme", body)
+        result = channel.ingest_delivery_reports("acme", body)
         assert result.applied == 100
         assert write_transactions_since(postgres_url, schema, position) == (100, 1)
 
@@ -47,8 +47,8 @@ def test_one_callback_of_100_reports_is_one_write_transaction(postgres_url):
 def test_a_campaign_send_writes_in_batches(postgres_url):
     schema = postgres_url.split("schema=")[1]
     settings = load_settings(database_url=postgres_url, send_batch_size=250)
-    with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as smsledger:
-        smsledger.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567", text="Hi")
+    with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as channel:
+        channel.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567", text="Hi")
                                 for i in range(500)])
         # Each batch of 250: its requested messages in one transaction, its answers in one.
         assert write_transactions_since(postgres_url, schema, 0) == (1000, 4)

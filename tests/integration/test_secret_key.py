@@ -1,4 +1,4 @@
-"""The service's secret key file (adapters/secrets.py): created once, whole, owner-only,
+"""The service's secret key file (adapters/runtime/secrets.py): created once, whole, owner-only,
 whoever asks first, and read back by everyone after."""
 
 import stat

@@ -88,6 +88,15 @@ def test_an_encrypted_store_of_0_1_0_is_upgraded_with_its_key(tmp_path):
     assert not any(is_old_topic(topic) for topic, _ in sqlite_topics(url))
 
 
+def test_an_encrypted_store_opened_without_its_key_is_left_as_it_was(tmp_path):
+    url = sqlite_copy(tmp_path, "encrypted")
+    before = sqlite_topics(url)
+    with pytest.raises(smsledger.ConfigurationError, match="SMSLEDGER_ENCRYPTION_KEY"):
+        smsledger.bootstrap(smsledger.StaticAccounts({}), smsledger.load_settings(database_url=url))
+    assert sqlite_topics(url) == before  # nothing renamed: the key can still upgrade it
+    open_and_audit(url, "encrypted", encryption_key=ENCRYPTION_KEY)
+
+
 def test_a_postgres_store_of_0_1_0_opens_and_audits_to_the_same_funnel(postgres_0_1_0):
     open_and_audit(postgres_0_1_0, "postgres")
     schema = postgres_0_1_0.rsplit("schema=", 1)[1]

@@ -9,7 +9,7 @@ from smsledger.adapters.runtime.persistence import persistence_env
 from smsledger.adapters.store.read_store_factory import read_store_for
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.ledger import LedgerApplication
-from smsledger.application.ports import EventDecoder, EventRows, Refused
+from smsledger.application.ports import EventDecoder, EventRows, SendRefused
 from smsledger.application.projects import ProjectDirectory
 from support.fakes import (
     CountingSecrets,
@@ -35,7 +35,7 @@ def test_the_application_runs_on_fakes_of_its_ports():
     clock, provider, lookup = FakeClock(T0), ScriptedProvider(), KnownReports()
     ledger = build(clock, provider)
     assert isinstance(ledger.recorder, EventRows) and isinstance(ledger.mapper, EventDecoder)
-    provider.answer = lambda m: Refused(m.message_id, 400)
+    provider.answer = lambda m: SendRefused(m.message_id, 400)
     (refused,) = ledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
     assert refused.message_id == "m-1" and refused.status == "enqueue_failed"
 

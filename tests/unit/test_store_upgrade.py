@@ -3,10 +3,13 @@
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from eventsourcing.cipher import AESCipher
 from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.utils import Environment
 
+from smsledger.adapters.runtime.config import ConfigurationError
 from smsledger.adapters.store.upgrade import _StateRewriter, is_old_topic, new_topic
 
 CREATED = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-30T16:52:23+00:00"},'
@@ -34,9 +37,14 @@ def test_only_the_originator_topic_is_renamed_and_nothing_else_changes():
     assert renamed == CREATED.replace(b'"domain.message', b'"smsledger.domain.message')
 
 
-def test_a_state_without_an_old_originator_topic_is_returned_as_it_was():
-    state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"x"},"parts":1}'
-    assert _StateRewriter(mapper())(state) is state
+def test_a_creation_state_that_cannot_be_read_stops_the_upgrade():
+    """An encrypted store opened without its key: its states are ciphertext."""
+    cipher = AESCipher(Environment(env={"CIPHER_KEY": AESCipher.create_key(16)}))
+    with pytest.raises(ConfigurationError, match="SMSLEDGER_ENCRYPTION_KEY"):
+        _StateRewriter(mapper())(cipher.encrypt(CREATED))
+    other = AESCipher(Environment(env={"CIPHER_KEY": AESCipher.create_key(16)}))
+    with pytest.raises(ConfigurationError, match="SMSLEDGER_ENCRYPTION_KEY"):
+        _StateRewriter(mapper(other))(cipher.encrypt(CREATED))
 
 
 def test_enciphered_and_compressed_states_are_renamed_inside():
