@@ -181,8 +181,7 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
         ledger = build_ledger(settings, provider=AcceptAll(),
                               projects=build_projects(settings, require_integrations=True))
         facade = SmsChannel(ledger)
-        context = ServiceContext(facade, public_url=server.url,
-                                 max_body_bytes=settings.max_body_bytes)
+        context = ServiceContext.serving(facade, server.url, settings)
         try:
             ledger.projects.create_project(PROJECT)
             _, secret = ledger.projects.configure_integration(

@@ -122,8 +122,8 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
 
     with InfobipSimulator(simulator_config) as simulator, BackgroundServer() as webhook_server:
         channel = bootstrap(settings=settings, public_url=webhook_server.url, clock=clock)
-        webhook_server.start(create_app(ServiceContext(
-            channel, public_url=webhook_server.url, max_body_bytes=settings.max_body_bytes)))
+        webhook_server.start(create_app(ServiceContext.serving(channel, webhook_server.url,
+                                                               settings)))
         progress(f"Infobip simulator on {simulator.base_url}; smsledger on {webhook_server.url}")
         # The project is set up as an admin would over the API: its Infobip account,
         # senders, default provider and the name its campaign events go by.

@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.http.metrics import ServiceMetrics
+from smsledger.adapters.runtime.config import Settings
 from smsledger.application.projects import ProjectDirectory
 
 
@@ -21,6 +22,12 @@ class ServiceContext:
     @property
     def projects(self) -> ProjectDirectory:
         return self.channel.projects
+
+    @classmethod
+    def serving(cls, channel: SmsChannel, public_url: str, settings: Settings) -> ServiceContext:
+        """The context of a service answering at `public_url`, as `settings` say."""
+        return cls(channel, public_url=public_url.rstrip("/"),
+                   max_body_bytes=settings.max_body_bytes)
 
     def webhook_url(self, project_id: str, integration_id: str, kind: str) -> str:
         return f"{self.public_url}/v1/webhooks/infobip/{project_id}/{integration_id}/{kind}"

@@ -55,8 +55,7 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
     _read_secret_key(settings)
     public_url = settings.public_url or f"http://{host}:{port}"
     channel = bootstrap(settings=settings, public_url=public_url)
-    context = ServiceContext(channel, public_url=public_url.rstrip("/"),
-                             max_body_bytes=settings.max_body_bytes)
+    context = ServiceContext.serving(channel, public_url, settings)
     background = channel.keep_projections_current() if background_work else None
     maintenance = Maintenance(channel).start() if background_work else None
     try:

@@ -40,15 +40,21 @@ class RowMapper(Mapper):  # type: ignore[type-arg]
             else self._decode_plain)
 
     def _decode_plain(self, state: bytes) -> dict[str, Any]:
-        return self._decode_shallow(self._plain(state))
+        return self._decode_shallow(self.plain_state(state))
 
-    def _plain(self, state: bytes) -> bytes:
+    def plain_state(self, state: bytes) -> bytes:
         """Deciphered and decompressed, as the library's mapper reads a state."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
         return state
+
+    def sealed_state(self, plain: bytes) -> bytes:
+        """Compressed and enciphered, as the library's mapper stores a state."""
+        if self.compressor:
+            plain = self.compressor.compress(plain)
+        return self.cipher.encrypt(plain) if self.cipher else plain
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return self.event_from_row(stored_event.originator_id, stored_event.originator_version,
@@ -63,7 +69,7 @@ class RowMapper(Mapper):  # type: ignore[type-arg]
             cls, class_version = self._classes.setdefault(
                 topic, (cls, getattr(cls, "class_version", 1)))
         try:
-            event_state: dict[str, Any] = self.transcoder.decode(self._plain(state))
+            event_state: dict[str, Any] = self.transcoder.decode(self.plain_state(state))
         except Exception as e:
             raise MapperDeserialisationError(
                 f"Failed to deserialise state of stored event with topic '{topic}', "

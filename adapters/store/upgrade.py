@@ -37,6 +37,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from smsledger.adapters.runtime.config import ConfigurationError
+from smsledger.adapters.store.mapper import RowMapper
 from smsledger.adapters.store.recorders import PostgresBatchRecorder, SQLiteBatchRecorder
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def new_topic(topic: str) -> str:
 
 def upgrade_old_topics(recorder: Any, mapper: Mapper[Any]) -> int:
     """Rename the 0.1.0 topics of the store behind `recorder`; returns how many events
-    were renamed (0 for a store with none, and for the in-memory store)."""
+    were renamed (0 for a store with none, and for the in-memory store). `mapper` is
+    the application's: states are read and written as it reads and writes them."""
+    if not isinstance(mapper, RowMapper):
+        raise TypeError(f"the upgrade reads states with RowMapper, not {type(mapper).__name__}")
     if isinstance(recorder, PostgresBatchRecorder):
         store: _Store = _PostgresStore(recorder)
     elif isinstance(recorder, SQLiteBatchRecorder):
@@ -112,16 +116,14 @@ def _is_creation(topic: str) -> bool:
 class _StateRewriter:
     """A stored state with its `originator_topic` renamed, everything else as stored."""
 
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        self.cipher, self.compressor = mapper.cipher, mapper.compressor
+    def __init__(self, mapper: RowMapper) -> None:
+        self.mapper = mapper
 
     def __call__(self, state: bytes) -> bytes:
         """Raises ConfigurationError, so that nothing is renamed, when the state cannot
         be read (an encrypted store opened without its key, or with another one)."""
         try:
-            plain = self.cipher.decrypt(state) if self.cipher else state
-            if self.compressor:
-                plain = self.compressor.decompress(plain)
+            plain = self.mapper.plain_state(state)
         except Exception as exc:
             raise _unreadable() from exc
         # A JSON string value escapes its quotes, so this pattern only matches the key.
@@ -130,9 +132,7 @@ class _StateRewriter:
         if not found or not json.loads(renamed)["originator_topic"].startswith(
                 NEW_PACKAGE + "."):
             raise _unreadable()
-        if self.compressor:
-            renamed = self.compressor.compress(renamed)
-        return self.cipher.encrypt(renamed) if self.cipher else renamed
+        return self.mapper.sealed_state(renamed)
 
 
 def _unreadable() -> ConfigurationError:

@@ -9,12 +9,13 @@ import pytest
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider, RetryPolicy
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.ledger import LedgerApplication
-from support.wiring import ledger_of, service_context
+from support.wiring import ledger_of
 
 PROJECT, INTEGRATION, API_KEY = "acme", "infobip", "sim-api-key"
 
@@ -54,7 +55,7 @@ def stack(request, durable_store_url):
     with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
         channel = bootstrap(settings=settings, public_url=webhook.url, provider=provider)
         ledger = ledger_of(channel)
-        webhook.start(create_app(service_context(channel, webhook.url, settings)))
+        webhook.start(create_app(ServiceContext.serving(channel, webhook.url, settings)))
         ledger.projects.create_project(PROJECT)
         _, secret = ledger.projects.configure_integration(
             PROJECT, INTEGRATION, base_url=simulator.base_url, api_key=API_KEY,

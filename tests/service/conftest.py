@@ -10,10 +10,11 @@ import pytest
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.ledger import LedgerApplication
-from support.wiring import ledger_of, service_context
+from support.wiring import ledger_of
 
 SIMULATOR_KEY = "simulated-infobip-key"
 
@@ -41,7 +42,7 @@ def service(durable_store_url, tmp_path):
     config = SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05, late_report_delay=0.3)
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:
         channel = bootstrap(settings=settings, public_url=server.url)
-        server.start(create_app(service_context(channel, server.url, settings)))
+        server.start(create_app(ServiceContext.serving(channel, server.url, settings)))
         admin_token = channel.projects.create_project("acme")
         yield Service(server.url, ledger_of(channel), simulator, admin_token)
         server.stop()

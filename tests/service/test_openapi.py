@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 
 from smsledger.adapters.bootstrap import bootstrap
-from support.wiring import service_context
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -60,7 +60,7 @@ def served() -> Iterator[Served]:
     settings = load_settings(database_url="memory://", secret_key="openapi-tests-0123456789abcdef")
     with BackgroundServer() as server:
         channel = bootstrap(settings=settings, public_url=server.url)
-        app = create_app(service_context(channel, server.url, settings))
+        app = create_app(ServiceContext.serving(channel, server.url, settings))
         try:
             server.start(app)
             with httpx.Client(base_url=server.url) as client:

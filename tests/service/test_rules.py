@@ -32,11 +32,12 @@ import pytest
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from support.postgres import POSTGRES_URL, connect
 from service.conftest import SIMULATOR_KEY, Service, configure_infobip
-from support.wiring import ledger_of, service_context
+from support.wiring import ledger_of
 
 MAX_BODY = 64 * 1024
 NO_REPORT = "+385921230070"  # the simulator never reports on numbers ending in 70
@@ -159,7 +160,7 @@ def running_service(database_url: str, config: SimulatorConfig | None = None,
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:
         channel = bootstrap(settings=settings, public_url=server.url)
         try:
-            server.start(create_app(service_context(channel, server.url, settings)))
+            server.start(create_app(ServiceContext.serving(channel, server.url, settings)))
             admin_token = channel.projects.create_project("acme")
             yield Service(server.url, ledger_of(channel), simulator, admin_token)
         finally:

@@ -1,15 +1,15 @@
 """The rename of 0.1.0's topics inside a stored state (smsledger/adapters/store/upgrade.py)."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
-
 from eventsourcing.cipher import AESCipher
 from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.utils import Environment
 
 from smsledger.adapters.runtime.config import ConfigurationError
+from smsledger.adapters.store.mapper import RowMapper
+from smsledger.adapters.store.transcoder import OrjsonTranscoder
 from smsledger.adapters.store.upgrade import _StateRewriter, is_old_topic, new_topic
 
 CREATED = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-30T16:52:23+00:00"},'
@@ -18,7 +18,7 @@ CREATED = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-30T16:52:23
 
 
 def mapper(cipher=None, compressor=None):
-    return SimpleNamespace(cipher=cipher, compressor=compressor)
+    return RowMapper(OrjsonTranscoder(), compressor=compressor, cipher=cipher)
 
 
 def test_old_topics_are_those_of_the_three_top_level_modules():
