@@ -68,8 +68,6 @@ class LedgerApplication(Application[UUID]):
         each project's integrations, senders and campaign-event name."""
         super().__init__(env=env)
         self.projects = projects
-        self.clock = clock
-        self.settings = settings or LedgerSettings()
         self.read_store = read_store(self.recorder)
         self.projections = ProjectionRunner(self.recorder, self.mapper, self.read_store,
                                             all_projections())
@@ -77,8 +75,8 @@ class LedgerApplication(Application[UUID]):
         self.queries = Queries(self.store, self.read_store, self.projections, projects)
         self.policy = SendPolicy(self.store, clock)
         self.sending = Sending(self.store, provider=provider, clock=clock, ids=ids,
-                               projects=projects, settings=self.settings, policy=self.policy,
-                               queries=self.queries)
+                               projects=projects, settings=settings or LedgerSettings(),
+                               policy=self.policy, queries=self.queries)
         self.reports = ReportIngest(self.store, clock, self.policy)
         self.maintenance = Maintenance(self.store, self.queries, self.reports, clock)
         self.auditing = Auditing(self.store, self.queries)
