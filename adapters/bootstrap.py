@@ -11,14 +11,21 @@ from eventsourcing.application import Application
 from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
 from smsledger.adapters.facade import STORE_FAILURES, SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory
+from smsledger.adapters.infobip.addresses import ProviderAddresses
 from smsledger.adapters.infobip.lookup import InfobipLookup
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider
-from smsledger.adapters.runtime.secrets import HmacWebhookSecrets, RandomSecrets, SecretKey
+from smsledger.adapters.runtime.secrets import (
+    AesGcmSealer,
+    HmacWebhookSecrets,
+    RandomSecrets,
+    SecretKey,
+)
 from smsledger.adapters.store.read_store_factory import read_store_for
 from smsledger.adapters.store.upgrade import upgrade_old_topics
 from smsledger.adapters.runtime.system import SystemClock, UuidMessageIds
 from smsledger.application.ledger import LedgerSettings, LedgerApplication
+from smsledger.application.recovery import RecoveryLimits
 from smsledger.application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
 from smsledger.application.projects import ProjectDirectory
 from smsledger.domain.errors import StoreUnavailable
@@ -39,7 +46,9 @@ def build_projects(settings: Settings, *, clock: Clock | None = None,
                     settings.secret_key_file)
     return _upgraded(ProjectDirectory(
         clock=clock or SystemClock(), secrets=RandomSecrets(),
-        webhook_secrets=HmacWebhookSecrets(key), event_names=dict(settings.campaign_event_names),
+        webhook_secrets=HmacWebhookSecrets(key), sealer=AesGcmSealer(key),
+        provider_addresses=ProviderAddresses(settings.allow_private_networks),
+        event_names=dict(settings.campaign_event_names),
         require_integrations=require_integrations, env=settings.store_env()))
 
 
@@ -59,6 +68,11 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
         settings=LedgerSettings(
             waiting_window=timedelta(days=settings.waiting_window_days),
             send_batch_size=settings.send_batch_size,
+            recovery=RecoveryLimits(
+                send_unsent_after=timedelta(seconds=settings.send_unsent_after_seconds),
+                reconcile_after=timedelta(seconds=settings.reconcile_after_seconds),
+                resend_after=timedelta(seconds=settings.resend_after_seconds),
+                max_send_attempts=settings.max_send_attempts),
         ),
         env=settings.store_env(),
     ))
@@ -100,7 +114,9 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
         opened.append(projects)
         if accounts is None:
             accounts = ProjectAccounts(projects, public_url or "")
-        provider = provider or (InfobipProvider(accounts) if sends else ReadOnlyProvider())
+        addresses = ProviderAddresses(settings.allow_private_networks)
+        provider = provider or (InfobipProvider(accounts, addresses=addresses) if sends
+                                else ReadOnlyProvider())
         closers = [provider] if isinstance(provider, InfobipProvider) else []
         opened += closers
         ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
@@ -111,4 +127,5 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
             raise StoreUnavailable(f"cannot open the store at "
                                    f"{settings.redacted_database_url()}: {exc}") from exc
         raise
-    return SmsChannel(ledger, lookup=InfobipLookup(accounts), closers=closers)
+    return SmsChannel(ledger, lookup=InfobipLookup(accounts, addresses=addresses),
+                      closers=closers)

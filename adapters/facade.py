@@ -23,12 +23,14 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
+from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS, check_answers
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
 from smsledger.application.projection_runner import BackgroundRun
 from smsledger.application.projects import ProjectDirectory
+from smsledger.application.recovery import RecoveryResult
 from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView
 from smsledger.application.views import FeedPage, IngestResult, MessageView, SendResult
 from smsledger.domain.errors import StoreUnavailable
@@ -79,12 +81,18 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
 
     # --- sending and what comes back ----------------------------------------------------
 
-    def send(self, project_id: str, requests: Sequence[SendRequest]) -> list[SendResult]:
+    def send(self, project_id: str, requests: Sequence[SendRequest], *,
+             report_invalid: bool = False) -> list[SendResult]:
         """Store each message as requested, send them to Infobip in batches and record
         the answers; one result per request, in order. InvalidSendRequest (nothing
-        stored) when one is invalid; a message the send policy refuses has the status
-        `refused` and the reason in `detail`."""
-        return self._ledger.send(project_id, requests)
+        stored) when one is invalid, unless `report_invalid`: then an invalid one has
+        the status `invalid` and its `error`, and the others are sent. A message the
+        send policy refuses has the status `refused` and the reason in `detail`. A
+        `message_id` already used for another request is `invalid` with the error
+        `message_id_reused` (MessageIdReused when it is the only request); repeating
+        a request under its id is answered with its status and not sent twice.
+        ProjectNotFound for a project that does not exist."""
+        return self._ledger.send(project_id, requests, report_invalid=report_invalid)
 
     def ingest_delivery_reports(self, project_id: str, body: bytes | str) -> IngestResult:
         """An Infobip delivery-report POST body, as received. Raises InvalidCallback
@@ -122,13 +130,14 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
 
     def request_double_opt_in(self, project_id: str, number: str, category: str, *,
                               customer_id: str, text: str | None = None,
-                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY
-                              ) -> ConsentView:
-        """Send the confirmation SMS; a positive reply (YES) within `valid_for` grants
+                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY,
+                              sender: str | None = None) -> ConsentView:
+        """Send the confirmation SMS from `sender` (a numeric sender of the integration,
+        the YES must reach it; default: one is chosen); a YES within `valid_for` grants
         the consent, otherwise it expires."""
         return self._ledger.request_double_opt_in(project_id, number, category,
                                                   customer_id=customer_id, text=text,
-                                                  valid_for=valid_for)
+                                                  valid_for=valid_for, sender=sender)
 
     def configure_keyword(self, project_id: str, keyword: str, *, action: str,
                           category: str = "sms_marketing", answer: str | None = None,
@@ -175,11 +184,20 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         self._ledger.expire_consent_requests()
         return self._ledger.close_due_windows()
 
-    def reconcile(self, older_than: timedelta = timedelta(minutes=15)) -> IngestResult:
-        """Ask Infobip's logs about messages whose answer or report was lost."""
+    def reconcile(self, older_than: timedelta = timedelta(minutes=15)) -> RecoveryResult:
+        """Recovery alone: send what was never handed to Infobip, ask Infobip about
+        messages whose answer or report was lost for longer than `older_than`, send
+        again or give up on what it never accepted (README, "Reliability")."""
         if self._lookup is None:
             raise RuntimeError("no provider lookup configured for reconciliation")
         return self._ledger.reconcile(self._lookup, older_than=older_than)
+
+    def run_maintenance(self, older_than: timedelta | None = None) -> dict[str, Any]:
+        """One round of all periodic work, as the service's background work runs it:
+        double opt-ins expired, parked reports released, waiting windows closed,
+        recovery; returns what it did. `older_than` overrides every waiting time of
+        recovery (0: everything unresolved now)."""
+        return self._ledger.run_maintenance(self._lookup, older_than=older_than)
 
     def projection_names(self) -> list[str]:
         return list(self._ledger.projections.projections)
@@ -194,10 +212,10 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         (reads catch up anyway; this keeps them quick)."""
         return self._ledger.projections.run_in_background(interval)
 
-    def check_store(self) -> None:
-        """Raises StoreUnavailable when the store does not answer."""
-        self._ledger.recorder.max_notification_id()
-        self._ledger.projects.recorder.max_notification_id()
+    def check_store(self, within: float = HEALTH_CHECK_SECONDS) -> None:
+        """Raises StoreUnavailable when the store does not answer within `within`
+        seconds (default: fit for a load balancer's health check)."""
+        check_answers((self._ledger.recorder, self._ledger.projects.recorder), within)
 
     # --- lifecycle ----------------------------------------------------------------------
 

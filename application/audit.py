@@ -22,6 +22,7 @@ from eventsourcing.utils import get_topic
 
 from smsledger.application.aggregates import AggregateStore
 from smsledger.application.funnel import Funnel, MessageState
+from smsledger.application.errors import CampaignNotFound, ProjectNotFound
 from smsledger.application.queries import Queries
 from smsledger.domain.inbound import InboundMessage
 from smsledger.domain.message import Message
@@ -46,7 +47,14 @@ class Auditing:
     def audit(self, project_id: str, campaign_id: str,
               as_of: datetime | None = None) -> CampaignAudit:
         """Replay the store and count the campaign's funnel; without `as_of`, also
-        compare it with the live statistics projection."""
+        compare it with the live statistics projection. CampaignNotFound when no
+        message was ever requested for the campaign (ProjectNotFound when the project
+        is not known either): a typo gets an error, not a believable zero."""
+        if not self.queries.campaign_exists(project_id, campaign_id):
+            if self.queries.is_unknown_project(project_id):
+                raise ProjectNotFound(f"no project {project_id!r}")
+            raise CampaignNotFound(f"no message was ever requested for campaign "
+                                   f"{campaign_id!r} of project {project_id!r}")
         fold = CampaignAuditFold(project_id, campaign_id, as_of)
         fields_of = self.store.decoder.decode_state
         with cycle_collector_paused():

@@ -16,12 +16,25 @@ class InvalidSendRequest(InvalidInput):
         self.reason = reason
 
 
+class MessageIdReused(Conflict):
+    """A message id already stands for another request (another number, text or
+    customer): sending under it would silently drop this one."""
+
+    code = "message_id_reused"
+
+
 class MessageNotFound(NotFound):
     public_message = "no such message"
 
 
 class ProjectNotFound(NotFound):
     pass
+
+
+class CampaignNotFound(NotFound):
+    """No message was ever requested for the campaign."""
+
+    public_message = "no such campaign: no message was ever requested for it"
 
 
 class ProjectExists(Conflict):

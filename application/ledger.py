@@ -12,7 +12,7 @@ the scenarios all come through them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from smsledger.application.projection_runner import ProjectionRunner
 from smsledger.application.projections import all_projections
 from smsledger.application.projects import ProjectDirectory
 from smsledger.application.queries import Queries
+from smsledger.application.recovery import Recovery, RecoveryLimits, RecoveryResult
 from smsledger.application.reports import ReportIngest
 from smsledger.application.sending import Sending
 from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView, TwoWayMessaging
@@ -45,6 +46,7 @@ MAX_PROVIDER_BATCH = 1000
 class LedgerSettings:
     waiting_window: timedelta = DEFAULT_WAITING_WINDOW
     send_batch_size: int = 500
+    recovery: RecoveryLimits = RecoveryLimits()
 
     def __post_init__(self) -> None:
         if self.waiting_window <= timedelta(0):
@@ -76,12 +78,15 @@ class LedgerApplication(Application[UUID]):
         self.policy = SendPolicy(self.store, clock)
         self.sending = Sending(self.store, provider=provider, clock=clock, ids=ids,
                                projects=projects, settings=settings or LedgerSettings(),
-                               policy=self.policy, queries=self.queries)
+                               policy=self.policy)
         self.reports = ReportIngest(self.store, clock, self.policy)
-        self.maintenance = Maintenance(self.store, self.queries, self.reports, clock)
         self.auditing = Auditing(self.store, self.queries)
         self.two_way = TwoWayMessaging(self.store, self.queries, projects, clock,
                                        self.sending.send)
+        self.recovery = Recovery(self.store, self.queries, self.reports, self.sending.handover,
+                                 clock, (settings or LedgerSettings()).recovery)
+        self.maintenance = Maintenance(self.store, self.queries, self.reports, self.recovery,
+                                       self.two_way.expire_consent_requests, clock)
 
     def close(self) -> None:
         super().close()
@@ -107,8 +112,9 @@ class LedgerApplication(Application[UUID]):
     # --- sending and what comes back (sending, reports, two_way) -----------------------
 
     def send(self, project_id: str, requests: Sequence[SendRequest], *,
-             check_policy: bool = True) -> list[SendResult]:
-        return self.sending.send(project_id, requests, check_policy=check_policy)
+             check_policy: bool = True, report_invalid: bool = False) -> list[SendResult]:
+        return self.sending.send(project_id, requests, check_policy=check_policy,
+                                 report_invalid=report_invalid)
 
     def record_reports(self, project_id: str, reports: Sequence[ProviderReport],
                        quarantined: Sequence[QuarantinedInput] = ()) -> IngestResult:
@@ -134,11 +140,11 @@ class LedgerApplication(Application[UUID]):
 
     def request_double_opt_in(self, project_id: str, number: str, category: str, *,
                               customer_id: str, text: str | None = None,
-                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY
-                              ) -> ConsentView:
+                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY,
+                              sender: str | None = None) -> ConsentView:
         return self.two_way.request_double_opt_in(project_id, number, category,
                                                   customer_id=customer_id, text=text,
-                                                  valid_for=valid_for)
+                                                  valid_for=valid_for, sender=sender)
 
     def number_status(self, project_id: str, number: str) -> dict[str, Any]:
         return self.policy.number_status(project_id, number)
@@ -155,9 +161,18 @@ class LedgerApplication(Application[UUID]):
     def expire_consent_requests(self, now: datetime | None = None) -> int:
         return self.two_way.expire_consent_requests(now)
 
-    def reconcile(self, lookup: DeliveryLookup, *, older_than: timedelta,
-                  batch_size: int = 100) -> IngestResult:
-        return self.maintenance.reconcile(lookup, older_than=older_than, batch_size=batch_size)
+    def reconcile(self, lookup: DeliveryLookup, *, older_than: timedelta) -> RecoveryResult:
+        """Recovery alone (recovery.py), asking the provider about messages waiting
+        longer than `older_than`; the other limits as configured."""
+        limits = replace(self.recovery.limits, reconcile_after=older_than)
+        return self.recovery.run(lookup, limits)
+
+    def run_maintenance(self, lookup: DeliveryLookup | None, *,
+                        older_than: timedelta | None = None) -> dict[str, Any]:
+        """One round of all periodic work (maintenance.py); `older_than` overrides
+        every waiting time of recovery (0: everything unresolved now)."""
+        limits = None if older_than is None else self.recovery.limits.all(older_than)
+        return self.maintenance.run_round(lookup, limits)
 
     # --- reading and auditing (queries, audit) ------------------------------------------
 

@@ -1,41 +1,61 @@
-"""Periodic maintenance: waiting windows that have passed, parked reports whose message
-has appeared, and reconciliation with the provider's logs for messages whose answer
-or report was lost. The service runs it in the background; an embedding platform
-calls it on its own schedule."""
+"""Periodic maintenance, one round at a time: double opt-ins nobody confirmed,
+parked reports whose message has appeared, waiting windows that have passed, and
+recovery (recovery.py) of messages never handed over or whose answer or report was
+lost. The service's background work, `smsledger maintenance --once` and an
+embedding platform's own schedule all run the same round; it is safe to repeat and
+to run in several processes at once (commands are idempotent, writes retried)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from smsledger.application.aggregates import AggregateStore
-from smsledger.application.commands import ProviderReport
-from smsledger.application.errors import MessageNotFound
 from smsledger.application.ports import Clock, DeliveryLookup
-from smsledger.application.projections import DUE_PENDING, DUE_REQUESTED, DUE_WINDOW
+from smsledger.application.projections import DUE_WINDOW
 from smsledger.application.queries import Queries
+from smsledger.application.recovery import Recovery, RecoveryLimits
 from smsledger.application.reports import ReportIngest
-from smsledger.application.views import IngestResult
-from smsledger.domain.message import Message, message_aggregate_id
-from smsledger.domain.status import MessageStatus
+from smsledger.domain.message import Message
 
 
 class Maintenance:
     def __init__(self, store: AggregateStore, queries: Queries, reports: ReportIngest,
+                 recovery: Recovery, expire_consent_requests: Callable[[datetime], int],
                  clock: Clock) -> None:
         self.store = store
         self.queries = queries
         self.reports = reports
+        self.recovery = recovery
+        self.expire_consent_requests = expire_consent_requests
         self.clock = clock
 
-    def close_due_windows(self, now: datetime | None = None) -> int:
+    def run_round(self, lookup: DeliveryLookup | None, limits: RecoveryLimits | None = None
+                  ) -> dict[str, Any]:
+        """One round of everything periodic; what it did, by name. Without a lookup
+        (no provider configured) recovery is left out."""
+        now = self.clock.now()
+        done: dict[str, Any] = {
+            "consent_requests_expired": self.expire_consent_requests(now),
+            "parked_reports_released": self.reports.release_parked_reports(now),
+            "windows_closed": self.close_due_windows(now, release_parked=False),
+        }
+        if lookup is not None:
+            done.update(self.recovery.run(lookup, limits).to_dict())
+        return done
+
+    def close_due_windows(self, now: datetime | None = None, *,
+                          release_parked: bool = True) -> int:
         """Close every waiting window that has passed; returns how many were closed.
-        Also releases parked reports whose message has appeared since."""
+        First releases parked reports whose message has appeared since (unless the
+        caller just did)."""
         now = now or self.clock.now()
-        self.reports.release_parked_reports(now)
+        if release_parked:
+            self.reports.release_parked_reports(now)
         closed = 0
         seen: set[str] = set()
         while True:
@@ -58,47 +78,3 @@ class Maintenance:
 
             self.store.retrying(attempt)
             closed += len(closing)
-
-    def reconcile(self, lookup: DeliveryLookup, *, older_than: timedelta,
-                  batch_size: int = 100) -> IngestResult:
-        """Ask the provider about messages still requested, or enqueued without a final
-        status, for longer than `older_than`, and apply what it knows. A message the
-        provider does not know stays as it is: never guessed."""
-        now = self.clock.now()
-        cutoff = now - older_than
-        unsettled: dict[tuple[str, str], list[str]] = {}
-        for work_list in (DUE_REQUESTED, DUE_PENDING):
-            for _, doc in self.queries.all_due(work_list, upto=cutoff):
-                key = (doc["project_id"], doc["integration_id"])
-                unsettled.setdefault(key, []).append(doc["message_id"])
-        changed: dict[str, bool] = {}  # message id -> did the lookup change its status
-
-        def apply(message: Message, report: ProviderReport) -> None:
-            before = message.status
-            _apply_lookup(message, report, now)
-            changed[message.identity.message_id] = message.status is not before
-
-        for (project_id, integration_id), message_ids in unsettled.items():
-            for start in range(0, len(message_ids), batch_size):
-                chunk = message_ids[start:start + batch_size]
-                known = {r.message_id: r for r in lookup.lookup(project_id, integration_id, chunk)}
-                if not known:
-                    continue
-                ids = [message_aggregate_id(project_id, m) for m in known]
-
-                def settle(message: Message, known: dict[str, ProviderReport] = known) -> None:
-                    apply(message, known[message.identity.message_id])
-
-                self.store.update(ids, settle, missing=lambda: MessageNotFound(
-                    "a message to reconcile is not stored"))
-        applied = sum(changed.values())
-        return IngestResult(applied=applied, noted=len(changed) - applied)
-
-
-def _apply_lookup(message: Message, report: ProviderReport, now: datetime) -> None:
-    outcome = report.outcome
-    if outcome.is_final:
-        message.record_report(outcome, received_at=now)
-    elif message.status is MessageStatus.REQUESTED:
-        # A log entry in flight proves the provider accepted the message.
-        message.accept(at=outcome.sent_at or now, parts=outcome.parts)

@@ -45,6 +45,9 @@ class OutgoingMessage:
     sender: str | None
     content: Content
     campaign_id: str | None = None
+    # An earlier hand-over may have reached the provider: an answer that it already
+    # has this message id means it did, not that this message is refused.
+    resend: bool = False
 
 
 # What the provider answered for one message of a send request.
@@ -90,15 +93,30 @@ class SmsProvider(ABC):
     def send(self, messages: Sequence[OutgoingMessage]) -> Sequence[SendOutcome]:
         """Send a batch; one outcome per message (a missing one counts as Unknown)."""
 
+    def reaches(self, project_id: str, integration_id: str) -> bool:
+        """Whether the provider has an account to send the project's messages through
+        this integration; a message it cannot reach is refused before it is stored."""
+        return True
+
 
 class DeliveryLookup(ABC):
     """Asking the provider what it knows of messages whose fate we do not know:
-    reconciliation after lost answers or lost callbacks."""
+    recovery after lost answers or lost callbacks. Two questions, so that what the
+    first hands out (the provider gives each pulled report once only) is stored
+    before the second can fail."""
 
     @abstractmethod
-    def lookup(self, project_id: str, integration_id: str,
-               message_ids: Sequence[str]) -> Sequence[ProviderReport]:
-        """The provider's current status of each message it knows; unknown ids are absent."""
+    def pulled_reports(self, project_id: str, integration_id: str, message_ids: Sequence[str],
+                       *, kind: str) -> Sequence[ProviderReport]:
+        """Reports the provider still holds for these messages of one `kind` ("sms" or
+        "mms"), which it will not hand out again."""
+
+    @abstractmethod
+    def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,
+             kind: str) -> Sequence[ProviderReport]:
+        """The provider's current status of each message of `kind` it knows (a message
+        in its logs was accepted); unknown ids are absent. A provider without logs for
+        a kind answers with nothing."""
 
 
 class SecretSource(ABC):
@@ -115,6 +133,27 @@ class WebhookSecrets(ABC):
     @abstractmethod
     def derive(self, project_id: str, integration_id: str, nonce: str) -> str:
         """The integration's webhook secret; the same inputs give the same secret."""
+
+
+class SecretSealer(ABC):
+    """Keeps secrets the store must hold but never show (the integrations' provider API
+    keys) sealed: encrypted and authenticated with a key the store does not hold, and
+    bound to what they belong to, so a sealed value copied elsewhere does not open."""
+
+    @abstractmethod
+    def seal(self, secret: str, *, bound_to: str) -> str:
+        """The secret sealed, as text fit for an event."""
+
+    @abstractmethod
+    def open(self, sealed: str, *, bound_to: str) -> str | None:
+        """The secret; None when it was sealed with another key or bound to another."""
+
+
+class ProviderAddressPolicy(ABC):
+    @abstractmethod
+    def refusal(self, base_url: str) -> str | None:
+        """Why the provider may not be called at this base URL (naming the rule), or
+        None: the URL itself and, for a name, where it resolves to now."""
 
 
 # --- the event store, beyond the library's recorder and mapper --------------------------

@@ -38,7 +38,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _STATUS_EVENTS = (Message.Enqueued, Message.EnqueueFailed, Message.Delivered, Message.Rejected,
                   Message.Failed)
 _FUNNEL_EVENTS = (Message.Requested, *_STATUS_EVENTS, Message.WindowClosed)
-_ALL_MESSAGE_EVENTS = (*_FUNNEL_EVENTS, Message.ReportNoted, Message.SendAnswerIgnored)
+_ALL_MESSAGE_EVENTS = (*_FUNNEL_EVENTS, Message.HandedOver, Message.ReportNoted,
+                       Message.SendAnswerIgnored)
 
 # Work lists kept by the statistics projection: partition -> (is the message on it,
 # the time it is listed by).

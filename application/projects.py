@@ -7,7 +7,11 @@ Tokens look like `sml_<project>.<token id>.<secret>`: the project and token id s
 where to look, the secret is checked against its stored hash. Webhook secrets are
 not stored at all, only their hashes: each is derived from the service's secret
 key and a per-integration nonce (the WebhookSecrets port), so the sender can put it
-in the webhook URLs it gives Infobip while the store alone reveals nothing.
+in the webhook URLs it gives Infobip while the store alone reveals nothing. Infobip
+API keys must be sent as they are, so they are sealed (the SecretSealer port, with a
+key the store does not hold) and opened only to send; and where they are sent is
+checked first (the ProviderAddressPolicy port): no tenant points the service at its
+own surroundings.
 """
 
 from __future__ import annotations
@@ -25,11 +29,19 @@ from eventsourcing.persistence import IntegrityError
 
 from smsledger.application.aggregates import AggregateStore
 from smsledger.application.errors import ProjectExists, ProjectNotFound
-from smsledger.application.ports import Clock, SecretSource, WebhookSecrets
+from smsledger.application.ports import (
+    Clock,
+    ProviderAddressPolicy,
+    SecretSealer,
+    SecretSource,
+    WebhookSecrets,
+)
 from smsledger.domain.campaign_events import DEFAULT_EVENT_NAME
 from smsledger.domain.replies import DEFAULT_KEYWORDS
 from smsledger.domain.project import (
     Integration,
+    TOKEN_PREFIX,
+    InvalidSettings,
     ProjectSettings,
     UnknownIntegration,
     project_settings_id,
@@ -38,7 +50,6 @@ from smsledger.domain.project import (
     validate_id,
 )
 
-TOKEN_PREFIX = "sml_"
 MAX_KEPT_PROJECTS = 1_000  # settings kept per process (see ProjectDirectory.find)
 
 
@@ -65,6 +76,7 @@ class ProjectDirectory(Application[UUID]):
     name = "projects"
 
     def __init__(self, *, clock: Clock, secrets: SecretSource, webhook_secrets: WebhookSecrets,
+                 sealer: SecretSealer, provider_addresses: ProviderAddressPolicy,
                  event_names: Mapping[str, str] | None = None,
                  require_integrations: bool = False,
                  env: Mapping[str, str] | None = None) -> None:
@@ -76,6 +88,8 @@ class ProjectDirectory(Application[UUID]):
         self.clock = clock
         self.secrets = secrets
         self.webhook_secrets = webhook_secrets
+        self.sealer = sealer
+        self.provider_addresses = provider_addresses
         # Campaign event names from the configuration file; a rename made through
         # the application takes precedence.
         self.event_names = dict(event_names or {})
@@ -125,6 +139,18 @@ class ProjectDirectory(Application[UUID]):
         role = settings.role_of(token_id, secret)
         return Principal(project_id, token_id, role) if role else None
 
+    def tokens(self, project_id: str) -> list[dict[str, Any]]:
+        """The project's tokens, oldest first: ids, roles, times, never a secret."""
+        settings = self.settings(project_id)
+        return [token.describe(project_id) for token in settings.tokens.values()]
+
+    def revoke_token(self, project_id: str, token_id: str, *, changed_by: str) -> dict[str, Any]:
+        """Revoke a token: the next request made with it is refused (every request
+        reads the settings' newest events, see find)."""
+        settings = self._change(project_id, lambda s: s.revoke_token(
+            token_id, changed_by=changed_by, at=self.clock.now()))
+        return settings.tokens[token_id].describe(project_id)
+
     # --- settings -------------------------------------------------------------------
 
     def settings(self, project_id: str) -> ProjectSettings:
@@ -139,21 +165,40 @@ class ProjectDirectory(Application[UUID]):
                               changed_by: str) -> tuple[Integration, str]:
         """Add or change an integration; returns it with its webhook secret. The secret
         stays the same across changes (messages in flight keep their webhook URLs)
-        unless a rotation is asked for."""
+        unless a rotation is asked for. The API key is stored sealed."""
+        refusal = self.provider_addresses.refusal(base_url)
+        if refusal is not None:
+            raise InvalidSettings(refusal)
+
         def configure(settings: ProjectSettings) -> None:
             existing = settings.integrations.get(integration_id)
             nonce = (existing.webhook_nonce if existing and not rotate_webhook_secret
                      else self.secrets.new_id())
             secret = self.webhook_secrets.derive(project_id, integration_id, nonce)
             settings.configure_integration(
-                integration_id, base_url=base_url, api_key=api_key, senders=senders,
-                default_sender=default_sender, webhook_nonce=nonce,
+                integration_id, base_url=base_url, api_key=api_key,
+                seal=lambda key: self.sealer.seal(key, bound_to=_bound(project_id, integration_id)),
+                senders=senders, default_sender=default_sender, webhook_nonce=nonce,
                 webhook_secret_hash=secret_hash(secret), changed_by=changed_by,
                 at=self.clock.now())
 
         settings = self._change(project_id, configure)
         integration = settings.integrations[integration_id]
         return integration, self.webhook_secret(project_id, integration)
+
+    def api_key(self, project_id: str, integration: Integration) -> str | None:
+        """The integration's API key, to send with; None when it was sealed with
+        another secret key than the service's (PUT the integration again)."""
+        if not integration.api_key_sealed:
+            return integration.api_key  # stored before keys were sealed
+        return self.sealer.open(integration.api_key,
+                                bound_to=_bound(project_id, integration.integration_id))
+
+    def masked_api_key(self, project_id: str, integration: Integration) -> str:
+        api_key = self.api_key(project_id, integration)
+        if api_key is None:
+            return "**** (unreadable with this secret key: PUT the integration again)"
+        return "****" + api_key[-4:] if len(api_key) > 8 else "****"
 
     def webhook_secret(self, project_id: str, integration: Integration) -> str:
         return self.webhook_secrets.derive(project_id, integration.integration_id,
@@ -290,6 +335,11 @@ class ProjectDirectory(Application[UUID]):
 
         self.store.retrying(attempt)  # changed meanwhile: read again and apply again
         return changed[0]
+
+
+def _bound(project_id: str, integration_id: str) -> str:
+    """What a sealed API key is bound to: copied to another integration, it does not open."""
+    return f"infobip-api-key\x1f{project_id}\x1f{integration_id}"
 
 
 _NOT_SHOWN = {"originator_id", "originator_version", "timestamp", "originator_topic",

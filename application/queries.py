@@ -79,6 +79,16 @@ class Queries:
             view, "campaign", campaign_key(project_id, campaign_id)))
         return Funnel.from_doc(doc) if doc else Funnel.empty()
 
+    def campaign_exists(self, project_id: str, campaign_id: str) -> bool:
+        """Whether a message was ever requested for the campaign."""
+        return self.read(STATISTICS, lambda view: self.read_store.get(
+            view, "campaign", campaign_key(project_id, campaign_id))) is not None
+
+    def is_unknown_project(self, project_id: str) -> bool:
+        """A service knows its projects; an embedding platform may send for projects it
+        never registered here, so for it no project is unknown."""
+        return self.projects.require_integrations and self.projects.find(project_id) is None
+
     def due(self, work_list: str, *, upto: datetime, limit: int = 1000
             ) -> list[tuple[int, Document]]:
         """Messages on a work list of the statistics projection, listed up to `upto`."""

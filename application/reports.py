@@ -90,8 +90,10 @@ class ReportIngest:
                              "received_at": event.timestamp.isoformat()})
         return kept
 
-    def release_parked_reports(self, now: datetime) -> None:
-        """Apply the parked reports whose message has appeared since."""
+    def release_parked_reports(self, now: datetime) -> int:
+        """Apply the parked reports whose message has appeared since; returns how many
+        messages got theirs."""
+        released = 0
         for parked_uuid in {UUID(str(n.originator_id))
                             for n in self.store.notifications((PARKED_TOPIC,))}:
             def release(aggregates: dict[UUID, Any], parked_uuid: UUID = parked_uuid
@@ -112,7 +114,15 @@ class ReportIngest:
                 return self.store.load_many(
                     [parked_uuid, message_aggregate_id(parked.project_id, parked.message_id)])
 
-            self.store.retrying(lambda: release(load()))
+            changed: list[Aggregate] = []
+
+            def attempt(changed: list[Aggregate] = changed) -> list[Aggregate]:
+                changed[:] = release(load())
+                return changed
+
+            self.store.retrying(attempt)
+            released += bool(changed)
+        return released
 
     def _parked_for(self, project_id: str, message_id: str, at: datetime) -> ParkedReports:
         parked = self.store.get(parked_reports_id(project_id, message_id))

@@ -1,43 +1,39 @@
-"""Sending: every message stored as requested before Infobip is called, then sent in
-batches and the answers recorded.
+"""Sending: every message stored as requested before Infobip is called, its hand-over
+recorded, then sent in batches and the answers recorded.
 
 A message's id is chosen here (or by the platform) and sent as Infobip's messageId,
 so every report finds its message. An answer that never comes leaves the message
-requested until a report or a reconciliation settles it: never guessed.
+requested, handed over, until a report or the next maintenance round settles it
+(recovery.py): never guessed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
 from smsledger.application.aggregates import AggregateStore
 from smsledger.application.commands import SendRequest
-from smsledger.application.errors import InvalidSendRequest, MessageNotFound
+from smsledger.application.errors import InvalidSendRequest, MessageIdReused
+from smsledger.application.handover import HANDED_OVER_ELSEWHERE, HandOver
 from smsledger.application.policy import REFUSED, SendPolicy
-from smsledger.application.ports import (
-    Accepted,
-    Clock,
-    IdSource,
-    OutgoingMessage,
-    SendOutcome,
-    SendRefused,
-    SmsProvider,
-    StatusInAnswer,
-    Unknown,
-)
+from smsledger.application.ports import Clock, IdSource, SendOutcome, SmsProvider
 from smsledger.application.projects import ProjectDirectory, Route
-from smsledger.application.queries import Queries
 from smsledger.application.views import SendResult
-from smsledger.domain.content import Content, MmsContent, SmsContent, content_from_dict
+from smsledger.domain.content import Content, MmsContent, SmsContent
 from smsledger.domain.errors import DomainError
 from smsledger.domain.message import Message
 from smsledger.domain.phone import PhoneNumber
+from smsledger.domain.project import UnknownIntegration
+from smsledger.domain.status import MessageStatus
+
+INVALID = "invalid"  # a result's status: not stored, not sent; `error` says why
 
 if TYPE_CHECKING:
     from smsledger.application.ledger import LedgerSettings
@@ -55,92 +51,154 @@ class _Checked:
     integration_id: str
     sender: str | None
 
+    def asks_for(self) -> tuple[object, ...]:
+        """The request's substance, its id aside (as Message.same_request compares)."""
+        r = self.request
+        return (self.integration_id, r.customer_id, r.campaign_id, r.action_id,
+                self.recipient.e164, self.sender, self.content.to_dict())
+
 
 class Sending:
     def __init__(self, store: AggregateStore, *, provider: SmsProvider, clock: Clock,
                  ids: IdSource, projects: ProjectDirectory, settings: LedgerSettings,
-                 policy: SendPolicy, queries: Queries) -> None:
+                 policy: SendPolicy) -> None:
         self.store = store
-        self.provider = provider
         self.clock = clock
         self.ids = ids
         self.projects = projects
         self.settings = settings
         self.policy = policy
-        self.queries = queries
+        self.provider = provider
+        self.handover = HandOver(store, provider, clock)
 
     def send(self, project_id: str, requests: Sequence[SendRequest], *,
-             check_policy: bool = True) -> list[SendResult]:
+             check_policy: bool = True, report_invalid: bool = False) -> list[SendResult]:
         """Store every message as requested, then hand them to the provider in batches
         and record its answers; one result per request, in order.
 
-        An invalid request refuses the whole batch up front (InvalidSendRequest). The
-        send policy refuses single messages, which are then neither stored nor sent:
-        a number marked invalid (`number_invalid`), or a `consent_category` without
-        granted consent (`consent_missing`). A message id already stored is not sent
-        again; its current status is answered (for an id repeated within one call, the
-        status when the repeat's batch was stored, which may still be `requested`)."""
+        An invalid request refuses the whole call up front (InvalidSendRequest,
+        nothing stored), unless `report_invalid`: then it gets the status `invalid`
+        with its error, is not stored, and the others are sent. The send policy
+        refuses single messages, which are then neither stored nor sent: a number
+        marked invalid (`number_invalid`), or a `consent_category` without granted
+        consent (`consent_missing`).
+
+        A message id already stored is a repeat when it asks for the same thing: it
+        is answered with the message's status and not sent again, unless it was never
+        handed to the provider (a crash before the call): then this call sends it.
+        The same id for a different request is `invalid` with the error
+        `message_id_reused` (MessageIdReused when the call holds one message), and
+        nothing of it is stored or sent."""
         now = self.clock.now()
-        routes = _RouteCache(self.projects, project_id)
-        checked = [self._check(i, r, r.message_id or self.ids.new_message_id(), routes)
-                   for i, r in enumerate(requests)]
-        refusals = (self.policy.refusals(project_id, [c.recipient.e164 for c in checked],
-                                         [r.consent_category for r in requests])
-                    if check_policy else [None] * len(checked))
-        results: dict[int, SendResult] = {
-            i: SendResult(message_id=c.message_id, status=REFUSED,
-                          number_of_message_parts=c.content.part_count().parts, detail=refusal)
-            for i, (c, refusal) in enumerate(zip(checked, refusals)) if refusal}
-        wanted = [i for i in range(len(checked)) if i not in results]
+        routes = _RouteCache(self.projects, self.provider, project_id)
+        results: dict[int, SendResult] = {}
+        checked: dict[int, _Checked] = {}
+        for i, request in enumerate(requests):
+            try:
+                checked[i] = self._check(i, request, request.message_id
+                                         or self.ids.new_message_id(), routes)
+            except InvalidSendRequest as exc:
+                if not report_invalid:
+                    raise
+                results[i] = _invalid(request.message_id, exc.code, exc.reason)
+        repeats = self._repeats_within_call(checked, results)
+        candidates = [i for i in checked if i not in results and i not in repeats]
+        refusals = (self.policy.refusals(project_id,
+                                         [checked[i].recipient.e164 for i in candidates],
+                                         [requests[i].consent_category for i in candidates])
+                    if check_policy else [None] * len(candidates))
+        for i, refusal in zip(candidates, refusals):
+            if refusal:
+                results[i] = SendResult(
+                    message_id=checked[i].message_id, status=REFUSED,
+                    number_of_message_parts=checked[i].content.part_count().parts,
+                    detail=refusal)
+        wanted = [i for i in candidates if i not in results]
         size = self.settings.send_batch_size
         batches = [wanted[start:start + size] for start in range(0, len(wanted), size)]
         if batches:
             self._send_batches(project_id, checked, batches, results, now)
-        return [results[i] for i in range(len(checked))]
+        for i, first in repeats.items():
+            results[i] = results[first]
+        if len(requests) == 1 and results[0].error == MessageIdReused.code:
+            raise MessageIdReused(results[0].detail or "message id reused",
+                                  details={"message_id": results[0].message_id})
+        return [results[i] for i in range(len(requests))]
 
-    def _store_batch(self, project_id: str, batch: list[int], messages: list[Message],
+    @staticmethod
+    def _repeats_within_call(checked: dict[int, _Checked], results: dict[int, SendResult]
+                             ) -> dict[int, int]:
+        """Requests that repeat an earlier one of the same call under its id (index ->
+        the first one's index); a different request under a used id is refused."""
+        first: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for i, candidate in checked.items():
+            j = first.setdefault(candidate.message_id, i)
+            if j == i:
+                continue
+            if candidate.asks_for() == checked[j].asks_for():
+                repeats[i] = j
+            else:
+                results[i] = _reused(candidate.message_id)
+        return repeats
+
+    def _store_batch(self, batch: list[int], messages: list[Message],
                      results: dict[int, SendResult]) -> list[Message]:
-        """Store a batch's messages as requested, in one transaction; answer those
-        already stored (a platform's retry) with their status instead."""
-        fresh = self._store_new(messages)
-        fresh_ids = {m.identity.message_id for m in fresh}
+        """Store a batch's messages as requested, in one transaction; returns those to
+        hand to the provider: the new ones, and repeats of messages never handed over.
+        Other repeats are answered with their status; reused ids are refused."""
+        fresh, stored = self._store_new(messages)
+        to_send = list(fresh)
         for i, message in zip(batch, messages):
-            if message.identity.message_id not in fresh_ids:
-                view = self.queries.message(project_id, message.identity.message_id)
-                results[i] = SendResult(message_id=view.message_id, status=view.status,
-                                        number_of_message_parts=view.number_of_message_parts,
-                                        detail="already sent")
-        return fresh
+            existing = stored.get(message.id)
+            if existing is None:
+                continue
+            if not existing.same_request(message):
+                results[i] = _reused(message.identity.message_id)
+            elif existing.status is MessageStatus.REQUESTED and existing.handovers == 0:
+                to_send.append(existing)
+            else:
+                results[i] = SendResult(message_id=existing.identity.message_id,
+                                        status=existing.status.value,
+                                        number_of_message_parts=existing.parts,
+                                        detail=REPEAT)
+        return to_send
 
-    def _send_batches(self, project_id: str, checked: list[_Checked], batches: list[list[int]],
-                      results: dict[int, SendResult], now: datetime) -> None:
+    def _send_batches(self, project_id: str, checked: dict[int, _Checked],
+                      batches: list[list[int]], results: dict[int, SendResult],
+                      now: datetime) -> None:
         """Batch after batch, overlapped: while one batch's request is with the provider
-        (a worker thread waits for it), the next batch is built and stored and the
-        previous batch's answers are recorded. Every message is still stored as
-        requested before its request goes out, and its answer recorded after; requests
-        go out one at a time, in order. A batch stored is always sent, and no batch is
-        stored once a call is known to have failed. Whatever fails (a provider call,
-        storing or recording), the calls already out are finished and their answers
-        recorded where the store allows before the first failure is raised; an answer
-        that cannot be recorded leaves its messages requested until their reports (or a
-        reconcile) settle them, as after a lost answer."""
+        (a worker thread records its hand-over, then waits for the answer), the next
+        batch is built and stored and the previous batch's answers are recorded. Every
+        message is stored as requested, and its hand-over recorded, before its request
+        goes out; requests go out one at a time, in order. No batch is stored once a
+        call is known to have failed. Whatever fails (a provider call, storing or
+        recording), the calls already out are finished and their answers recorded where
+        the store allows before the first failure is raised. A message left requested
+        is settled by the next maintenance round (recovery.py): sent if it was never
+        handed over, else looked up in the provider's logs."""
         failures: list[BaseException] = []
-        in_flight: list[tuple[list[int], list[Message], Future[dict[str, SendOutcome]]]] = []
+        in_flight: list[tuple[list[int], Future[tuple[list[Message],
+                                                      dict[str, SendOutcome]]]]] = []
 
         def finish_oldest() -> None:
-            batch, fresh, answer = in_flight.pop(0)
+            batch, answer = in_flight.pop(0)
             try:
-                sent = self._record_outcomes(fresh, answer.result())
+                claimed, outcomes = answer.result()
+                sent = self.handover.record(claimed, outcomes)
             except Exception as exc:  # raised once the calls still out are recorded
                 failures.append(exc)
                 return
             for i in batch:
-                if i not in results:  # else answered when stored ("already sent")
-                    results[i] = sent[checked[i].message_id]
+                if i not in results:  # else answered when stored (a repeat)
+                    results[i] = sent.get(checked[i].message_id) or SendResult(
+                        message_id=checked[i].message_id, status=MessageStatus.REQUESTED.value,
+                        number_of_message_parts=checked[i].content.part_count().parts,
+                        detail=HANDED_OVER_ELSEWHERE)
 
         def a_call_failed() -> bool:
             return bool(failures) or any(
-                answer.done() and answer.exception() is not None for _, _, answer in in_flight)
+                answer.done() and answer.exception() is not None for _, answer in in_flight)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsledger-send") as worker:
             try:
@@ -148,10 +206,9 @@ class Sending:
                     if a_call_failed():
                         break
                     messages = [self._message(project_id, checked[i], now) for i in batch]
-                    fresh = self._store_batch(project_id, batch, messages, results)
-                    if fresh:
-                        in_flight.append((batch, fresh,
-                                          worker.submit(self._call_provider, fresh)))
+                    to_send = self._store_batch(batch, messages, results)
+                    if to_send:
+                        in_flight.append((batch, worker.submit(self.handover.send, to_send)))
                     if len(in_flight) > 1:
                         finish_oldest()
             except Exception as exc:
@@ -161,34 +218,10 @@ class Sending:
         if failures:
             raise failures[0]
 
-    def _record_outcomes(self, messages: list[Message], outcomes: Mapping[str, SendOutcome]
-                         ) -> dict[str, SendResult]:
-        """The provider's answers, applied to the messages as they were stored; if a
-        report was stored in between (the save collides), to the messages reloaded."""
-        def apply(message: Message) -> None:
-            _apply_send_outcome(message, outcomes[message.identity.message_id],
-                                self.clock.now())
-
-        try:
-            for message in messages:
-                apply(message)
-            self.store.save(*messages)
-            updated = messages
-        except IntegrityError:
-            updated = list(self.store.update(
-                [m.id for m in messages], apply,
-                missing=lambda: MessageNotFound("a message to update is not stored")).values())
-        return {
-            message.identity.message_id: SendResult(
-                message_id=message.identity.message_id, status=message.status.value,
-                number_of_message_parts=message.parts,
-                detail=_detail(outcomes[message.identity.message_id]))
-            for message in updated}
-
     def _check(self, index: int, request: SendRequest, message_id: str,
                routes: _RouteCache) -> _Checked:
         """Everything about a request that can be wrong, found before anything of the
-        call is stored: the whole call is refused at the first problem."""
+        call is stored."""
         try:
             if not request.customer_id:
                 raise InvalidSendRequest(index, "customer_id must not be empty")
@@ -220,13 +253,13 @@ class Sending:
             waiting_window=self.settings.waiting_window,
         )
 
-    def _store_new(self, messages: list[Message]) -> list[Message]:
-        """Save in one transaction. A message id already stored (a platform retrying a
-        send) is left as it is and not sent again."""
+    def _store_new(self, messages: list[Message]) -> tuple[list[Message], dict[UUID, Message]]:
+        """Save in one transaction; returns the messages saved and, for ids already
+        stored (a platform repeating a send), the stored messages, left as they are."""
         pending = {m.id: list(m.pending_events) for m in messages}
         try:
             self.store.save(*messages)
-            return messages
+            return messages, {}
         except IntegrityError:
             # The failed save took the events off the aggregates; nothing was written.
             stored = self.store.load_many(pending)
@@ -234,57 +267,38 @@ class Sending:
             for message in fresh:
                 message.pending_events[:] = pending[message.id]
             self.store.save(*fresh)
-            return fresh
-
-    def _call_provider(self, chunk: list[Message]) -> dict[str, SendOutcome]:
-        outgoing = [
-            OutgoingMessage(
-                project_id=m.identity.project_id, integration_id=m.identity.integration_id,
-                message_id=m.identity.message_id, to=m.identity.recipient,
-                sender=m.identity.sender, content=content_from_dict(m.content),
-                campaign_id=m.identity.campaign_id,
-            )
-            for m in chunk
-        ]
-        answered = {o.message_id: o for o in self.provider.send(outgoing)}
-        return {
-            m.identity.message_id: answered.get(
-                m.identity.message_id, Unknown(m.identity.message_id, "no answer for message"))
-            for m in chunk
-        }
+            return fresh, stored
 
 
 class _RouteCache:
-    """Routes of one send call: the project's settings are read once, not per message."""
+    """Routes of one send call: the project's settings are read, and the provider
+    asked whether it reaches an integration, once per call, not per message."""
 
-    def __init__(self, projects: ProjectDirectory, project_id: str) -> None:
-        self.projects, self.project_id = projects, project_id
+    def __init__(self, projects: ProjectDirectory, provider: SmsProvider,
+                 project_id: str) -> None:
+        self.projects, self.provider, self.project_id = projects, provider, project_id
         self._routes: dict[tuple[str | None, str | None], Route] = {}
 
     def route(self, integration_id: str | None, sender: str | None) -> Route:
         key = (integration_id, sender)
         if key not in self._routes:
-            self._routes[key] = self.projects.route(self.project_id, integration_id, sender)
+            route = self.projects.route(self.project_id, integration_id, sender)
+            if not self.provider.reaches(self.project_id, route.integration_id):
+                raise UnknownIntegration(f"no provider account for integration "
+                                   f"{route.integration_id!r} of project {self.project_id!r}")
+            self._routes[key] = route
         return self._routes[key]
 
 
-def _apply_send_outcome(message: Message, outcome: SendOutcome, now: datetime) -> None:
-    if isinstance(outcome, Accepted):
-        message.accept(at=now, parts=outcome.parts)
-    elif isinstance(outcome, SendRefused):
-        message.refuse(at=now, status_code=outcome.status_code, error=outcome.error,
-                       comment=outcome.comment)
-    elif isinstance(outcome, StatusInAnswer):
-        if outcome.outcome.is_final:
-            message.record_report(outcome.outcome, received_at=now)
-        else:
-            message.accept(at=now, parts=outcome.outcome.parts)
-    # Unknown: the message stays requested; never guess.
+REPEAT = "repeat of an earlier send with this message id"
 
 
-def _detail(outcome: SendOutcome) -> str | None:
-    if isinstance(outcome, Unknown):
-        return outcome.reason
-    if isinstance(outcome, SendRefused):
-        return " ".join(str(p) for p in (outcome.status_code, outcome.error, outcome.comment) if p)
-    return None
+def _invalid(message_id: str | None, error: str, reason: str) -> SendResult:
+    return SendResult(message_id=message_id, status=INVALID, number_of_message_parts=0,
+                      detail=reason, error=error)
+
+
+def _reused(message_id: str) -> SendResult:
+    return _invalid(message_id, MessageIdReused.code,
+                    f"message_id {message_id!r} was already used for another request "
+                    "(another number, text, sender or customer); use a new id")

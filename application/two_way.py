@@ -7,11 +7,15 @@ double opt-in requests).
 - A reply is attributed to the latest message sent in the project to that number
   from that number of ours (the statistics projection keeps that index); with none,
   it is still recorded, unattributed.
-- A keyword matches the first word only. Its action (revoke, grant) changes the
-  consent of its category; a grant while a double opt-in waits confirms it. Its
-  automatic answer goes back through the project's default provider, from the
-  number the customer wrote to, under a message id derived from the reply's: a
-  callback Infobip repeats never answers twice.
+- A keyword matches the first word only. Its action changes consent: revoke and grant
+  (STOP, START) that of its category; confirm (YES) only grants the double opt-ins the
+  number is waiting on, so a "yes please" nobody asked for grants nothing and is not
+  answered. The automatic answer goes back through the project's default provider,
+  from the number the customer wrote to, under a message id derived from the reply's:
+  a callback Infobip repeats never answers twice.
+- A double opt-in confirmation goes from a numeric sender of the integration (the one
+  asked for, else the default sender if numeric, else the first numeric one): an
+  alphanumeric sender cannot receive the YES, so it is refused.
 - A permanent delivery error marks the number invalid in the project (see
   smsledger.application.policy).
 """
@@ -36,6 +40,7 @@ from smsledger.domain.consent import (
     Consent,
     ConsentSource,
     ConsentStatus,
+    confirmation_sender,
     consent_id,
     validate_category,
 )
@@ -92,14 +97,22 @@ class TwoWayMessaging:
                     for m in messages}
         quarantine_ids = {quarantine_id(project_id, q.source, q.raw): q for q in quarantined}
         counts = {"applied": 0}
+        asked: set[Any] = set()  # consents that ever had a double opt-in request
+        unanswered: set[str] = set()  # confirmations that confirmed nothing
 
         def receive(known: dict[Any, Aggregate]) -> list[Aggregate]:
             changed: list[Aggregate] = []
             consents: dict[Any, Consent] = {}
+            unanswered.clear()
             for aggregate_id, (sms, latest) in readings.items():
-                if aggregate_id in known:
-                    continue  # a repeated delivery of a reply already kept
                 rule = keywords.get(first_word(sms.text) or "")
+                if aggregate_id in known:  # a repeated delivery of a reply already kept:
+                    # answered again (the answer's id makes it once) if it confirmed.
+                    if rule and rule.action is KeywordAction.CONFIRM and not any(
+                            c.is_granted for c in _asked_of(known, asked, project_id,
+                                                           _e164(sms.sender))):
+                        unanswered.add(sms.message_id)
+                    continue
                 campaign = latest.get("campaign_id") if latest else None
                 reply = InboundMessage.receive(
                     project_id=project_id, integration_id=integration_id,
@@ -111,19 +124,18 @@ class TwoWayMessaging:
                     keyword=rule.keyword if rule else None,
                     nps_score=nps_score(sms.text) if campaign in nps_campaigns else None)
                 changed.append(reply)
-                if rule and rule.action is KeywordAction.GRANT:
-                    # A positive reply confirms the number's waiting double opt-ins (of
-                    # any category); with none waiting, it grants the keyword's category.
-                    waiting = [c for c in known.values() if isinstance(c, Consent)
-                               and c.project_id == project_id and c.number == reply.sender
-                               and c.status is ConsentStatus.REQUESTED]
-                    confirmed = [c for c in waiting
+                if rule and rule.action is KeywordAction.CONFIRM:
+                    # Confirms the number's waiting double opt-ins (of any category); with
+                    # none waiting (or all expired) it grants nothing.
+                    confirmed = [c for c in _asked_of(known, asked, project_id, reply.sender)
                                  if c.confirm(at=now, customer_id=reply.customer_id)]
-                    consents.update({c.id: c for c in waiting})
+                    consents.update({c.id: c for c in confirmed})
                     if not confirmed:
-                        consent = self._consent_for(consents, known, project_id, reply.sender,
-                                                    rule.category, now)
-                        consent.grant(ConsentSource.KEYWORD, at=now, customer_id=reply.customer_id)
+                        unanswered.add(sms.message_id)
+                elif rule and rule.action is KeywordAction.GRANT:
+                    consent = self._consent_for(consents, known, project_id, reply.sender,
+                                                rule.category, now)
+                    consent.grant(ConsentSource.KEYWORD, at=now, customer_id=reply.customer_id)
                 elif rule and rule.action is KeywordAction.REVOKE:
                     consent = self._consent_for(consents, known, project_id, reply.sender,
                                                 rule.category, now)
@@ -140,13 +152,15 @@ class TwoWayMessaging:
             rules = [(sms, keywords.get(first_word(sms.text) or ""))
                      for sms, _ in readings.values()]
             ids += [consent_id(project_id, _e164(sms.sender), rule.category)
-                    for sms, rule in rules if rule]
-            if any(rule and rule.action is KeywordAction.GRANT for _, rule in rules):
-                ids += self._waiting_consent_ids()
-            return self.store.load_many(ids)
+                    for sms, rule in rules if rule and rule.action is not KeywordAction.CONFIRM]
+            asked.clear()
+            if any(rule and rule.action is KeywordAction.CONFIRM for _, rule in rules):
+                asked.update(self._waiting_consent_ids())
+            return self.store.load_many([*ids, *asked])
 
         self.store.retrying(lambda: receive(load()))
-        self._answer(project_id, list(readings.values()), keywords)
+        self._answer(project_id, [(sms, latest) for sms, latest in readings.values()
+                                  if sms.message_id not in unanswered], keywords)
         return IngestResult(applied=counts["applied"], noted=len(messages) - counts["applied"],
                             quarantined=len(quarantined))
 
@@ -213,20 +227,31 @@ class TwoWayMessaging:
 
     def request_double_opt_in(self, project_id: str, number: str, category: str, *,
                               customer_id: str, text: str | None = None,
-                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY
-                              ) -> ConsentView:
-        """Send the confirmation SMS; a positive reply (a granting keyword such as YES)
-        within `valid_for` grants the consent, otherwise the request expires."""
+                              valid_for: timedelta = DEFAULT_CONFIRMATION_VALIDITY,
+                              sender: str | None = None) -> ConsentView:
+        """Send the confirmation SMS, from `sender` (one of the default integration's
+        senders, numeric: the YES must reach it; default: a numeric sender of the
+        integration); a confirming reply (YES) within `valid_for` grants the consent,
+        otherwise the request expires."""
         e164 = PhoneNumber.parse(number).e164
         validate_category(category)
         text = text or (f"Reply YES to receive {category.replace('_', ' ')} messages from us. "
                         "Reply STOP to opt out.")
-        (sent,) = self.send(project_id, [SendRequest(customer_id=customer_id, to=e164, text=text)],
-                            check_policy=False)
+        request = SendRequest(customer_id=customer_id, to=e164, text=text,
+                              sender=self._confirmation_sender(project_id, sender))
+        (sent,) = self.send(project_id, [request], check_policy=False)
         self._change_consent(project_id, e164, category, lambda c: c.request(
             message_id=sent.message_id, at=self.clock.now(), valid_for=valid_for,
             customer_id=customer_id))
         return self.consent(project_id, e164, category)
+
+    def _confirmation_sender(self, project_id: str, sender: str | None) -> str | None:
+        route = self.projects.route(project_id, None, sender)  # refuses a sender not its own
+        settings = self.projects.find(project_id)
+        integration = settings.integrations.get(route.integration_id) if settings else None
+        return confirmation_sender(sender, default=route.sender,
+                                   senders=integration.senders if integration else (),
+                                   integration_id=route.integration_id)
 
     def expire_consent_requests(self, now: datetime | None = None) -> int:
         """Expire double opt-ins nobody confirmed in time; returns how many."""
@@ -254,6 +279,13 @@ class TwoWayMessaging:
             return [consent]
 
         self.store.retrying(attempt)
+
+
+def _asked_of(known: dict[Any, Aggregate], asked: set[Any], project_id: str,
+             number: str) -> list[Consent]:
+    """The number's consents in the project that ever had a double opt-in request."""
+    return [c for key, c in known.items() if key in asked and isinstance(c, Consent)
+            and c.project_id == project_id and c.number == number]
 
 
 def _e164(digits: str) -> str:

@@ -11,10 +11,11 @@ from smsledger.domain.campaign_events import CampaignEvent
 
 @dataclass(frozen=True)
 class SendResult:
-    message_id: str
+    message_id: str | None  # None only for an invalid request that named no id
     status: str
     number_of_message_parts: int
     detail: str | None = None  # why a message stayed requested, or was refused
+    error: str | None = None  # for status `invalid`: e.g. invalid_message, message_id_reused
 
 
 @dataclass(frozen=True)

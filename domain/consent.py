@@ -4,6 +4,8 @@ granted, revoked, expired; each with its source and time."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -39,12 +41,57 @@ def consent_id(project_id: str, number: str, category: str) -> UUID:
     return _CONSENT_IDS.id_for(project_id, number, category)
 
 
+# A category: 1-64 letters, digits, '_' or '-', at least one a letter or digit. The
+# HTTP service states the same pattern in its OpenAPI document (with ^...$ around it).
+CATEGORY_PATTERN = r"[_-]*[^\W_][\w-]*"
+CATEGORY_MAX_LENGTH = 64
+_CATEGORY = re.compile(CATEGORY_PATTERN)
+
+
 def validate_category(category: object) -> str:
-    if not isinstance(category, str) or not category or len(category) > 64 \
-            or not category.replace("_", "").replace("-", "").isalnum():
+    if not isinstance(category, str) or len(category) > CATEGORY_MAX_LENGTH \
+            or not _CATEGORY.fullmatch(category):
         raise InvalidCategory(f"consent category {category!r} must be 1-64 letters, digits, "
                               "'_' or '-'")
     return category
+
+
+class NoReplyPath(DomainError):
+    """A double opt-in confirmation would go from a sender the customer cannot answer."""
+
+    code = "sender_cannot_receive_replies"
+
+
+# Digits, as a phone number or a short code: a customer can reply to it. An alphanumeric
+# sender ("AcmeShop") cannot be replied to, so a YES to it never arrives.
+_NUMERIC_SENDER = re.compile(r"\+?[0-9]+")
+
+
+def can_receive_replies(sender: str) -> bool:
+    return _NUMERIC_SENDER.fullmatch(sender) is not None
+
+
+def confirmation_sender(chosen: str | None, *, default: str | None,
+                        senders: Sequence[str], integration_id: str) -> str | None:
+    """The sender of a double opt-in confirmation: `chosen` (already checked to be one
+    of the integration's `senders`) when it can receive the YES, else the default
+    sender when numeric, else the first numeric sender. With no senders known (an
+    embedding whose accounts live elsewhere), the provider's default: None."""
+    if chosen is not None:
+        if not can_receive_replies(chosen):
+            raise NoReplyPath(f"sender {chosen!r} is alphanumeric and cannot receive replies: "
+                              "the customer's YES would never arrive; choose a numeric sender "
+                              "(a phone number or short code)")
+        return chosen
+    if not senders:
+        return default
+    numeric = [s for s in ((default,) if default else ()) + tuple(senders)
+               if can_receive_replies(s)]
+    if not numeric:
+        raise NoReplyPath(f"integration {integration_id!r} has no numeric sender that could "
+                          "receive the customer's YES; add a phone number or short code to "
+                          "its senders, or name one as `sender`", code="no_numeric_sender")
+    return numeric[0]
 
 
 class Consent(Aggregate):

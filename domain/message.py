@@ -2,7 +2,13 @@
 
     requested --provider accepted--> enqueued --report--> delivered | rejected | failed
         |                               |
-        +--provider refused--> enqueue_failed    +--window passed, no final report--> window closed
+        +--provider refused,            +--window passed, no final report--> window closed
+        |  or never accepted after
+        |  every attempt--> enqueue_failed
+
+While requested, each hand-over to the provider is recorded before the request goes
+out, so a message never handed over (a crash between storing and calling) is known
+to be safe to send, and one handed over is never sent again without asking first.
 
 Every change is an event whose timestamp is the domain's own time (the provider's
 done-at time where there is one), passed in by the caller: this module reads no
@@ -105,6 +111,8 @@ class Message(Aggregate):
             message.window_closed = None
             message.late = False
             message.seen_reports = {}
+            message.handovers = 0
+            message.handed_over_at = None
 
     class Enqueued(Aggregate.Event):
         parts: int | None
@@ -115,6 +123,16 @@ class Message(Aggregate):
             message.enqueued_at = self.timestamp
             if self.parts:
                 message.parts = self.parts
+
+    class HandedOver(Aggregate.Event):
+        """Recorded just before the message's request goes to the provider: from here
+        on the provider may have it."""
+
+        attempt: int
+
+        def apply(self, message: Message) -> None:
+            message.handovers = self.attempt
+            message.handed_over_at = self.timestamp
 
     class EnqueueFailed(Aggregate.Event):
         status_code: int
@@ -192,6 +210,8 @@ class Message(Aggregate):
         window_closed: WindowOutcome | None
         late: bool
         seen_reports: dict[str, bool]
+        handovers: int
+        handed_over_at: datetime | None
 
     @classmethod
     def request(
@@ -252,7 +272,26 @@ class Message(Aggregate):
         """Enqueued, no final status yet, and the window still open."""
         return self.status is MessageStatus.ENQUEUED and self.window_closed is None
 
+    def same_request(self, other: Message) -> bool:
+        """Whether `other`, built from a new request under the same id, asks for what
+        this message asked for: then it is a repeat, not a reuse of the id."""
+        return _what_was_asked(self._requested) == _what_was_asked(other._requested)
+
     # --- commands -----------------------------------------------------------------
+
+    def hand_over(self, *, at: datetime) -> bool:
+        """About to hand the message to the provider (again); False, recording
+        nothing, once the provider's answer or a report has settled it."""
+        if self.status is not MessageStatus.REQUESTED:
+            return False
+        self.trigger_event(self.HandedOver, timestamp=at, attempt=self.handovers + 1)
+        return True
+
+    def give_up(self, *, at: datetime, reason: str, comment: str) -> None:
+        """Every attempt is used up and the provider never accepted the message."""
+        if self.status is MessageStatus.REQUESTED:
+            self.trigger_event(self.EnqueueFailed, timestamp=at, status_code=0, error=reason,
+                               comment=comment)
 
     def accept(self, *, at: datetime, parts: int | None = None) -> None:
         """The provider accepted the send request."""
@@ -293,8 +332,10 @@ class Message(Aggregate):
                 accepted_at = outcome.sent_at or event_time
                 self.trigger_event(self.Enqueued, timestamp=accepted_at, parts=outcome.parts,
                                    implied_by_report=True)
+            # Late is a fact of the times (the report's own or its arrival), whether or
+            # not the window-closing job has run yet.
             closes_at = self.window_closes_at
-            late = closes_at is not None and received_at > closes_at
+            late = closes_at is not None and max(event_time, received_at) > closes_at
             self.trigger_event(
                 _FINAL_EVENT[outcome.final_status], timestamp=event_time,
                 outcome=stored, received_at=received_at, late=late,
@@ -316,6 +357,11 @@ class Message(Aggregate):
         self.trigger_event(self.ReportNoted, timestamp=event_time, outcome=stored_outcome,
                            received_at=received_at, effect=effect.value)
 
+
+def _what_was_asked(requested: Message.Requested) -> tuple[Any, ...]:
+    """Who, what, from where and for what: a request's substance, its id aside."""
+    return (requested.integration_id, requested.customer_id, requested.campaign_id,
+            requested.action_id, requested.recipient, requested.sender, requested.content)
 
 # Looked up with DeliveryOutcome.final_status (Optional in general, never None for
 # the final outcomes that reach the lookup).

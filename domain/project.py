@@ -2,9 +2,12 @@
 
 A project holds its API tokens, its Infobip integrations (each with its senders and
 its webhook secret), its default SMS provider and its campaign-event name. Secrets
-are never stored: tokens and webhook secrets are kept as SHA-256 hashes (they are
-random and long, so a fast hash is enough) and compared in constant time. Every
-change records `changed_by`, the id of the token (or "cli") that made it.
+are never stored in the clear: tokens and webhook secrets are kept as SHA-256 hashes
+(they are random and long, so a fast hash is enough) and compared in constant time;
+the Infobip API key, which must be sent as it is, is stored sealed (encrypted by the
+application with a key the store does not hold; only events written before sealing
+hold it in plain text). Every change records `changed_by`, the id of the token (or
+"cli") that made it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
@@ -22,7 +26,7 @@ from eventsourcing.domain import Aggregate
 
 from smsledger.domain.campaign_events import DEFAULT_EVENT_NAME
 from smsledger.domain.consent import validate_category
-from smsledger.domain.errors import DomainError, InvalidEventName
+from smsledger.domain.errors import DomainError, InvalidEventName, NotFound
 from smsledger.domain.identifiers import NameBasedIds
 from smsledger.domain.replies import (
     DEFAULT_KEYWORDS,
@@ -39,6 +43,7 @@ _EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\- ]{0,126}[A-Za-z0-9_]$|^[
 # Ids appear in URLs and tokens: keep them plain.
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_SENDERS = 100
+TOKEN_PREFIX = "sml_"  # tokens read `sml_<project>.<token id>.<secret>`
 ROLES = ("admin", "member")
 
 
@@ -48,6 +53,10 @@ class InvalidSettings(DomainError):
 
 class UnknownIntegration(DomainError):
     pass
+
+
+class UnknownToken(NotFound):
+    public_message = "no such token"
 
 
 def project_settings_id(project_id: str) -> UUID:
@@ -79,18 +88,38 @@ def _matches(secret: str, expected_hash: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Token:
+    """An API token as the store knows it: its id and role, never its secret."""
+
+    token_id: str
+    token_hash: str = field(repr=False)
+    role: str
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def describe(self, project_id: str) -> dict[str, Any]:
+        """What may be shown of it: the token's public prefix, never its secret."""
+        return {"token_id": self.token_id, "role": self.role,
+                "token": f"{TOKEN_PREFIX}{project_id}.{self.token_id}.****",
+                "issued_at": self.issued_at.isoformat(), "issued_by": self.issued_by,
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+                "revoked_by": self.revoked_by}
+
+
+@dataclass(frozen=True)
 class Integration:
     integration_id: str
     base_url: str
+    # The API key as stored: sealed (api_key_sealed), or in plain text in events
+    # written before keys were sealed. The application opens it.
     api_key: str = field(repr=False)
+    api_key_sealed: bool
     senders: tuple[str, ...]
     default_sender: str | None
     webhook_nonce: str = field(repr=False)  # the webhook secret is derived from it
     webhook_secret_hash: str = field(repr=False)
-
-    @property
-    def masked_api_key(self) -> str:
-        return "****" + self.api_key[-4:] if len(self.api_key) > 8 else "****"
 
     def verify_webhook_secret(self, secret: str) -> bool:
         return _matches(secret, self.webhook_secret_hash)
@@ -130,7 +159,7 @@ class ProjectSettings(Aggregate):
             settings.name = self.name
             settings.campaign_event_name = DEFAULT_EVENT_NAME
             settings.campaign_event_renamed = False
-            settings.tokens = {}  # token id -> (hash, role, revoked)
+            settings.tokens = {}  # token id -> Token
             settings.integrations = {}  # integration id -> Integration
             settings.default_provider = None
             settings.keywords = {rule.keyword: rule for rule in DEFAULT_KEYWORDS}
@@ -151,12 +180,28 @@ class ProjectSettings(Aggregate):
         changed_by: str
 
         def apply(self, settings: ProjectSettings) -> None:
-            settings.tokens[self.token_id] = {"hash": self.token_hash, "role": self.role}
+            settings.tokens[self.token_id] = Token(
+                self.token_id, self.token_hash, self.role, issued_at=self.timestamp,
+                issued_by=self.changed_by)
+
+    class TokenRevoked(Aggregate.Event):
+        token_id: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.tokens[self.token_id] = replace(
+                settings.tokens[self.token_id], revoked_at=self.timestamp,
+                revoked_by=self.changed_by)
 
     class IntegrationConfigured(Aggregate.Event):
+        """Version 2 stores the API key sealed (`api_key_sealed`); version 1 events,
+        written before, hold it in plain text and are read as such."""
+
+        class_version = 2
         integration_id: str
         base_url: str
         api_key: str
+        api_key_sealed: bool
         senders: list[str]
         default_sender: str | None
         webhook_nonce: str
@@ -166,9 +211,13 @@ class ProjectSettings(Aggregate):
         def apply(self, settings: ProjectSettings) -> None:
             settings.integrations[self.integration_id] = Integration(
                 integration_id=self.integration_id, base_url=self.base_url,
-                api_key=self.api_key, senders=tuple(self.senders),
-                default_sender=self.default_sender, webhook_nonce=self.webhook_nonce,
-                webhook_secret_hash=self.webhook_secret_hash)
+                api_key=self.api_key, api_key_sealed=self.api_key_sealed,
+                senders=tuple(self.senders), default_sender=self.default_sender,
+                webhook_nonce=self.webhook_nonce, webhook_secret_hash=self.webhook_secret_hash)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["api_key_sealed"] = False
 
     class DefaultProviderChosen(Aggregate.Event):
         integration_id: str
@@ -214,7 +263,7 @@ class ProjectSettings(Aggregate):
         name: str
         campaign_event_name: str
         campaign_event_renamed: bool
-        tokens: dict[str, dict[str, str]]  # token id -> {"hash": ..., "role": ...}
+        tokens: dict[str, Token]
         integrations: dict[str, Integration]
         default_provider: str | None  # an integration id
         keywords: dict[str, KeywordRule]
@@ -243,15 +292,28 @@ class ProjectSettings(Aggregate):
         self.trigger_event(self.TokenIssued, timestamp=at, token_id=token_id,
                            token_hash=secret_hash(secret), role=role, changed_by=changed_by)
 
+    def revoke_token(self, token_id: str, *, changed_by: str, at: datetime) -> None:
+        """Revoke the token: from now on it authenticates nothing. Revoking it again
+        changes nothing."""
+        token = self.tokens.get(token_id)
+        if token is None:
+            raise UnknownToken(f"no token {token_id!r} in this project")
+        if token.revoked_at is None:
+            self.trigger_event(self.TokenRevoked, timestamp=at, token_id=token_id,
+                               changed_by=changed_by)
+
     def configure_integration(self, integration_id: str, *, base_url: str, api_key: str,
+                              seal: Callable[[str], str],
                               senders: list[str], default_sender: str | None,
                               webhook_nonce: str, webhook_secret_hash: str, changed_by: str,
                               at: datetime) -> None:
+        """`seal` turns the (valid) API key into the form the store keeps."""
         validate_id("integration id", integration_id)
         base_url, api_key, senders_tuple, default_sender = validate_integration(
             base_url, api_key, senders, default_sender)
         self.trigger_event(self.IntegrationConfigured, timestamp=at,
-                           integration_id=integration_id, base_url=base_url, api_key=api_key,
+                           integration_id=integration_id, base_url=base_url,
+                           api_key=seal(api_key), api_key_sealed=True,
                            senders=list(senders_tuple), default_sender=default_sender,
                            webhook_nonce=webhook_nonce, webhook_secret_hash=webhook_secret_hash,
                            changed_by=changed_by)
@@ -299,7 +361,9 @@ class ProjectSettings(Aggregate):
         if token is None:
             _matches(secret, "0" * 64)  # same work either way: timing tells nothing
             return None
-        return token["role"] if _matches(secret, token["hash"]) else None
+        if not _matches(secret, token.token_hash):
+            return None
+        return token.role if token.revoked_at is None else None
 
     def integration(self, integration_id: str | None) -> Integration:
         """The named integration, or the default provider when none is named."""

@@ -18,8 +18,11 @@ _SCORE = re.compile(r"^\s*(\d{1,2})(?!\d)")
 
 
 class KeywordAction(str, Enum):
-    REVOKE = "revoke"
-    GRANT = "grant"
+    REVOKE = "revoke"  # the keyword's category
+    GRANT = "grant"  # the keyword's category: a customer's own request (START)
+    # Only confirms a double opt-in the number is waiting on (of any category): a YES
+    # nobody asked for grants nothing, or any "yes please" would subscribe.
+    CONFIRM = "confirm"
     NONE = "none"
 
 
@@ -42,13 +45,19 @@ DEFAULT_KEYWORDS = (
     KeywordRule("UNSUBSCRIBE", KeywordAction.REVOKE, answer=_UNSUBSCRIBED),
     KeywordRule("START", KeywordAction.GRANT,
                 answer="You are subscribed again. Reply STOP to unsubscribe."),
-    KeywordRule("YES", KeywordAction.GRANT,
+    KeywordRule("YES", KeywordAction.CONFIRM,
                 answer="Thank you, your subscription is confirmed. Reply STOP to unsubscribe."),
 )
 
 
+# One word of letters or digits (any script). The HTTP service states the same pattern in
+# its OpenAPI document (with ^...$ around it).
+KEYWORD_PATTERN = r"[^\W_]{1,32}"
+KEYWORD_MAX_LENGTH = 32
+
+
 def normalise_keyword(keyword: object) -> str:
-    if not isinstance(keyword, str) or not re.fullmatch(r"[^\W_]{1,32}", keyword.strip()):
+    if not isinstance(keyword, str) or not re.fullmatch(KEYWORD_PATTERN, keyword.strip()):
         raise InvalidKeyword(f"keyword {keyword!r} must be one word of 1-32 letters or digits")
     return keyword.strip().upper()
 

@@ -79,3 +79,17 @@ Feature: What became of each campaign SMS
     When a message is sent to "+385921234567"
     And the project maps the "campaign" event to "sms_status"
     Then the campaign event feed shows events named "sms_status"
+
+  Scenario: A report done after the window closed is late, whenever the window job runs
+    When a message is sent to "+385921234567"
+    And 5 days pass before the window job runs
+    And Infobip reports "DELIVERED_TO_HANDSET"
+    Then the message is "delivered"
+    And the delivery is marked late
+
+  Scenario: A campaign audited as of a moment, then after it
+    When a message is sent to "+385921234567"
+    And an hour passes
+    And Infobip reports "DELIVERED_TO_HANDSET"
+    Then the campaign audited as of half an hour after the send counts 1 "pending"
+    And the campaign audited now counts 1 "delivered"

@@ -19,13 +19,34 @@ Feature: Two-way SMS: replies, consent and list hygiene
     Then the consent of "+385921234567" to "sms_marketing" is "granted"
     And no automatic answer was sent
 
+  Scenario: START subscribes again after a STOP
+    When "+385921234567" replies "STOP"
+    And "+385921234567" replies "START"
+    Then the consent of "+385921234567" to "sms_marketing" is "granted"
+    And an automatic answer saying "subscribed again" was sent to "+385921234567"
+
+  Scenario: A YES nobody asked for grants nothing
+    When "+385921234568" replies "yes please"
+    Then the consent of "+385921234568" to "sms_marketing" is "none"
+    And no automatic answer was sent
+    And the feed shows no consent step for "+385921234568"
+
   Scenario: Double opt-in confirmed by YES
     When a double opt-in to "sms_news" is requested for "+385921234568"
-    Then a confirmation SMS was sent to "+385921234568"
+    Then a confirmation SMS was sent to "+385921234568" from "+385991234567"
     And the consent of "+385921234568" to "sms_news" is "requested"
     When "+385921234568" replies "yes please"
     Then the consent of "+385921234568" to "sms_news" is "granted"
+    And the consent of "+385921234568" to "sms_marketing" is "none"
+    And an automatic answer saying "confirmed" was sent to "+385921234568"
     And the feed shows the consent steps "consent_requested, consent_granted" for "+385921234568"
+
+  Scenario: The confirmation goes from a number the YES can reach, not from a name
+    Given the project's default sender is the name "Acme"
+    When a double opt-in to "sms_news" is requested for "+385921234568"
+    Then a confirmation SMS was sent to "+385921234568" from "+385991234567"
+    When a double opt-in to "sms_news" is requested for "+385921234568" from "Acme"
+    Then the request is refused because "cannot receive replies"
 
   Scenario: Double opt-in without a reply expires
     When a double opt-in to "sms_news" is requested for "+385921234568"

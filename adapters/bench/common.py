@@ -386,6 +386,8 @@ def databases(choice: str) -> list[str]:
 def settings_for(database_url: str, **overrides: Any) -> Settings:
     from smsledger.adapters.runtime.config import load_settings
 
+    # The simulator answers on loopback: a private address (see allow_private_networks).
+    overrides.setdefault("allow_private_networks", True)
     return load_settings(database_url=database_url, secret_key=BENCH_SECRET_KEY, **overrides)
 
 

@@ -242,7 +242,7 @@ def _prepare(ledger: LedgerApplication, sizes: dict[str, int], start: int = 0) -
                                      campaign_id=f"ingest-{name}", start=chunk_start)
             results = ledger.send(PROJECT, requests)
             assert all(r.status == "enqueued" for r in results), results[:3]
-            ids += [r.message_id for r in results]
+            ids += [r.message_id for r in results if r.message_id]
             recipients += [r.to for r in requests]
         batch = _Batch(ids, recipients)
         batch.bodies = callback_bodies(ids, recipients)

@@ -35,6 +35,7 @@ from smsledger.adapters.bench.profiling import Profiles, now
 from smsledger.adapters.bench.workload import API_KEY, INTEGRATION, PROJECT, SENDER, send_requests
 from smsledger.adapters.bootstrap import build_ledger, build_projects
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
+from smsledger.adapters.infobip.addresses import ProviderAddresses
 from smsledger.adapters.infobip.provider import InfobipProvider
 from smsledger.application.ports import OutgoingMessage, SendOutcome, SmsProvider
 
@@ -157,8 +158,9 @@ def _campaign(database: str, url: str, settings: Any, simulator: SimulatorProces
     # Wired as smsledger.adapters.bootstrap.bootstrap wires the service, with the
     # adapter's batch size chosen here and its batches timed.
     projects = build_projects(settings)
-    provider = TimedProvider(InfobipProvider(ProjectAccounts(projects, PUBLIC_URL),
-                                             batch_size=provider_batch))
+    provider = TimedProvider(InfobipProvider(
+        ProjectAccounts(projects, PUBLIC_URL), batch_size=provider_batch,
+        addresses=ProviderAddresses(settings.allow_private_networks)))
     ledger = build_ledger(settings, provider=provider, projects=projects)
     try:
         if ledger.projects.find(PROJECT) is None:

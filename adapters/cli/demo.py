@@ -112,6 +112,9 @@ def run_demo(settings: Settings | None = None, *, messages: int = 300,
              progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
              ) -> DemoResult:
     settings = settings or load_settings()
+    # The simulator answers on loopback, which integrations may only point at when
+    # private networks are allowed; the demo's project is its own.
+    settings = settings.model_copy(update={"allow_private_networks": True})
     started = time.monotonic()
     project_id = "demo-" + secrets.token_hex(3)
     campaign_id = "spring-sale-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

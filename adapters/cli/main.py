@@ -85,6 +85,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    """Rounds of the periodic work; each prints what it did as one JSON line."""
+    import time
+    from datetime import timedelta
+
+    from smsledger.adapters.bootstrap import bootstrap
+
+    older_than = None if args.older_than is None else timedelta(seconds=args.older_than)
+    with bootstrap(settings=settings, public_url=args.public_url) as channel:
+        while True:
+            print(json.dumps(channel.run_maintenance(older_than=older_than)), flush=True)
+            if args.once:
+                return EXIT_OK
+            time.sleep(args.interval)
+
+
 def _projects_create(args: argparse.Namespace, settings: Settings) -> int:
     return _administer(settings, lambda projects: {
         "project_id": args.project_id,
@@ -125,6 +141,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text!r}")
     return value
 
 
@@ -216,6 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(serve)
     serve.set_defaults(handler=_with_settings(_serve))
 
+    maintenance = commands.add_parser(
+        "maintenance", help="run the periodic work the service runs in the background: "
+                            "expire double opt-ins, release parked reports, close waiting "
+                            "windows, send what was never handed to Infobip, reconcile, "
+                            "resend or give up (README: Reliability); prints JSON per round")
+    maintenance.add_argument("--once", action="store_true", help="run one round and exit")
+    maintenance.add_argument("--interval", type=_positive, default=60,
+                             help="seconds between rounds without --once (default 60)")
+    maintenance.add_argument("--older-than", type=_seconds, default=None, metavar="SECONDS",
+                             help="override every waiting time of recovery (0: everything "
+                                  "unresolved now)")
+    maintenance.add_argument("--public-url", default=None,
+                             help="where Infobip reaches the service, for the webhook URLs of "
+                                  "messages sent (env SMSLEDGER_PUBLIC_URL)")
+    _store_options(maintenance)
+    maintenance.set_defaults(handler=_with_settings(_maintenance))
+
     projects = commands.add_parser("projects", help="project administration")
     project_commands = projects.add_subparsers(dest="projects_command", required=True)
     create_project = project_commands.add_parser(
@@ -234,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("--role", required=True, choices=["admin", "member"])
     _store_options(create_token)
     create_token.set_defaults(handler=_with_settings(_tokens_create))
+    from smsledger.adapters.cli.tokens import add_token_commands
+
+    add_token_commands(token_commands, store_options=_store_options, with_settings=_with_settings)
 
     keys = commands.add_parser("keys", help="encryption keys for stored events")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

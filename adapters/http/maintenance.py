@@ -1,12 +1,13 @@
-"""The service's periodic work: close waiting windows, expire double opt-ins, and
-reconcile messages whose answer or report was lost. Each round is safe to repeat
-and to run in several processes at once (commands are idempotent, writes retried)."""
+"""The service's periodic work: a round of SmsChannel.run_maintenance every
+`interval` seconds (the same round as `smsledger maintenance --once`). Each round is
+safe to repeat and to run in several processes at once (commands are idempotent,
+writes retried)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from typing import Any
 
 from smsledger.adapters.facade import SmsChannel
 
@@ -14,18 +15,14 @@ log = logging.getLogger("smsledger.maintenance")
 
 
 class Maintenance:
-    def __init__(self, channel: SmsChannel, *, interval: float = 60.0,
-                 reconcile_after: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(self, channel: SmsChannel, *, interval: float = 60.0) -> None:
         self.channel = channel
         self.interval = interval
-        self.reconcile_after = reconcile_after
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
-    def run_once(self) -> dict[str, int]:
-        closed = self.channel.close_due_windows()
-        settled = self.channel.reconcile(self.reconcile_after)
-        return {"windows_closed": closed, "reconciled": settled.applied}
+    def run_once(self) -> dict[str, Any]:
+        return self.channel.run_maintenance()
 
     def start(self) -> Maintenance:
         self._thread.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from smsledger.adapters.http.auth import caller
 from smsledger.adapters.http.context import ServiceContext, context_of
@@ -22,6 +22,8 @@ from smsledger.application.projects import Principal
 from smsledger.application.views import SendResult
 from smsledger.domain.errors import Refused
 
+CURSOR_PATTERN = "^[0-9]+$"  # a feed position, as `next` gives it
+
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Messages"], responses=ERRORS)
 
 
@@ -33,9 +35,11 @@ def _request(message: MessageIn) -> SendRequest:
         message_id=message.message_id, consent_category=message.consent_category)
 
 
-def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[SendOut]:
+def _send(request: Request, project_id: str, messages: list[MessageIn], *,
+          report_invalid: bool = False) -> list[SendOut]:
     context: ServiceContext = context_of(request)
-    results: list[SendResult] = context.channel.send(project_id, [_request(m) for m in messages])
+    results: list[SendResult] = context.channel.send(
+        project_id, [_request(m) for m in messages], report_invalid=report_invalid)
     for result in results:
         context.metrics.statuses.labels(result.status).inc()
     return [SendOut(**vars(r)) for r in results]
@@ -43,9 +47,21 @@ def _send(request: Request, project_id: str, messages: list[MessageIn]) -> list[
 
 @router.post("/messages", status_code=202, response_model=SendOut, summary="Send one message")
 def send_one(project_id: str, body: MessageIn, request: Request,
+             idempotency_key: str | None = Header(
+                 default=None, min_length=1, max_length=200, description=(
+                     "the message's id, as `message_id` in the body: the same key with the "
+                     "same request is answered again and not sent twice; with another "
+                     "request it is 409 message_id_reused")),
              _: Principal = Depends(caller)) -> SendOut:
     """409 with the code `consent_missing` or `number_invalid` when the send policy
-    refuses it: it is then neither stored nor sent."""
+    refuses it: it is then neither stored nor sent; 409 `message_id_reused` when its
+    id (or Idempotency-Key) was used for another request."""
+    if idempotency_key is not None:
+        if body.message_id not in (None, idempotency_key):
+            raise ApiError(422, "invalid_request", "Idempotency-Key and message_id differ", [
+                {"field": "header.idempotency-key",
+                 "problem": "must equal the body's message_id when both are given"}])
+        body = body.model_copy(update={"message_id": idempotency_key})
     (result,) = _send(request, project_id, [body])
     if result.status == "refused":
         raise Refused(_REFUSALS.get(result.detail or "", "the send policy refused it"),
@@ -64,7 +80,10 @@ _REFUSALS = {
              summary="Send many messages, in batches to Infobip; refused ones say why")
 def send_batch(project_id: str, body: MessageBatchIn, request: Request,
                _: Principal = Depends(caller)) -> SendBatchOut:
-    return SendBatchOut(messages=_send(request, project_id, body.messages))
+    """One result per message, in order: an invalid message gets the status `invalid`
+    and its `error` and is neither stored nor sent, and the others are sent. 422 only
+    when the body itself is malformed."""
+    return SendBatchOut(messages=_send(request, project_id, body.messages, report_invalid=True))
 
 
 @router.get("/messages/{message_id}", summary="A message's status and full history")
@@ -74,12 +93,10 @@ def get_message(project_id: str, message_id: str, request: Request,
 
 
 @router.get("/events", response_model=EventsOut, summary="The campaign-event feed")
-def events(project_id: str, request: Request, after: str = Query("0", description=(
-               "the `next` cursor of the previous page; 0 for the start")),
+def events(project_id: str, request: Request, after: str = Query(
+               "0", pattern=CURSOR_PATTERN, max_length=19,
+               description="the `next` cursor of the previous page; 0 for the start"),
            limit: int = Query(100, ge=1, le=1000), _: Principal = Depends(caller)) -> EventsOut:
-    if not after.isdigit():
-        raise ApiError(422, "invalid_request", "invalid field(s): query.after",
-                       [{"field": "query.after", "problem": "must be a cursor from `next`"}])
     page = context_of(request).channel.campaign_events(project_id, after=int(after),
                                                             limit=limit)
     return EventsOut(**page.to_dict())

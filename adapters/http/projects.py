@@ -1,11 +1,13 @@
-"""Project settings over HTTP: integrations, default SMS provider, event-name mapping.
-Changes need an admin token and are recorded with the token's id."""
+"""Project settings over HTTP: integrations, default SMS provider, event-name mapping,
+API tokens. Changes need an admin token and are recorded with the token's id."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 
 from smsledger.adapters.http.auth import admin, caller
 from smsledger.adapters.http.context import ServiceContext, context_of
@@ -30,7 +32,8 @@ def _out(context: ServiceContext, project_id: str, integration: Integration,
          secret: str | None = None) -> IntegrationOut:
     return IntegrationOut(
         integration_id=integration.integration_id, base_url=integration.base_url,
-        api_key=integration.masked_api_key, senders=list(integration.senders),
+        api_key=context.projects.masked_api_key(project_id, integration),
+        senders=list(integration.senders),
         default_sender=integration.default_sender,
         webhooks=WebhooksOut(
             delivery_reports=context.webhook_url(project_id, integration.integration_id,
@@ -86,3 +89,36 @@ def put_mapping(project_id: str, body: EventMappingIn, request: Request,
 def settings_history(project_id: str, request: Request,
                      _: Principal = Depends(caller)) -> dict[str, Any]:
     return {"history": context_of(request).projects.history(project_id)}
+
+
+# --- API tokens ---------------------------------------------------------------------
+
+class TokenOut(BaseModel):
+    token_id: str
+    role: str
+    token: str = Field(description="the token's public prefix; its secret is never shown",
+                       examples=["sml_acme.3f2a1b9c0d4e.****"])
+    issued_at: datetime
+    issued_by: str = Field(description="the id of the token (or 'cli') that issued it")
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class TokensOut(BaseModel):
+    tokens: list[TokenOut]
+
+
+@router.get("/tokens", response_model=TokensOut,
+            summary="The project's API tokens, secrets never shown (admin)")
+def list_tokens(project_id: str, request: Request,
+                _: Principal = Depends(admin)) -> TokensOut:
+    tokens = context_of(request).projects.tokens(project_id)
+    return TokensOut(tokens=[TokenOut(**token) for token in tokens])
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut,
+               summary="Revoke an API token: refused from the next request on (admin)")
+def revoke_token(project_id: str, token_id: str, request: Request,
+                 who: Principal = Depends(admin)) -> TokenOut:
+    return TokenOut(**context_of(request).projects.revoke_token(
+        project_id, token_id, changed_by=who.token_id))

@@ -73,10 +73,15 @@ class MessageBatchIn(Strict):
 
 
 class SendOut(BaseModel):
-    message_id: str
-    status: str
+    message_id: str | None = Field(description="null only for an invalid message sent "
+                                               "without its own id")
+    status: str = Field(description="enqueued, requested (the answer is awaited), "
+                                    "enqueue_failed, delivered, rejected, failed; refused "
+                                    "(send policy) or invalid (see error): not stored")
     number_of_message_parts: int
     detail: str | None = None
+    error: str | None = Field(default=None, description="for status invalid: invalid_message "
+                                                        "or message_id_reused")
 
 
 class SendBatchOut(BaseModel):

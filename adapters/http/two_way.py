@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 
 from smsledger.adapters.http.auth import admin, caller
 from smsledger.adapters.http.schemas import ERRORS, Strict
 from smsledger.adapters.http.context import context_of
 from smsledger.application.projects import Principal
+from smsledger.domain.consent import CATEGORY_MAX_LENGTH, CATEGORY_PATTERN
+from smsledger.domain.replies import KEYWORD_MAX_LENGTH, KEYWORD_PATTERN
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["Two-way SMS"], responses=ERRORS)
+
+# Path parameters state the constraints the domain applies, so a request the OpenAPI
+# document allows is not refused for its shape (tests/service/test_openapi_parameters.py
+# holds them to the domain's rules).
+#
+# The category and keyword patterns are the domain's own (Python `re`, where \w is every
+# letter and digit str.isalnum() knows). They are stated in the document, and the domain
+# enforces them: Path(pattern=) would have pydantic-core check them with Rust's regex,
+# whose \w differs ("²" is a digit to Python, not to Rust), refusing what the domain
+# takes. An ECMA-262 reader sees \w as ASCII: a subset, still all accepted.
+#
+# A phone number as PhoneNumber.parse takes it: international format, the '+' optional
+# (Infobip writes none), digits perhaps grouped by single spaces or dashes; 6 to 19
+# digits, the range of valid numbers in libphonenumber's metadata. Whether the number
+# exists in its country's plan is more than a pattern can say: that is still a 422.
+PHONE_PATTERN = r"^\+?[1-9](?:[ -]?[0-9]){5,18}$"
+Number = Annotated[str, Path(
+    pattern=PHONE_PATTERN, min_length=6, max_length=38, examples=["+385921234567"],
+    description="the customer's phone number in international format, '+' optional")]
+CATEGORY_RULES: dict[str, Any] = {
+    "min_length": 1, "max_length": CATEGORY_MAX_LENGTH,
+    "json_schema_extra": {"pattern": f"^{CATEGORY_PATTERN}$"},
+    "description": "consent category: 1-64 letters, digits, '_' or '-', at least one letter "
+                   "or digit"}
+Category = Annotated[str, Path(examples=["sms_marketing"], **CATEGORY_RULES)]
+Keyword = Annotated[str, Path(
+    min_length=1, max_length=KEYWORD_MAX_LENGTH, examples=["STOP"],
+    json_schema_extra={"pattern": f"^{KEYWORD_PATTERN}$"},
+    description="one word of 1-32 letters or digits, any case")]
 
 
 class ConsentIn(Strict):
@@ -27,11 +57,22 @@ class DoubleOptInIn(Strict):
     text: str | None = Field(default=None, description="the confirmation SMS; a default asks "
                                                        "for YES")
     valid_for_hours: float = Field(default=24, gt=0, le=24 * 30)
+    # Checked by the ledger, not here, so a wrong sender gets an answer naming the problem.
+    sender: str | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="one of the default integration's senders, numeric (a phone number or "
+                    "short code) so the customer's YES can reach it; an alphanumeric sender "
+                    "is refused (422 sender_cannot_receive_replies). Default: the default "
+                    "sender if numeric, else the integration's first numeric sender (none: "
+                    "422 no_numeric_sender)")
 
 
 class KeywordIn(Strict):
-    action: str = Field(description="revoke, grant or none")
-    category: str = "sms_marketing"
+    action: str = Field(description="revoke or grant (the category's consent), confirm (only "
+                                    "the double opt-ins the number waits on) or none")
+    category: str = Field(default="sms_marketing", min_length=1,
+                          max_length=CATEGORY_MAX_LENGTH,
+                          json_schema_extra={"pattern": f"^{CATEGORY_PATTERN}$"})
     answer: str | None = Field(default=None, description="sent back automatically")
 
 
@@ -39,27 +80,37 @@ class NpsIn(Strict):
     survey: bool = True
 
 
-@router.get("/consents/{number}", summary="A number's consent to a category")
-def get_consent(project_id: str, number: str, request: Request,
-                category: str = Query("sms_marketing"), _: Principal = Depends(caller)) -> dict[str, Any]:
+@router.get("/consents/{number}", summary="A number's consent to a category (query "
+                                          "parameter, default sms_marketing)")
+def get_consent(project_id: str, number: Number, request: Request,
+                category: Annotated[str, Query(**CATEGORY_RULES)] = "sms_marketing",
+                _: Principal = Depends(caller)) -> dict[str, Any]:
     return context_of(request).channel.consent(project_id, number, category).to_dict()
 
 
-@router.put("/consents/{number}/{category}", summary="Grant or revoke consent (source: api)")
-def put_consent(project_id: str, number: str, category: str, body: ConsentIn, request: Request,
-                _: Principal = Depends(caller)) -> dict[str, Any]:
+@router.get("/consents/{number}/{category}", summary="A number's consent to a category")
+def get_consent_to(project_id: str, number: Number, category: Category, request: Request,
+                   _: Principal = Depends(caller)) -> dict[str, Any]:
+    return context_of(request).channel.consent(project_id, number, category).to_dict()
+
+
+@router.put("/consents/{number}/{category}",
+            summary="Grant or revoke consent (source: api) (admin)")
+def put_consent(project_id: str, number: Number, category: Category, body: ConsentIn,
+                request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
     channel = context_of(request).channel
     change = channel.grant_consent if body.granted else channel.revoke_consent
     return change(project_id, number, category, customer_id=body.customer_id).to_dict()
 
 
 @router.post("/consents/{number}/{category}/double-opt-in", status_code=202,
-             summary="Send a confirmation SMS; a YES in time grants the consent")
-def double_opt_in(project_id: str, number: str, category: str, body: DoubleOptInIn,
+             summary="Send a confirmation SMS from a numeric sender; a YES in time grants "
+                     "the consent")
+def double_opt_in(project_id: str, number: Number, category: Category, body: DoubleOptInIn,
                   request: Request, _: Principal = Depends(caller)) -> dict[str, Any]:
     return context_of(request).channel.request_double_opt_in(
         project_id, number, category, customer_id=body.customer_id, text=body.text,
-        valid_for=timedelta(hours=body.valid_for_hours)).to_dict()
+        valid_for=timedelta(hours=body.valid_for_hours), sender=body.sender).to_dict()
 
 
 @router.get("/keywords", summary="Keyword auto-responses")
@@ -68,7 +119,7 @@ def get_keywords(project_id: str, request: Request, _: Principal = Depends(calle
 
 
 @router.put("/keywords/{keyword}", summary="Add or change a keyword (admin)")
-def put_keyword(project_id: str, keyword: str, body: KeywordIn, request: Request,
+def put_keyword(project_id: str, keyword: Keyword, body: KeywordIn, request: Request,
                 who: Principal = Depends(admin)) -> dict[str, Any]:
     projects = context_of(request).projects
     projects.configure_keyword(project_id, keyword, action=body.action, category=body.category,
@@ -77,7 +128,7 @@ def put_keyword(project_id: str, keyword: str, body: KeywordIn, request: Request
 
 
 @router.delete("/keywords/{keyword}", summary="Remove a keyword (admin)")
-def delete_keyword(project_id: str, keyword: str, request: Request,
+def delete_keyword(project_id: str, keyword: Keyword, request: Request,
                    who: Principal = Depends(admin)) -> dict[str, Any]:
     projects = context_of(request).projects
     projects.remove_keyword(project_id, keyword, changed_by=who.token_id)
@@ -85,14 +136,15 @@ def delete_keyword(project_id: str, keyword: str, request: Request,
 
 
 @router.get("/numbers/{number}", summary="Whether a number is marked invalid")
-def get_number(project_id: str, number: str, request: Request,
+def get_number(project_id: str, number: Number, request: Request,
                _: Principal = Depends(caller)) -> dict[str, Any]:
     return context_of(request).channel.number_status(project_id, number)
 
 
-@router.post("/numbers/{number}/revalidate", summary="Allow sends to a number marked invalid")
-def revalidate(project_id: str, number: str, request: Request,
-               who: Principal = Depends(caller)) -> dict[str, Any]:
+@router.post("/numbers/{number}/revalidate",
+             summary="Allow sends to a number marked invalid (admin)")
+def revalidate(project_id: str, number: Number, request: Request,
+               who: Principal = Depends(admin)) -> dict[str, Any]:
     return context_of(request).channel.revalidate_number(project_id, number,
                                                               changed_by=who.token_id)
 

@@ -16,10 +16,16 @@ class InfobipAccount:
     delivery_webhook_url: str | None = field(default=None, repr=False)
 
 
+class AccountUnusable(Exception):
+    """The integration exists but cannot be sent through (the message says why and
+    what to do): a refusal of the send, not an unknown integration."""
+
+
 class AccountDirectory(ABC):
     @abstractmethod
     def account(self, project_id: str, integration_id: str) -> InfobipAccount | None:
-        """The account, or None when the project has no such integration."""
+        """The account, or None when the project has no such integration;
+        AccountUnusable when it has one that cannot be used."""
 
 
 class StaticAccounts(AccountDirectory):

@@ -1,10 +1,11 @@
-"""Reconciliation lookups: what Infobip knows of messages whose fate we lost.
+"""Recovery lookups: what Infobip knows of messages whose fate we lost.
 
-First `GET /sms/3/reports`: reports that were not pushed to a webhook. Infobip
-returns each of those once only, so everything fetched is handed back to be
-stored. Then `GET /sms/3/logs` for the messages still without a report: a log
-tells whether Infobip accepted a message whose send answer was lost, and its
-latest status. (Infobip keeps both for 48 hours.)
+`pulled_reports`: `GET /sms/3/reports` or `GET /mms/2/reports`, reports that were not
+pushed to a webhook. Infobip returns each of those once only, so the caller stores
+them before asking anything else. `logs`: `GET /sms/3/logs` for the messages still
+without a report: a log tells whether Infobip accepted a message whose send answer
+was lost, and its latest status. Infobip documents no logs for MMS, so an MMS is
+known from its reports alone. (Infobip keeps both for 48 hours.)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import httpx
 
 from smsledger.adapters.infobip.accounts import AccountDirectory
+from smsledger.adapters.infobip.addresses import ProviderAddresses, VettedTransport
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.application.commands import ProviderReport
 from smsledger.application.ports import DeliveryLookup
@@ -22,29 +24,37 @@ from smsledger.domain.errors import DomainError
 
 log = logging.getLogger("smsledger.infobip.lookup")
 
-REPORTS_PATH = "/sms/3/reports"
-LOGS_PATH = "/sms/3/logs"
+REPORTS_PATHS = {"sms": "/sms/3/reports", "mms": "/mms/2/reports"}
+LOGS_PATHS = {"sms": "/sms/3/logs"}
 MAX_IDS_PARAMETER = 2048  # characters of comma-separated ids Infobip accepts
 
 
 class InfobipLookup(DeliveryLookup):
     def __init__(self, accounts: AccountDirectory, *,
-                 timeout: httpx.Timeout = httpx.Timeout(10.0, connect=5.0)) -> None:
+                 timeout: httpx.Timeout = httpx.Timeout(10.0, connect=5.0),
+                 addresses: ProviderAddresses | None = None) -> None:
+        """`addresses`: where it may connect; default public addresses only."""
         self.accounts = accounts
         self.timeout = timeout
+        self.addresses = addresses or ProviderAddresses(allow_private_networks=False)
 
-    def lookup(self, project_id: str, integration_id: str,
-               message_ids: Sequence[str]) -> list[ProviderReport]:
+    def pulled_reports(self, project_id: str, integration_id: str,
+                       message_ids: Sequence[str], *, kind: str) -> list[ProviderReport]:
+        return self._ask(project_id, integration_id, REPORTS_PATHS.get(kind), message_ids)
+
+    def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,
+             kind: str) -> list[ProviderReport]:
+        return self._ask(project_id, integration_id, LOGS_PATHS.get(kind), message_ids)
+
+    def _ask(self, project_id: str, integration_id: str, path: str | None,
+             message_ids: Sequence[str]) -> list[ProviderReport]:
         account = self.accounts.account(project_id, integration_id)
-        if account is None or not message_ids:
+        if account is None or path is None or not message_ids:
             return []
         headers = {"Authorization": f"App {account.api_key}", "Accept": "application/json"}
         with httpx.Client(base_url=account.base_url, timeout=self.timeout,
                           headers=headers) as client:
-            found = self._fetch(client, REPORTS_PATH, message_ids)
-            reported = {r.message_id for r in found}
-            rest = [m for m in message_ids if m not in reported]
-            return found + (self._fetch(client, LOGS_PATH, rest) if rest else [])
+            return self._fetch(client, path, message_ids)
 
     def _fetch(self, client: httpx.Client, path: str,
                message_ids: Sequence[str]) -> list[ProviderReport]:

@@ -1,11 +1,12 @@
 """Infobip accounts as the projects configured them (smsledger.application.projects), with
-webhook URLs that carry each integration's credentials for Infobip to call back."""
+their API keys opened and webhook URLs that carry each integration's credentials for
+Infobip to call back."""
 
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount
+from smsledger.adapters.infobip.accounts import AccountDirectory, AccountUnusable, InfobipAccount
 from smsledger.application.projects import ProjectDirectory
 
 
@@ -19,9 +20,14 @@ class ProjectAccounts(AccountDirectory):
         integration = settings.integrations.get(integration_id) if settings else None
         if integration is None:
             return None
+        api_key = self.projects.api_key(project_id, integration)
+        if api_key is None:
+            raise AccountUnusable(
+                f"integration {integration_id!r}'s API key was sealed with another secret "
+                "key than this service's: PUT the integration again with its API key")
         secret = self.projects.webhook_secret(project_id, integration)
         return InfobipAccount(
-            base_url=integration.base_url, api_key=integration.api_key,
+            base_url=integration.base_url, api_key=api_key,
             delivery_webhook_url=self._with_credentials(
                 f"{self.public_url}/v1/webhooks/infobip/{project_id}/{integration_id}"
                 "/delivery-reports", integration_id, secret))

@@ -10,12 +10,18 @@ How answers become outcomes (design.md, "The message lifecycle"):
   that persists is a refusal, a 5xx that persists is ambiguous -> Unknown.
 - Timeouts and dropped connections: ambiguous, retried with the same message ids;
   if still unanswered -> Unknown, and the message stays requested.
+- A base URL that resolves to a private address (adapters/infobip/addresses.py) is
+  not connected to: a refusal, unless an earlier attempt may have got through.
 Every retry resends the same body: no path sends a message under a new id.
+
+What went wrong on the network (refused, reset, which status) is logged here, never
+given back: the caller's reason is generic, so answers do not map what listens where.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -25,7 +31,8 @@ from typing import Any
 
 import httpx
 
-from smsledger.adapters.infobip.accounts import AccountDirectory, InfobipAccount
+from smsledger.adapters.infobip.accounts import AccountDirectory, AccountUnusable, InfobipAccount
+from smsledger.adapters.infobip.addresses import AddressRefused, ProviderAddresses, VettedTransport
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.adapters.infobip.requests import (
     MMS_PATH,
@@ -45,7 +52,10 @@ from smsledger.application.ports import (
 )
 from smsledger.domain.errors import DomainError
 
+log = logging.getLogger("smsledger.infobip.provider")
+
 MAX_DESTINATIONS_PER_REQUEST = 1000
+UNREACHABLE = "provider unreachable: no definite answer after {} attempts"
 # Infobip's status for a messageId it already has: after an ambiguous attempt it
 # means that attempt got through, so it is not a rejection of the message.
 DUPLICATE_MESSAGE_ID_STATUS = "REJECTED_DUPLICATE_MESSAGE_ID"
@@ -72,7 +82,9 @@ class InfobipProvider(SmsProvider):
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        addresses: ProviderAddresses | None = None,
     ) -> None:
+        """`addresses`: where it may connect; default public addresses only."""
         if not 1 <= batch_size <= MAX_DESTINATIONS_PER_REQUEST:
             raise ValueError(f"batch_size must be 1..{MAX_DESTINATIONS_PER_REQUEST}")
         self.accounts = accounts
@@ -81,6 +93,7 @@ class InfobipProvider(SmsProvider):
         self.retry = retry
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.addresses = addresses or ProviderAddresses(allow_private_networks=False)
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -91,7 +104,12 @@ class InfobipProvider(SmsProvider):
             groups.setdefault(key, []).append(message)
         outcomes: dict[str, SendOutcome] = {}
         for (project_id, integration_id, kind), group in groups.items():
-            account = self.accounts.account(project_id, integration_id)
+            try:
+                account = self.accounts.account(project_id, integration_id)
+            except AccountUnusable as exc:
+                outcomes.update({m.message_id: SendRefused(
+                    m.message_id, 401, "API_KEY_UNREADABLE", str(exc)) for m in group})
+                continue
             for start in range(0, len(group), self.batch_size):
                 chunk = group[start:start + self.batch_size]
                 if account is None:
@@ -102,6 +120,12 @@ class InfobipProvider(SmsProvider):
                 else:
                     outcomes.update(self._send_chunk(account, kind, chunk, may_split=True))
         return [outcomes[m.message_id] for m in messages]
+
+    def reaches(self, project_id: str, integration_id: str) -> bool:
+        try:
+            return self.accounts.account(project_id, integration_id) is not None
+        except AccountUnusable:
+            return True  # configured: send() refuses it, saying why and what to do
 
     def close(self) -> None:
         with self._lock:
@@ -131,6 +155,11 @@ class InfobipProvider(SmsProvider):
             last_response = None
             try:
                 response = client.post(path, content=body, headers=_headers(account))
+            except AddressRefused as exc:
+                if ambiguous:  # an earlier attempt may have been accepted
+                    break
+                return {m.message_id: SendRefused(m.message_id, 403, "PROVIDER_ADDRESS_REFUSED",
+                                                  str(exc)) for m in chunk}
             except httpx.ConnectError as exc:
                 last_problem = f"could not connect: {exc}"
                 continue
@@ -153,8 +182,11 @@ class InfobipProvider(SmsProvider):
             return {m.message_id: SendRefused(m.message_id, 429, error.code or "TOO_MANY_REQUESTS",
                                           error.comment or "throttled by Infobip")
                     for m in chunk}
-        reason = f"no definite answer after {attempts} attempts ({last_problem})"
-        return {m.message_id: Unknown(m.message_id, reason) for m in chunk}
+        log.warning("no definite answer from the provider", extra={"fields": {
+            "base_url": account.base_url, "attempts": attempts, "problem": last_problem,
+            "messages": len(chunk)}})
+        return {m.message_id: Unknown(m.message_id, UNREACHABLE.format(attempts))
+                for m in chunk}
 
     def _retry_delay(self, retry_number: int, response: httpx.Response | None) -> float:
         delay = self.retry.delay(retry_number, self.rng)
@@ -181,9 +213,9 @@ class InfobipProvider(SmsProvider):
         with self._lock:
             client = self._clients.get(base_url)
             if client is None:
+                limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
                 client = httpx.Client(base_url=base_url, timeout=self.timeout,
-                                      limits=httpx.Limits(max_connections=20,
-                                                          max_keepalive_connections=10))
+                                      transport=VettedTransport(self.addresses, limits=limits))
                 self._clients[base_url] = client
             return client
 
@@ -205,18 +237,23 @@ def _accepted(chunk: list[OutgoingMessage], response: httpx.Response, *,
     for message in chunk:
         entry = by_id.get(message.message_id)
         outcomes[message.message_id] = (
-            _entry_outcome(message.message_id, entry, ambiguous=ambiguous) if entry
+            _entry_outcome(message.message_id, entry, ambiguous=ambiguous, resend=message.resend)
+            if entry
             else Unknown(message.message_id, "Infobip's answer did not mention the message"))
     return outcomes
 
 
-def _entry_outcome(message_id: str, entry: dict[str, Any], *, ambiguous: bool) -> SendOutcome:
+def _entry_outcome(message_id: str, entry: dict[str, Any], *, ambiguous: bool,
+                   resend: bool) -> SendOutcome:
     try:
         outcome = outcome_from_infobip(entry)
     except (DomainError, ValueError) as exc:
         return Unknown(message_id, f"unreadable status in Infobip's answer: {exc}")
     if not outcome.is_final:
         return Accepted(message_id, parts=outcome.parts)
-    if ambiguous and (outcome.status_name or "").upper() == DUPLICATE_MESSAGE_ID_STATUS:
-        return Unknown(message_id, "an earlier attempt was accepted; waiting for its report")
+    if (outcome.status_name or "").upper() == DUPLICATE_MESSAGE_ID_STATUS:
+        if resend:  # an earlier hand-over of ours reached Infobip: it has the message
+            return Accepted(message_id)
+        if ambiguous:
+            return Unknown(message_id, "an earlier attempt was accepted; waiting for its report")
     return StatusInAnswer(message_id, outcome)

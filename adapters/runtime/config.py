@@ -32,7 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from smsledger.adapters.runtime.persistence import persistence_env
+from smsledger.adapters.runtime.persistence import DEFAULT_STORE_TIMEOUT, persistence_env
 from smsledger.domain.errors import DomainError, InvalidInput
 from smsledger.domain.project import validate_event_name
 
@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     waiting_window_days: float = Field(default=4.0, gt=0, le=365)
     send_batch_size: int = Field(default=500, ge=1, le=1000)
+    # Recovery (README, "Reliability"): a message never handed to Infobip is sent by
+    # the background work once this old; one handed over without a final status is
+    # looked up in Infobip's logs after reconcile_after, sent again under the same id
+    # when the logs still do not know it resend_after its last hand-over, and ends
+    # enqueue_failed (not_accepted_by_provider) once max_send_attempts are used up.
+    send_unsent_after_seconds: float = Field(default=60, ge=0)
+    reconcile_after_seconds: float = Field(default=15 * 60, ge=0)
+    resend_after_seconds: float = Field(default=30 * 60, ge=0)
+    max_send_attempts: int = Field(default=3, ge=1, le=20)
     campaign_event_names: dict[str, str] = Field(default_factory=dict)
     # Encrypts every stored event (AES-GCM); base64 of 16, 24 or 32 random bytes.
     # Without it events are stored in clear. Losing it loses the store.
@@ -61,6 +70,13 @@ class Settings(BaseSettings):
     # and the largest request body it accepts.
     public_url: str | None = None
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Integrations' base URLs must be https on public addresses; true also allows
+    # plain http and private, loopback and link-local ones (development, the
+    # simulator, a gateway inside your network). Never on a multi-tenant service.
+    allow_private_networks: bool = False
+    # How long a request waits for a store that does not answer before answering 503
+    # (seconds; SQLite rounds up to whole seconds). /healthz answers within 1 s.
+    store_timeout_seconds: float = Field(default=DEFAULT_STORE_TIMEOUT, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod
@@ -97,7 +113,7 @@ class Settings(BaseSettings):
 
     def store_env(self) -> dict[str, str]:
         """The event-sourcing library's settings for the store these settings name."""
-        env = persistence_env(self.database_url)
+        env = persistence_env(self.database_url, self.store_timeout_seconds)
         if self.encryption_key is not None:
             env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher",
                        CIPHER_KEY=self.encryption_key.get_secret_value())

@@ -1,8 +1,10 @@
 """Random secrets and the service's secret key.
 
 Webhook secrets are derived from the secret key (HMAC-SHA256), so the store only
-needs their hashes. The key comes from SMSLEDGER_SECRET_KEY, or else from a key
-file, created with owner-only permissions on first use (default ./smsledger.key).
+needs their hashes; Infobip API keys are sealed with a key derived from it (AES-GCM),
+so the store holds them encrypted. The key comes from SMSLEDGER_SECRET_KEY, or else
+from a key file, created with owner-only permissions on first use (default
+./smsledger.key).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from smsledger.application.ports import SecretSource, WebhookSecrets
+from Crypto.Cipher import AES
+
+from smsledger.application.ports import SecretSealer, SecretSource, WebhookSecrets
 
 
 MIN_KEY_LENGTH = 16  # as the SMSLEDGER_SECRET_KEY setting requires
@@ -108,3 +112,44 @@ class HmacWebhookSecrets(WebhookSecrets):
         message = f"webhook\x1f{project_id}\x1f{integration_id}\x1f{nonce}".encode()
         digest = hmac.new(self._key.bytes(), message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]  # 192 bits
+
+
+class AesGcmSealer(SecretSealer):
+    """Seals with AES-256-GCM under a key derived from the secret key (HMAC-SHA256),
+    the binding as associated data: a sealed value opens only with the same secret
+    key, for what it was bound to. Sealed text: `v1.<key id>.<base64 of nonce, tag,
+    ciphertext>`; the key id (not secret) tells a value sealed under another key."""
+
+    VERSION = "v1"
+
+    def __init__(self, key: SecretKey) -> None:
+        self._key = key
+
+    def seal(self, secret: str, *, bound_to: str) -> str:
+        key, key_id = self._keys()
+        nonce = secrets.token_bytes(12)
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+        cipher.update(bound_to.encode())
+        ciphertext, tag = cipher.encrypt_and_digest(secret.encode())
+        sealed = base64.urlsafe_b64encode(nonce + tag + ciphertext).decode()
+        return f"{self.VERSION}.{key_id}.{sealed}"
+
+    def open(self, sealed: str, *, bound_to: str) -> str | None:
+        version, _, rest = sealed.partition(".")
+        sealed_key_id, _, body = rest.partition(".")
+        key, key_id = self._keys()
+        if version != self.VERSION or sealed_key_id != key_id:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(body.encode())
+            cipher = AES.new(key, AES.MODE_GCM, nonce=raw[:12])
+            cipher.update(bound_to.encode())
+            return cipher.decrypt_and_verify(raw[28:], raw[12:28]).decode()
+        except (ValueError, UnicodeDecodeError):  # tampered, or bound to another
+            return None
+
+    def _keys(self) -> tuple[bytes, str]:
+        secret_key = self._key.bytes()
+        key = hmac.new(secret_key, b"smsledger\x1fseal\x1fv1", hashlib.sha256).digest()
+        key_id = hmac.new(secret_key, b"smsledger\x1fkey-id", hashlib.sha256).hexdigest()[:8]
+        return key, key_id

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
+from smsledger.application.errors import CampaignNotFound
 from smsledger.application.ports import SendRefused, Unknown
 from smsledger.domain.outcome import Price
 from support.statuses import outcome
@@ -67,6 +68,15 @@ def test_another_projects_campaign_of_the_same_name_is_not_counted(ledger):
     send(ledger)
     ledger.send("globex", [SendRequest(customer_id="c", to=HR, text="Hi", campaign_id="spring")])
     assert ledger.audit("acme", "spring").counts["requested"] == 1
+
+
+def test_a_campaign_no_message_was_requested_for_is_not_found(ledger):
+    """A typo gets an error, not a believable all-zero funnel."""
+    send(ledger)
+    with pytest.raises(CampaignNotFound):
+        ledger.audit("acme", "sprign")
+    with pytest.raises(CampaignNotFound):
+        ledger.audit("globex", "spring")  # embedded: projects are known by their messages
 
 
 def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatch):

@@ -58,4 +58,4 @@ def test_a_concurrent_change_is_retried_not_lost(make_ledger, database_url, cloc
     sender.close()
     assert result.applied == 1
     history = [h.event for h in webhook.message("acme", sent.message_id).history]
-    assert history == ["Requested", "Enqueued", "ReportNoted", "Delivered"]
+    assert history == ["Requested", "HandedOver", "Enqueued", "ReportNoted", "Delivered"]

@@ -76,6 +76,6 @@ def test_history_is_oldest_first_with_details(ledger, clock):
         "UNDELIVERABLE_NOT_DELIVERED", error="EC_UNIDENTIFIED_SUBSCRIBER", done_at=clock.now()))])
     view = ledger.message("acme", message_id)
     assert view.status == "failed"
-    assert [h.event for h in view.history] == ["Requested", "Enqueued", "Failed"]
+    assert [h.event for h in view.history] == ["Requested", "HandedOver", "Enqueued", "Failed"]
     assert view.history[-1].details["outcome"]["error_name"] == "EC_UNIDENTIFIED_SUBSCRIBER"
     assert view.to_dict()["history"][0]["event"] == "Requested"

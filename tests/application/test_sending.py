@@ -21,7 +21,7 @@ def test_a_sent_message_is_stored_requested_then_enqueued(ledger, provider):
     assert result.status == "enqueued"
     assert result.number_of_message_parts == 1
     view = ledger.message("acme", result.message_id)
-    assert [h.event for h in view.history] == ["Requested", "Enqueued"]
+    assert [h.event for h in view.history] == ["Requested", "HandedOver", "Enqueued"]
     assert provider.sent[0].message_id == result.message_id  # our id goes to the provider
 
 
@@ -102,7 +102,7 @@ def test_a_report_stored_while_the_answer_is_awaited_is_kept(make_ledger):
     (result,) = ledger.send("acme", [request()])
     assert result.status == "delivered"
     view = ledger.message("acme", result.message_id)
-    assert [h.event for h in view.history] == ["Requested", "Enqueued", "Delivered"]
+    assert [h.event for h in view.history] == ["Requested", "HandedOver", "Enqueued", "Delivered"]
 
 
 def test_every_stored_batch_is_sent_even_when_a_provider_call_fails(make_ledger):

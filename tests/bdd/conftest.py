@@ -49,7 +49,7 @@ STORES = ["memory", "sqlite", "postgres"]
 def pytest_generate_tests(metafunc):
     # pytest-bdd asks for step fixtures while the scenario runs, so a parametrized
     # `world` fixture is never seen at collection: parametrize each scenario instead.
-    if metafunc.module.__name__.endswith(("test_scenarios", "test_two_way")):
+    if metafunc.module.__name__.endswith(("test_scenarios", "test_two_way", "test_recovery")):
         metafunc.fixturenames.append("store_kind")
         metafunc.parametrize("store_kind", STORES)
 
@@ -132,6 +132,29 @@ def _reports_older(world, status):
 def _days_pass(world, days):
     world.clock.advance(timedelta(days=int(days)))
     world.channel.close_due_windows()
+
+
+@when("5 days pass before the window job runs")
+def _days_pass_without_the_job(world):
+    world.clock.advance(timedelta(days=5))
+
+
+@when("an hour passes")
+def _an_hour_passes(world):
+    world.notes["sent_at"] = world.clock.now()
+    world.clock.advance(timedelta(hours=1))
+
+
+@then(parsers.parse('the campaign audited as of half an hour after the send counts 1 "{key}"'))
+def _audited_as_of(world, key):
+    moment = world.notes["sent_at"] + timedelta(minutes=30)
+    assert world.channel.audit(world.project_id, world.campaign_id, as_of=moment).counts[key] == 1
+
+
+@then(parsers.parse('the campaign audited now counts 1 "{key}"'))
+def _audited_now(world, key):
+    audit = world.channel.audit(world.project_id, world.campaign_id)
+    assert audit.counts[key] == 1 and audit.drift == []
 
 
 @when(parsers.parse('the project maps the "campaign" event to "{name}"'))

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from smsledger import SendRequest
+from smsledger.domain.errors import InvalidInput
 from support.statuses import inbound_body, outcome, report_body
 
 scenarios("two_way.feature")
@@ -26,6 +27,15 @@ def _project_number(world, project, number):
                                    api_key="k" * 32, senders=[number.lstrip("+"), "Acme"],
                                    default_sender=number.lstrip("+"), changed_by="test")
     projects.choose_default_provider(project, "infobip", changed_by="test")
+
+
+@given(parsers.parse('the project\'s default sender is the name "{name}"'))
+def _default_sender_a_name(world, name):
+    projects = world.channel.projects
+    projects.configure_integration(world.project_id, "infobip",
+                                   base_url="https://xyz.api.infobip.com", api_key="k" * 32,
+                                   senders=[name, OUR_NUMBER.lstrip("+")], default_sender=name,
+                                   changed_by="test")
 
 
 @given(parsers.parse('"{number}" has agreed to "{category}" messages'))
@@ -60,6 +70,17 @@ def _replies(world, number, text):
 def _double_opt_in(world, category, number):
     world.channel.request_double_opt_in(world.project_id, number, category,
                                        customer_id="customer-2")
+
+
+@when(parsers.parse('a double opt-in to "{category}" is requested for "{number}" from '
+                   '"{sender}"'))
+def _double_opt_in_from(world, category, number, sender):
+    world.notes["sent_before"] = len(world.provider.sent)
+    try:
+        world.channel.request_double_opt_in(world.project_id, number, category,
+                                           customer_id="customer-2", sender=sender)
+    except InvalidInput as refusal:
+        world.notes["refusal"] = refusal
 
 
 @when(parsers.re(r"(?P<hours>\d+) hours pass"))
@@ -135,11 +156,29 @@ def _confirmation(world, number):
     assert "Reply YES" in world.provider.sent[-1].content.text
 
 
+@then(parsers.parse('a confirmation SMS was sent to "{number}" from "{sender}"'))
+def _confirmation_from(world, number, sender):
+    _confirmation(world, number)
+    assert world.provider.sent[-1].sender == sender.lstrip("+")
+
+
+@then(parsers.parse('the request is refused because "{words}"'))
+def _request_refused(world, words):
+    assert words in str(world.notes["refusal"])
+    assert len(world.provider.sent) == world.notes["sent_before"]
+
+
 @then(parsers.parse('the feed shows the consent steps "{steps}" for "{number}"'))
 def _consent_steps(world, steps, number):
     shown = [e.status for e in world.campaign_events()
              if e.status.startswith("consent_") and e.properties["recipient"] == number]
     assert shown == [s.strip() for s in steps.split(",")]
+
+
+@then(parsers.parse('the feed shows no consent step for "{number}"'))
+def _no_consent_steps(world, number):
+    assert [e.status for e in world.campaign_events()
+            if e.status.startswith("consent_") and e.properties["recipient"] == number] == []
 
 
 @then(parsers.parse('the send is refused with "{code}"'))

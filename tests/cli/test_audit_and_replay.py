@@ -24,6 +24,7 @@ def store(request, tmp_path):
            else f"sqlite:///{tmp_path}/cli.db")
     clock = ManualClock(T0)
     ledger = build_ledger(load_settings(database_url=url), provider=ScriptedProvider(), clock=clock)
+    ledger.projects.create_project("acme")
     sent = ledger.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567", text="Hi",
                                             campaign_id="spring") for i in range(3)])
     for hours, (result, status) in enumerate(zip(sent, ["DELIVERED_TO_HANDSET",
@@ -44,6 +45,16 @@ def test_audit_prints_the_funnel_and_exits_zero_without_drift(store, capsys):
     code, out = run(capsys, "audit", "--project", "acme", "--campaign", "spring", "--database-url", store)
     assert code == 0
     assert "delivered" in out.out and "DRIFT" not in out.out
+
+
+def test_a_typo_in_project_or_campaign_is_an_error_not_a_zero_funnel(store, capsys):
+    code, out = run(capsys, "audit", "--project", "acme", "--campaign", "sprign",
+                    "--database-url", store)
+    assert code == 1 and "no message was ever requested for campaign 'sprign'" in out.err
+    assert out.out == ""
+    code, out = run(capsys, "audit", "--project", "nope", "--campaign", "spring",
+                    "--database-url", store)
+    assert code == 1 and "no project 'nope'" in out.err
 
 
 def test_audit_json_has_the_documented_keys(store, capsys):

@@ -12,12 +12,14 @@ from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
+from smsledger.adapters.infobip.addresses import ProviderAddresses
 from smsledger.adapters.infobip.provider import InfobipProvider, RetryPolicy
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
 from smsledger.application.ledger import LedgerApplication
 from support.wiring import ledger_of
 
 PROJECT, INTEGRATION, API_KEY = "acme", "infobip", "sim-api-key"
+LOOPBACK_ALLOWED = ProviderAddresses(allow_private_networks=True)
 
 
 @dataclass
@@ -49,9 +51,12 @@ def stack(request, durable_store_url):
     config = SimulatorConfig(api_key=API_KEY, report_delay=0.05, late_report_delay=0.3,
                              slow_answer_seconds=1.0, webhook_retry_delays=(0.05, 0.1, 0.2))
     accounts = StaticAccounts({})
+    # The simulator answers on loopback: a private address, allowed for the tests.
     provider = InfobipProvider(accounts, timeout=options.get("timeout", 5.0),
-                               retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    settings = load_settings(database_url=durable_store_url, secret_key="integration-tests-0123456789abcdef")
+                               retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05),
+                               addresses=LOOPBACK_ALLOWED)
+    settings = load_settings(database_url=durable_store_url, secret_key="integration-tests-0123456789abcdef",
+                             allow_private_networks=True)
     with InfobipSimulator(config) as simulator, BackgroundServer() as webhook, provider:
         channel = bootstrap(settings=settings, public_url=webhook.url, provider=provider)
         ledger = ledger_of(channel)

@@ -3,13 +3,15 @@ coming back through the real webhook: every outcome and fault the simulator has.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 
 from smsledger.adapters.infobip.accounts import InfobipAccount, StaticAccounts
-from smsledger.application.errors import InvalidSendRequest
 from smsledger.application.commands import SendRequest
-from smsledger.application.ports import Accepted, OutgoingMessage, SendRefused
+from smsledger.application.errors import InvalidSendRequest
+from smsledger.application.ports import Accepted, OutgoingMessage, SendRefused, StatusInAnswer
 from smsledger.domain.content import SmsContent
 from integration.conftest import INTEGRATION, PROJECT
 
@@ -127,11 +129,25 @@ def test_an_unknown_integration_is_refused_without_a_request(stack):
     assert stack.simulator.requests == []
 
 
-def test_an_integration_missing_from_the_account_table_is_refused(stack):
+def test_an_integration_missing_from_the_account_table_is_refused_before_storing(stack):
     stack.accounts = None  # the directory no longer has the account
     stack.provider.accounts = StaticAccounts({})
-    (result,) = send(stack, CROATIA + "00")
-    assert (result.status, stack.simulator.requests) == ("enqueue_failed", [])
+    position = stack.ledger.recorder.max_notification_id()
+    with pytest.raises(InvalidSendRequest, match="no provider account"):
+        send(stack, CROATIA + "00")
+    assert stack.simulator.requests == []
+    assert stack.ledger.recorder.max_notification_id() == position  # nothing stored
+
+
+def test_a_resend_of_a_message_infobip_already_has_counts_as_accepted(stack):
+    first = OutgoingMessage(project_id=PROJECT, integration_id=INTEGRATION, message_id="r-1",
+                            to=CROATIA + "70", sender="Acme", content=SmsContent("Hi"))
+    assert isinstance(stack.provider.send([first])[0], Accepted)
+    again = stack.provider.send([replace(first, resend=True)])[0]
+    assert isinstance(again, Accepted)  # Infobip answered "duplicate message id"
+    not_a_resend = stack.provider.send([first])[0]
+    assert isinstance(not_a_resend, StatusInAnswer)
+    assert not_a_resend.outcome.status_name == "REJECTED_DUPLICATE_MESSAGE_ID"
 
 
 def test_violations_naming_one_message_refuse_only_that_one(stack):

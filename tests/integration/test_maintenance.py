@@ -21,6 +21,9 @@ def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):
         channel.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
         channel.request_double_opt_in("acme", "+385921234568", "sms_news", customer_id="c2")
         clock.advance(timedelta(days=5))
-        assert Maintenance(channel).run_once() == {"windows_closed": 2, "reconciled": 0}
+        assert Maintenance(channel).run_once() == {
+            "consent_requests_expired": 1, "parked_reports_released": 0, "windows_closed": 2,
+            "sent": 0, "settled": 0, "noted": 0, "resent": 0, "gave_up": 0,
+            "failed_integrations": []}
         assert channel.consent("acme", "+385921234568", "sms_news").status == "expired"
         assert Maintenance(channel).run_once()["windows_closed"] == 0

@@ -50,5 +50,6 @@ def test_a_campaign_send_writes_in_batches(postgres_url):
     with bootstrap(StaticAccounts({}), settings, provider=ScriptedProvider()) as channel:
         channel.send("acme", [SendRequest(customer_id=f"c{i}", to="+385921234567", text="Hi")
                                 for i in range(500)])
-        # Each batch of 250: its requested messages in one transaction, its answers in one.
-        assert write_transactions_since(postgres_url, schema, 0) == (1000, 4)
+        # Each batch of 250: its requested messages in one transaction, their hand-over
+        # in one, and their answers in one.
+        assert write_transactions_since(postgres_url, schema, 0) == (1500, 6)

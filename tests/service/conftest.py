@@ -37,8 +37,9 @@ class Service:
 
 @pytest.fixture
 def service(durable_store_url, tmp_path):
+    # The simulator answers on loopback: a private address, allowed for the tests.
     settings = load_settings(database_url=durable_store_url, secret_key="http-tests-0123456789abcdef",
-                             max_body_bytes=64 * 1024)
+                             max_body_bytes=64 * 1024, allow_private_networks=True)
     config = SimulatorConfig(api_key=SIMULATOR_KEY, report_delay=0.05, late_report_delay=0.3)
     with InfobipSimulator(config) as simulator, BackgroundServer() as server:
         channel = bootstrap(settings=settings, public_url=server.url)

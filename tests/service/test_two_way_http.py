@@ -4,7 +4,8 @@ through the inbound webhook; consent, answers, NPS and the feed follow."""
 import dataclasses
 
 from support.waiting import wait_for
-from service.conftest import configure_infobip
+from service.conftest import SIMULATOR_KEY, configure_infobip
+
 
 OUR_NUMBER = "385991234567"
 
@@ -36,16 +37,17 @@ def test_replies_change_consent_answer_and_score(service):
          "sender": OUR_NUMBER, "consent_category": "sms_marketing"},
     ]})
     assert [m["status"] for m in sent.json()["messages"]] == ["enqueued"] * 3
-    # The double opt-in confirmation went from the default sender; send one from our
-    # number so the simulated customer's YES reaches it.
-    admin.post("/v1/projects/acme/messages", json={"customer_id": "c-confirm", "to": confirmer,
-                                                   "text": "Reply YES", "sender": OUR_NUMBER})
+    # The default sender is a name ("AcmeShop"); the confirmation went from our number,
+    # so the simulated customer's YES reaches us.
+    (confirmation,) = [r.body["messages"][0] for r in service.simulator.requests
+                       if r.path == "/sms/3/messages" and "Reply YES" in
+                       r.body["messages"][0]["content"]["text"]]
+    assert confirmation["sender"] == OUR_NUMBER
 
     assert service.simulator.wait_until_idle(timeout=20)
 
     def consent(number, category):
-        return admin.get(f"/v1/projects/acme/consents/{number}",
-                         params={"category": category}).json()["status"]
+        return admin.get(f"/v1/projects/acme/consents/{number}/{category}").json()["status"]
 
     wait_for(lambda: consent(stopper, "sms_marketing") == "revoked")
     assert consent(talker, "sms_marketing") == "granted"  # "stop" not as the first word
@@ -87,6 +89,10 @@ def test_a_permanent_error_blocks_sends_until_revalidated(service):
     blocked = admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
                                                               "text": "Hi again"})
     assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "number_invalid"
+    member = service.client(service.ledger.projects.issue_token("acme", "member"))
+    refused = member.post(f"/v1/projects/acme/numbers/{number}/revalidate")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert admin.get(f"/v1/projects/acme/numbers/{number}").json()["invalid"] is True
     assert admin.post(f"/v1/projects/acme/numbers/{number}/revalidate").json()["invalid"] is False
     assert admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
                                                            "text": "Hi"}).status_code == 202
@@ -112,3 +118,44 @@ def test_a_send_in_a_project_without_an_integration_is_refused_and_not_stored(se
     assert answer.status_code == 422
     assert "no default SMS provider" in answer.json()["error"]["message"]
     assert service.ledger.recorder.max_notification_id() == before
+
+
+def test_only_an_admin_changes_consent_and_a_member_still_reads_it(service):
+    admin = service.client(service.admin_token)
+    member = service.client(service.ledger.projects.issue_token("acme", "member"))
+    path = "/v1/projects/acme/consents/+385921234567/sms_marketing"
+    refused = member.put(path, json={"granted": True})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert member.get(path).json()["status"] == "none"
+    assert admin.put(path, json={"granted": True}).json()["status"] == "granted"
+    assert member.get(path).json()["status"] == "granted"
+
+
+def test_a_double_opt_in_is_refused_from_a_sender_that_cannot_receive_the_yes(service):
+    admin = service.client(service.admin_token)
+    configure_infobip(admin, service.simulator)  # senders AcmeShop (default) and our number
+    path = "/v1/projects/acme/consents/+385921230000/sms_news/double-opt-in"
+    for sender, code, words in (("AcmeShop", "sender_cannot_receive_replies", "cannot receive"),
+                                ("385990000000", "invalid_request", "not one of")):
+        answer = admin.post(path, json={"customer_id": "c", "sender": sender})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == code and words in error["message"], error
+    assert [r for r in service.simulator.requests if r.path == "/sms/3/messages"] == []
+    chosen = admin.post(path, json={"customer_id": "c", "sender": OUR_NUMBER})
+    assert chosen.status_code == 202 and chosen.json()["status"] == "requested"
+
+
+def test_a_double_opt_in_is_refused_when_the_integration_has_no_numeric_sender(service):
+    admin = service.client(service.admin_token)
+    configure_infobip(admin, service.simulator)
+    assert admin.put("/v1/projects/acme/integrations/infobip", json={
+        "base_url": service.simulator.base_url, "api_key": SIMULATOR_KEY,
+        "senders": ["AcmeShop"], "default_sender": "AcmeShop"}).status_code == 200
+    answer = admin.post("/v1/projects/acme/consents/+385921230000/sms_news/double-opt-in",
+                        json={"customer_id": "c"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "no_numeric_sender"
+    assert "no numeric sender" in answer.json()["error"]["message"]
+    assert admin.get("/v1/projects/acme/consents/+385921230000/sms_news").json()["status"] \
+        == "none"

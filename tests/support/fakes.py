@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from smsledger.application.commands import ProviderReport
-from smsledger.application.ports import Clock, DeliveryLookup, IdSource, SecretSource, WebhookSecrets
+from smsledger.application.ports import (
+    Clock,
+    DeliveryLookup,
+    IdSource,
+    ProviderAddressPolicy,
+    SecretSealer,
+    SecretSource,
+    WebhookSecrets,
+)
 
 
 class FakeClock(Clock):
@@ -33,14 +41,19 @@ class SequentialIds(IdSource):
 
 
 class KnownReports(DeliveryLookup):
-    """A provider's message logs: what it knows, by message id."""
+    """A provider's message logs: what it knows, by message id (it holds no reports
+    to pull)."""
 
     def __init__(self) -> None:
         self.known: dict[str, ProviderReport] = {}
         self.asked: list[list[str]] = []
 
-    def lookup(self, project_id: str, integration_id: str,
-               message_ids: Sequence[str]) -> Sequence[ProviderReport]:
+    def pulled_reports(self, project_id: str, integration_id: str,
+                       message_ids: Sequence[str], *, kind: str) -> Sequence[ProviderReport]:
+        return []
+
+    def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,
+             kind: str) -> Sequence[ProviderReport]:
         self.asked.append(list(message_ids))
         return [self.known[m] for m in message_ids if m in self.known]
 
@@ -59,3 +72,19 @@ class CountingSecrets(SecretSource):
 class PlainWebhookSecrets(WebhookSecrets):
     def derive(self, project_id: str, integration_id: str, nonce: str) -> str:
         return f"{project_id}.{integration_id}.{nonce}"
+
+
+class ReversibleSealer(SecretSealer):
+    """Seals by reversing (no secrecy: the contract only), bound by a prefix."""
+
+    def seal(self, secret: str, *, bound_to: str) -> str:
+        return f"{bound_to}|{secret[::-1]}"
+
+    def open(self, sealed: str, *, bound_to: str) -> str | None:
+        binding, _, reversed_secret = sealed.rpartition("|")
+        return reversed_secret[::-1] if binding == bound_to else None
+
+
+class AnyAddress(ProviderAddressPolicy):
+    def refusal(self, base_url: str) -> str | None:
+        return None

@@ -60,7 +60,8 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(("url", "module"), [
     ("memory://", "smsledger.adapters.store.memory:MemoryFactory"),
     ("sqlite:///./smsledger.db", "eventsourcing.sqlite"),
-    ("postgresql://me:secret@127.0.0.1:5432/test", "eventsourcing.postgres"),
+    ("postgresql://me:secret@127.0.0.1:5432/test",
+     "smsledger.adapters.store.bounded_postgres:BoundedPostgresFactory"),
 ])
 def test_database_urls(url, module):
     assert persistence_env(url)["PERSISTENCE_MODULE"] == module

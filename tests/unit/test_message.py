@@ -202,3 +202,46 @@ def test_a_message_is_built_from_its_request_as_the_library_would_build_it():
     assert vars(ours) == vars(libraries)
     assert (ours.id, ours.version, ours.created_on, ours.modified_on) == (
         requested.originator_id, 1, T0, T0)
+
+
+def test_late_is_a_fact_of_the_times_not_of_the_window_job():
+    """A report done after the window closed is late whether or not the job that
+    closes windows has run (here it has not), and whenever it arrives."""
+    message = new_message(waiting_window=timedelta(days=4))
+    message.accept(at=T0)
+    after_the_window = T0 + timedelta(days=5)
+    message.record_report(outcome("DELIVERED_TO_HANDSET", done_at=after_the_window),
+                          received_at=T0 + timedelta(hours=1))
+    assert message.window_closed is None and message.late is True
+
+    in_time = new_message()
+    in_time.accept(at=T0)
+    in_time.record_report(outcome("DELIVERED_TO_HANDSET", done_at=T0 + timedelta(days=1)),
+                          received_at=T0 + timedelta(days=1))
+    assert in_time.late is False
+
+
+def test_hand_overs_are_counted_until_the_provider_answers():
+    message = new_message()
+    assert (message.handovers, message.handed_over_at) == (0, None)
+    assert message.hand_over(at=T0) and message.hand_over(at=T0 + timedelta(minutes=30))
+    assert (message.handovers, message.handed_over_at) == (2, T0 + timedelta(minutes=30))
+    message.accept(at=T0 + timedelta(minutes=31))
+    assert message.hand_over(at=T0 + timedelta(hours=1)) is False  # settled: never again
+    assert event_names(message) == ["Requested", "HandedOver", "HandedOver", "Enqueued"]
+
+
+def test_giving_up_ends_a_requested_message_enqueue_failed_only():
+    message = new_message()
+    message.give_up(at=T0, reason="not_accepted_by_provider", comment="3 attempts")
+    assert message.status is MessageStatus.ENQUEUE_FAILED
+    delivered = new_message()
+    delivered.accept(at=T0)
+    delivered.give_up(at=T0, reason="not_accepted_by_provider", comment="3 attempts")
+    assert delivered.status is MessageStatus.ENQUEUED
+
+
+def test_a_repeat_is_the_same_request_and_a_reuse_is_not():
+    assert new_message().same_request(new_message(requested_at=T0 + timedelta(hours=1)))
+    assert not new_message().same_request(new_message(customer_id="c-2"))
+    assert not new_message().same_request(new_message(content=SmsContent("Other")))

@@ -12,10 +12,12 @@ from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import EventDecoder, EventRows, SendRefused
 from smsledger.application.projects import ProjectDirectory
 from support.fakes import (
+    AnyAddress,
     CountingSecrets,
     FakeClock,
     KnownReports,
     PlainWebhookSecrets,
+    ReversibleSealer,
     SequentialIds,
 )
 from support.providers import ScriptedProvider, accept
@@ -26,7 +28,8 @@ from support.times import T0
 def build(clock, provider, env=None):
     env = env or persistence_env("memory://")
     projects = ProjectDirectory(clock=clock, secrets=CountingSecrets(),
-                                webhook_secrets=PlainWebhookSecrets(), env=env)
+                                webhook_secrets=PlainWebhookSecrets(), sealer=ReversibleSealer(),
+                                provider_addresses=AnyAddress(), env=env)
     return LedgerApplication(provider=provider, clock=clock, ids=SequentialIds(),
                              read_store=read_store_for, projects=projects, env=env)
 
@@ -46,7 +49,7 @@ def test_the_application_runs_on_fakes_of_its_ports():
     clock.advance(timedelta(hours=1))
     lookup.known["m-2"] = ProviderReport("m-2", outcome("DELIVERED_TO_HANDSET", done_at=clock.now()))
     result = ledger.reconcile(lookup, older_than=timedelta(minutes=15))
-    assert result.applied == 1 and lookup.asked == [["m-2"]]
+    assert result.settled == 1 and lookup.asked == [["m-2"]]
     assert ledger.message("acme", "m-2").status == "delivered"
     token = ledger.projects.create_project("shop")
     assert token.startswith("sml_shop.id")  # the fake secret source's id

@@ -1,0 +1,139 @@
+"""The service killed (SIGKILL) in the middle of a batch send, then restarted: the
+platform retries its request, one maintenance round runs, and every message of the
+batch was sent to Infobip (the simulator) exactly once; none is left requested."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import httpx
+
+from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from support.waiting import wait_for
+
+CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
+API_KEY = "crash-test-infobip-key"
+BATCHES, BATCH = 5, 1000
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Service:
+    """`smsledger serve` in its own process, on a fixed port so a restart keeps it."""
+
+    def __init__(self, folder, env, port):
+        self.folder, self.env, self.port = folder, env, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)], env=self.env,
+                                        cwd=self.folder, stdout=(folder_log := (self.folder / "serve.log").open("a")),
+                                        stderr=subprocess.STDOUT)
+        wait_for(lambda: self._healthy(), timeout=60, what="the service to answer")
+        return self
+
+    def _healthy(self):
+        assert self.process.poll() is None, "the service exited"
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def numbers():
+    # "10": pending, then delivered; one "93": Infobip answers that request slowly once,
+    # which keeps the second batch's call open long enough to kill the service during it.
+    listed = [f"+38591{i:05d}10" for i in range(BATCHES * BATCH)]
+    listed[BATCH + 500] = "+385919999993"
+    return listed
+
+
+def test_a_batch_send_killed_midway_ends_sent_exactly_once(tmp_path):
+    port = free_port()
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/crash.db",
+           "SMSLEDGER_SECRET_KEY": "crash-test-key-0123456789abcdef",
+           "SMSLEDGER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "SMSLEDGER_ALLOW_PRIVATE_NETWORKS": "true", "SMSLEDGER_SEND_BATCH_SIZE": str(BATCH)}
+    admin = json.loads(subprocess.run([*CLI, "projects", "create", "acme"], env=env,
+                                      cwd=tmp_path, capture_output=True, text=True,
+                                      check=True).stdout)["admin_token"]
+    headers = {"Authorization": f"Bearer {admin}"}
+    batch = {"messages": [{"customer_id": f"c{i}", "to": number, "text": "Spring sale",
+                           "campaign_id": "spring", "message_id": f"m-{i}"}
+                          for i, number in enumerate(numbers())]}
+    config = SimulatorConfig(api_key=API_KEY, report_delay=0.05, slow_answer_seconds=5.0)
+    service = Service(tmp_path, env, port)
+    with InfobipSimulator(config) as simulator:
+        try:
+            service.start()
+            configured = httpx.put(f"{service.base}/v1/projects/acme/integrations/infobip",
+                                   headers=headers, json={
+                                       "base_url": simulator.base_url, "api_key": API_KEY,
+                                       "senders": ["Acme"], "default_sender": "Acme"})
+            assert configured.status_code == 200, configured.text
+            assert httpx.put(f"{service.base}/v1/projects/acme/channels/sms", headers=headers,
+                             json={"default_provider": "infobip"}).status_code == 200
+
+            # The platform posts the batch; the service dies while the second batch's
+            # request is with Infobip (taken in, not yet answered).
+            platform = subprocess.Popen(
+                [sys.executable, "-c", "import httpx, sys; httpx.post(sys.argv[1], "
+                 "headers={'Authorization': sys.argv[2], 'Content-Type': 'application/json'}, "
+                 "content=sys.stdin.read(), "
+                 "timeout=120)", f"{service.base}/v1/projects/acme/messages/batch",
+                 f"Bearer {admin}"], stdin=subprocess.PIPE)
+            platform.stdin.write(json.dumps(batch).encode())
+            platform.stdin.close()
+            wait_for(lambda: len(simulator.sent_message_ids()) >= 2 * BATCH, timeout=60,
+                     what="the second batch to reach Infobip")
+            service.kill()
+            platform.wait(timeout=30)
+            taken_before_kill = len(simulator.sent_message_ids())
+            assert taken_before_kill < BATCHES * BATCH  # the kill came in the middle
+
+            # Restarted, the platform retries the same request (its ids make it safe),
+            # and one maintenance round settles what the crash left open.
+            service.start()
+            retried = httpx.post(f"{service.base}/v1/projects/acme/messages/batch",
+                                 headers=headers, json=batch, timeout=120)
+            assert retried.status_code == 202, retried.text
+            round_ = subprocess.run([*CLI, "maintenance", "--once", "--older-than", "0"],
+                                    env=env, cwd=tmp_path, capture_output=True, text=True)
+            assert round_.returncode == 0, round_.stderr
+            done = json.loads(round_.stdout)
+            assert done["failed_integrations"] == [] and done["gave_up"] == 0
+
+            sent = Counter(simulator.sent_message_ids())
+            assert set(sent) == {f"m-{i}" for i in range(BATCHES * BATCH)}
+            assert set(sent.values()) == {1}, [m for m, n in sent.items() if n > 1][:5]
+            simulator.wait_until_idle(timeout=60)
+
+            def settled():
+                audit = httpx.get(f"{service.base}/v1/projects/acme/campaigns/spring/audit",
+                                  headers=headers, timeout=60).json()
+                return audit if audit["delivered"] == BATCHES * BATCH else None
+
+            audit = wait_for(settled, timeout=60, what="every report to be stored")
+            assert (audit["requested"], audit["unresolved"], audit["enqueue_failed"]) == (
+                BATCHES * BATCH, 0, 0)
+        finally:
+            service.stop()
