@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
 from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS, check_answers
+from smsledger.adapters.store.refusals import UnstorableValue, refusal_message, refused_a_value
 from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
@@ -38,7 +39,8 @@ from smsledger.domain.errors import StoreUnavailable
 F = TypeVar("F", bound=Callable[..., Any])
 
 # What the databases raise when they cannot be reached or used (IntegrityError, a
-# conflict the use cases retry, is never left to escape on its own).
+# conflict the use cases retry, is never left to escape on its own), or refuse a value
+# (adapters.store.refusals: UnstorableValue, not StoreUnavailable).
 STORE_FAILURES = (PersistenceError, psycopg.Error, sqlite3.Error)
 
 
@@ -50,6 +52,8 @@ def _store_failures_as_unavailable(method: F) -> F:
         except IntegrityError:
             raise
         except STORE_FAILURES as exc:
+            if refused_a_value(exc):  # the input's fault: 422, not "retry later"
+                raise UnstorableValue(refusal_message(exc)) from exc
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}: {exc}); "
                                    "try again later") from exc
     return wrapper  # type: ignore[return-value]
@@ -96,14 +100,17 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
 
     def ingest_delivery_reports(self, project_id: str, body: bytes | str) -> IngestResult:
         """An Infobip delivery-report POST body, as received. Raises InvalidCallback
-        when the body is unusable; bad items inside it are quarantined."""
+        when the body is unusable; bad items inside it (a shape we do not know, or a
+        value the store could not hold: adapters.infobip.untrusted_json) are
+        quarantined with the reason, and the rest is recorded."""
         parsed = parse_delivery_reports(body)
         return self._ledger.record_reports(project_id, parsed.reports, parsed.malformed)
 
     def ingest_inbound(self, project_id: str, integration_id: str, body: bytes | str
                        ) -> IngestResult:
         """An Infobip inbound-SMS POST body, as received: replies become
-        `incoming_message` campaign events, keywords change consent and answer."""
+        `incoming_message` campaign events, keywords change consent and answer. Bad
+        items are quarantined as in `ingest_delivery_reports`."""
         parsed = parse_inbound(body)
         return self._ledger.record_inbound(project_id, integration_id, parsed.messages,
                                            parsed.malformed)

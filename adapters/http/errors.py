@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from smsledger.adapters.store.refusals import UnstorableValue, refusal_message, refused_a_value
 from smsledger.domain.errors import (
     Conflict,
     InvalidInput,
@@ -24,8 +25,10 @@ from smsledger.domain.errors import (
 
 log = logging.getLogger("smsledger.http")
 
-# The store could not be reached or used: 503, so Infobip (and clients) retry.
-STORE_ERRORS = (StoreUnavailable, PersistenceError, psycopg.Error, sqlite3.OperationalError)
+# The store could not be reached or used: 503, so Infobip (and clients) retry; but a
+# value the database refuses (adapters.store.refusals) is the request's fault: 422.
+STORE_ERRORS = (StoreUnavailable, PersistenceError, psycopg.Error, sqlite3.OperationalError,
+                sqlite3.DataError)
 
 # The one mapping of smsledger's errors to HTTP statuses (see smsledger.domain.errors).
 _STATUS: dict[type[SmsledgerError], int] = {
@@ -68,21 +71,33 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        # Starlette's own headers go with it: `Allow` on a 405, as RFC 9110 requires.
+        return error_response(exc.status_code, code, str(exc.detail),
+                              headers=dict(exc.headers or {}))
 
     @app.exception_handler(SmsledgerError)
     async def smsledger_error(request: Request, exc: SmsledgerError) -> JSONResponse:
         if isinstance(exc, StoreUnavailable):
-            return await _store_unavailable(request, exc)
+            return await _store_error(request, exc)
         if isinstance(exc, NotFound):  # no more than that: another project's ids do not show
             return error_response(404, exc.code, exc.public_message)
         return error_response(_STATUS[_kind(exc)], exc.code, str(exc), exc.details)
 
     for error in STORE_ERRORS:
-        app.add_exception_handler(error, _store_unavailable)
+        app.add_exception_handler(error, _store_error)
 
 
-async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _store_error(_: Request, exc: Exception) -> JSONResponse:
+    if refused_a_value(exc):
+        refused = refused_by_the_store(exc)
+        return error_response(refused.status, refused.code, refused.message)
     cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
     log.error("store unavailable: %s", type(cause).__name__)
     return error_response(503, "store_unavailable", "the store is unavailable; retry later")
+
+
+def refused_by_the_store(exc: Exception) -> ApiError:
+    """The answer to a database error about a value (adapters.store.refusals)."""
+    log.warning("the store refused a value: %s", type(exc).__name__)
+    return ApiError(422, UnstorableValue.code, refusal_message(exc))
+

@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsledger.adapters.http.auth import authenticate
 from smsledger.adapters.http.context import ServiceContext
-from smsledger.adapters.http.errors import STORE_ERRORS, ApiError, error_response
+from smsledger.adapters.http.errors import (
+    STORE_ERRORS,
+    ApiError,
+    error_response,
+    refused_by_the_store,
+)
+from smsledger.adapters.store.refusals import refused_a_value
 
 log = logging.getLogger("smsledger.http")
 
@@ -83,7 +89,9 @@ class ServiceMiddleware:
                 authenticate, self.context.projects, _header(scope, b"authorization"), parts[3])
         except ApiError as error:
             return error
-        except STORE_ERRORS:
+        except STORE_ERRORS as error:
+            if refused_a_value(error):
+                return refused_by_the_store(error)
             log.error("store unavailable while authenticating")
             return ApiError(503, "store_unavailable", "the store is unavailable; retry later")
         scope["state"]["principal"] = principal

@@ -2,6 +2,7 @@
 
 The socket is bound first, so port 0 gives a free port whose address is known
 before the app is built (the app needs it: it tells Infobip where to call back).
+Request heads have a deadline, as in `smsledger serve` (header_deadline).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from typing import Any
 
 import uvicorn
 
+from smsledger.adapters.http.header_deadline import HEADER_TIMEOUT, with_header_deadline
+
 
 class BackgroundServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 header_timeout: float = HEADER_TIMEOUT) -> None:
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP,
         # and without it every keep-alive answer waits for the delayed ACK (~40 ms).
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
+        self._header_timeout = header_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -30,7 +35,8 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, app: Any, timeout: float = 10.0) -> BackgroundServer:
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                http=with_header_deadline(self._header_timeout))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._socket]}, daemon=True,

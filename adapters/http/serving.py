@@ -32,6 +32,7 @@ from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.http.maintenance import Maintenance
 from smsledger.adapters.runtime.secrets import SecretKey
@@ -61,11 +62,14 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
     try:
         app = create_app(context)
         with _signals_end_normally():
+            # Every request head must arrive in time (header_deadline).
+            options: dict[str, Any] = {"log_config": None, "access_log": False,
+                                       "http": with_header_deadline()}
             if reuse_port:
-                config = uvicorn.Config(app, log_config=None, access_log=False)
+                config = uvicorn.Config(app, **options)
                 uvicorn.Server(config).run(sockets=[_shared_socket(host, port)])
             else:
-                uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+                uvicorn.run(app, host=host, port=port, **options)
     finally:
         if maintenance is not None:
             maintenance.stop()

@@ -1,9 +1,12 @@
 """Infobip's webhooks: delivery reports and inbound SMS, stored before we answer.
 
 Authenticated with HTTP Basic (user = integration id, password = the integration's
-webhook secret). 2xx only once the reports are durably stored; 503 when they could
-not be, so that Infobip retries; 400 for a body we cannot read at all (the reason
-in the answer); bad items inside a good body are quarantined, not dropped.
+webhook secret). 2xx only once the reports are durably stored; 503 when the store
+is unavailable, so that Infobip retries; 400 for a body we cannot read at all (the
+reason in the answer); bad items inside a good body (a NUL, a lone surrogate, an
+integer beyond 64 bits, absurd sizes, a shape we do not know) are quarantined with
+the reason, not dropped, and the rest is stored. A value the database still refuses
+is 422 (smsledger.adapters.store.refusals), never 503: retrying it would not help.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 A body that is not JSON or has no `results` list is refused whole (the webhook
 answers 400). Inside a good body, each result stands alone: the good ones are
 applied, the bad ones are kept with the reason, for inspection. Nothing is dropped
-silently.
+silently, and nothing reaches the store unchecked: a result holding what the store
+or an answer cannot carry (a NUL, a lone surrogate, an integer beyond 64 bits, absurd
+sizes; see untrusted_json) is quarantined as escaped text, whatever parsing it did.
 
 Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v2
 (`from`, `smsCount`, `entityId`/`applicationId`).
@@ -11,19 +13,26 @@ Both report shapes are accepted: v3 (`sender`, `messageCount`, `platform`) and v
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
-
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.adapters.infobip.timestamps import parse_infobip_time
+from smsledger.adapters.infobip.untrusted_json import (
+    UnreadableJson,
+    problem_in,
+    problem_in_fields,
+    read_json,
+    storable_text,
+)
 from smsledger.application.commands import InboundSms, ProviderReport, QuarantinedInput
 from smsledger.domain.errors import DomainError, InvalidInput
 
 T = TypeVar("T")
+
+MAX_ID = 256  # characters of a message id or a phone number (Infobip's are under 50)
+MAX_REASON = 1_000  # characters of a quarantine reason (a parser's message may quote a value)
 
 
 class InvalidCallback(InvalidInput):
@@ -61,23 +70,39 @@ def _each(body: bytes | str, parse: Callable[[Any], T], *, source: str
     bad: list[QuarantinedInput] = []
     for index, result in enumerate(_results(body)):
         try:
-            good.append(parse(result))
-        except (DomainError, ValueError, TypeError) as exc:
-            bad.append(QuarantinedInput(source=source, reason=f"results[{index}]: {exc}",
-                                        raw=result))
+            good.append(_parse_checked(result, parse))
+        except _Unfit as unfit:
+            bad.append(QuarantinedInput(source=source, raw=unfit.raw,
+                                        reason=f"results[{index}]: {unfit}"[:MAX_REASON]))
     return good, bad
+
+
+class _Unfit(Exception):
+    """Why a result cannot be used, and what of it to keep in quarantine: the result
+    itself when the store can hold it, else its escaped text."""
+
+    def __init__(self, reason: str, raw: Any) -> None:
+        super().__init__(reason)
+        self.raw = raw
+
+
+def _parse_checked(result: Any, parse: Callable[[Any], T]) -> T:
+    if (problem := problem_in(result)) is not None:
+        raise _Unfit(problem, storable_text(result))
+    try:
+        parsed = parse(result)
+    except (DomainError, ValueError, TypeError, ArithmeticError) as exc:
+        raise _Unfit(str(exc) or type(exc).__name__, result) from None
+    if (problem := problem_in_fields(parsed)) is not None:
+        raise _Unfit(problem, result)
+    return parsed
 
 
 def _results(body: bytes | str) -> list[Any]:
     try:
-        document = orjson.loads(body)  # several times the json module's speed
-    except orjson.JSONDecodeError:
-        # orjson is stricter (no NaN, no integers beyond 64 bits, no BOM): what the
-        # json module still reads is read as before, and its message names the fault.
-        try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidCallback(f"body is not JSON: {exc}") from None
+        document = read_json(body)
+    except UnreadableJson as exc:
+        raise InvalidCallback(str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InvalidCallback("body must be a JSON object with a 'results' list")
     results: list[Any] = document["results"]
@@ -90,6 +115,7 @@ def _report(result: Any) -> ProviderReport:
     message_id = result.get("messageId")
     if not isinstance(message_id, str) or not message_id:
         raise ValueError("'messageId' is missing")
+    _short(result, "messageId")
     return ProviderReport(message_id=message_id, outcome=outcome_from_infobip(result), raw=result)
 
 
@@ -99,18 +125,44 @@ def _inbound(result: Any) -> InboundSms:
     missing = [key for key in ("messageId", "from", "to") if not result.get(key)]
     if missing:
         raise ValueError(f"missing {', '.join(repr(k) for k in missing)}")
-    text = result.get("text")
-    if text is not None and not isinstance(text, str):
-        raise ValueError("'text' must be a string")
+    for key in ("messageId", "from", "to"):
+        _short(result, key)
+    text = _optional(result, "text", str)
+    keyword = _optional(result, "keyword", str)
+    _short(result, "keyword")
     price = result["price"] if isinstance(result.get("price"), dict) else {}
     return InboundSms(
         message_id=str(result["messageId"]),
         sender=str(result["from"]),
         to=str(result["to"]),
         text=text or "",
-        keyword=result.get("keyword") or None,
+        keyword=keyword or None,
         received_at=parse_infobip_time(result.get("receivedAt")),
         parts=int(result.get("smsCount") or 1),
-        price=price.get("pricePerMessage"),
-        currency=price.get("currency"),
+        # Unused here, and no reason to lose a reply (a STOP): kept when well formed.
+        price=_number(price.get("pricePerMessage")),
+        currency=price.get("currency") if isinstance(price.get("currency"), str) else None,
     )
+
+
+def _short(result: dict[str, Any], key: str) -> None:
+    """An id or a number: a string or a number of at most MAX_ID characters."""
+    value = result.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"'{key}' must be a string")
+    if len(str(value)) > MAX_ID:
+        raise ValueError(f"'{key}' is longer than {MAX_ID} characters")
+
+
+def _optional(result: dict[str, Any], key: str, kind: type) -> Any:
+    """The value at `key`, None when absent; ValueError when it is not a `kind`."""
+    value = result.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"'{key}' must be a {'string' if kind is str else kind.__name__}")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

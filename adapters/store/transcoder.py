@@ -9,6 +9,11 @@ One difference: orjson writes a UUID as a plain string (it has no way to hand UU
 to us), so a UUID would come back as a string. No smsledger event carries a UUID
 attribute (ids are strings; aggregate ids are stored beside the state, not in it);
 tests/unit/test_architecture.py keeps it so.
+
+What orjson cannot write (integers beyond 64 bits, lone surrogates, nesting deeper
+than 254 levels) is refused with UnstorableValue (adapters.store.refusals; the HTTP
+answer is 422, not 500): input must be checked before it becomes an event (callbacks are, see
+smsledger.adapters.infobip.untrusted_json); this is the last line, naming the fault.
 """
 
 from __future__ import annotations
@@ -19,12 +24,19 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
+from smsledger.adapters.store.refusals import UnstorableValue
+
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class OrjsonTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
+        try:
+            return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
+        except orjson.JSONEncodeError as exc:
+            if exc.__cause__ is not None:  # a type with no transcoding: our bug, not input
+                raise
+            raise UnstorableValue(f"a value cannot be stored: {exc}") from None
 
     def decode(self, data: bytes) -> Any:
         value = orjson.loads(data)

@@ -1,0 +1,130 @@
+"""HTTP at its edges, over real sockets on loopback: a 405 says which methods the path
+allows, and a connection whose request head never completes is closed after the
+deadline, trickling or silent, fresh or kept alive."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.http.app import create_app
+from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.server import BackgroundServer
+from smsledger.adapters.runtime.config import load_settings
+
+HEAD_DEADLINE = 2.0  # seconds, for the tests; `smsledger serve` uses HEADER_TIMEOUT
+BOUND = HEAD_DEADLINE + 4.0  # when a connection must be closed by, at the latest
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """The service on SQLite (the store plays no part here), with a short deadline:
+    its URL and acme's admin token."""
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('edges')}/store.db",
+        secret_key="edge-tests-0123456789abcdef")
+    with BackgroundServer(header_timeout=HEAD_DEADLINE) as server:
+        channel = bootstrap(settings=settings, public_url=server.url)
+        try:
+            server.start(create_app(ServiceContext.serving(channel, server.url, settings)))
+            yield server.url, channel.projects.create_project("acme")
+        finally:
+            server.stop()
+            channel.close()
+
+
+# --- 405 ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/healthz", {"GET"}),
+    ("GET", "/v1/webhooks/infobip/acme/infobip/delivery-reports", {"POST"}),
+    ("PATCH", "/v1/projects/acme/messages", {"POST"}),
+])
+def test_a_405_names_the_allowed_methods(served, method, path, allowed):
+    url, token = served
+    answer = httpx.request(method, url + path, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 405, answer.text
+    assert {m.strip() for m in answer.headers["allow"].split(",")} >= allowed
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+# --- the request head's deadline ---------------------------------------------------------
+
+@pytest.fixture
+def url(served) -> str:
+    return served[0]
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=BOUND)
+    return client
+
+
+def closed_after(client: socket.socket, trickle: bytes = b"", pause: float = 0.05
+                 ) -> tuple[float, bytes]:
+    """Seconds until the server closes the connection, and what it said before.
+    `trickle`: sent a byte every `pause` seconds meanwhile, as a slow client would."""
+    started = time.monotonic()
+    received = b""
+    client.settimeout(pause if trickle else BOUND)
+    pending = iter(trickle)
+    while time.monotonic() - started < BOUND:
+        byte = next(pending, None)
+        if byte is not None:
+            try:
+                client.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        try:
+            chunk = client.recv(4096)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return time.monotonic() - started, received
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_deadline(url):
+    with connect(url) as client:
+        seconds, said = closed_after(client)
+    assert HEAD_DEADLINE * 0.9 <= seconds < BOUND
+    assert said == b""  # nothing was asked: closed quietly
+
+
+def test_a_trickled_head_is_closed_at_the_deadline_not_kept_alive_by_each_byte(url):
+    endless_head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 500
+    with connect(url) as client:
+        seconds, said = closed_after(client, trickle=endless_head)
+    assert HEAD_DEADLINE * 0.9 <= seconds < BOUND
+    assert said.startswith(b"HTTP/1.1 408 ")
+    assert b'"code": "request_timeout"' in said
+
+
+def test_a_kept_alive_connection_gets_the_same_deadline_for_its_next_head(url):
+    with connect(url) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b'{"status":"ok"}' not in first:
+            first += client.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        next_head = b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 500
+        seconds, said = closed_after(client, trickle=next_head)
+    assert seconds < BOUND
+    assert said.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_complete_head_is_answered_however_slowly_it_came_within_the_deadline(url):
+    with connect(url) as client:
+        _, said = closed_after(
+            client, trickle=b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            pause=0.005)  # ~0.3 s in all
+    assert said.startswith(b"HTTP/1.1 200 ") and said.endswith(b'{"status":"ok"}'), said
