@@ -53,7 +53,9 @@ class EventMappingIn(Strict):
 
 class MessageIn(Strict):
     customer_id: str = Field(min_length=1, max_length=200)
-    to: str = Field(min_length=1, max_length=64, description="E.164 phone number")
+    to: str = Field(min_length=1, max_length=64, description=(
+        "phone number in international format (E.164); a number that is not a valid "
+        "number is refused: 422 for a single send, the status `invalid` in a batch"))
     text: str = ""
     title: str | None = Field(default=None, description="set for an MMS")
     media_urls: list[str] = Field(default_factory=list)
