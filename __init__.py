@@ -51,7 +51,7 @@ from smsledger.domain.errors import (
     StoreUnavailable,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "__version__",
