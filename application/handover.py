@@ -81,7 +81,7 @@ class HandOver:
                 project_id=m.identity.project_id, integration_id=m.identity.integration_id,
                 message_id=m.identity.message_id, to=m.identity.recipient,
                 sender=m.identity.sender, content=content_from_dict(m.content),
-                campaign_id=m.identity.campaign_id, resend=m.handovers > 1,
+                campaign_id=m.identity.campaign_id, resend=m.is_resend,
             )
             for m in messages
         ]

@@ -75,6 +75,11 @@ class Message(Aggregate):
         encoding: str
         expects_report: bool
         window_seconds: int
+        # Written True since hand-overs are recorded (0.3.0); a message requested before
+        # may have been handed over without a record, so it is sent again only as a
+        # resend (an "already have it" answer then means accepted). Stored events
+        # without it read the class default.
+        handovers_recorded: bool = False
 
         def identity(self) -> MessageIdentity:
             return MessageIdentity(
@@ -112,6 +117,7 @@ class Message(Aggregate):
             message.late = False
             message.seen_reports = {}
             message.handovers = 0
+            message.may_have_been_sent_unrecorded = not self.handovers_recorded
             message.handed_over_at = None
 
     class Enqueued(Aggregate.Event):
@@ -212,6 +218,7 @@ class Message(Aggregate):
         seen_reports: dict[str, bool]
         handovers: int
         handed_over_at: datetime | None
+        may_have_been_sent_unrecorded: bool
 
     @classmethod
     def request(
@@ -251,6 +258,7 @@ class Message(Aggregate):
             encoding=counted.encoding.value,
             expects_report=expects_delivery_reports(recipient.country),
             window_seconds=int(waiting_window.total_seconds()),
+            handovers_recorded=True,
         )
 
     @property
@@ -278,6 +286,12 @@ class Message(Aggregate):
         return _what_was_asked(self._requested) == _what_was_asked(other._requested)
 
     # --- commands -----------------------------------------------------------------
+
+    @property
+    def is_resend(self) -> bool:
+        """Whether the provider may already have this message from an earlier hand-over
+        (the latest one aside)."""
+        return self.handovers > 1 or self.may_have_been_sent_unrecorded
 
     def hand_over(self, *, at: datetime) -> bool:
         """About to hand the message to the provider (again); False, recording

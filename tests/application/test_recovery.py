@@ -11,8 +11,8 @@ from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.errors import InvalidSendRequest, MessageIdReused
 from smsledger.application.ports import Accepted, Unknown
 from smsledger.domain.message import Message
-from smsledger.domain.phone import PhoneNumber
 from smsledger.domain.content import SmsContent
+from smsledger.domain.phone import PhoneNumber
 from support.fakes import KnownReports
 from support.providers import ScriptedProvider, accept
 from support.statuses import outcome
@@ -53,6 +53,26 @@ def test_a_message_never_handed_over_is_sent_by_the_next_round(ledger, provider,
     assert ledger.message("acme", "m-0").status == "enqueued"
     assert ledger.run_maintenance(KnownReports(), older_than=timedelta(0))["sent"] == 0
     assert len(provider.sent) == 1  # sent once
+
+
+def test_a_message_requested_before_hand_overs_were_recorded_is_sent_as_a_resend(
+        ledger, provider, clock):
+    """0.2.0 stored no hand-overs: a message it left requested may have reached Infobip
+    (its answer lost), so it goes out as a resend, whose "already have it" answer means
+    accepted, not rejected."""
+    message = Message.request(
+        project_id="acme", message_id="old-1", integration_id="default", customer_id="c-0",
+        recipient=PhoneNumber.parse(NUMBER), content=SmsContent("Spring sale"), sender=None,
+        campaign_id="spring", action_id=None, requested_at=clock.now())
+    del message.pending_events[0].__dict__["handovers_recorded"]  # as 0.2.0 stored it
+    ledger.store.save(message)
+    clock.advance(timedelta(minutes=2))
+    assert ledger.run_maintenance(KnownReports())["sent"] == 1
+    assert [(m.message_id, m.resend) for m in provider.sent] == [("old-1", True)]
+    stored_but_never_handed_over(ledger, clock, "new-1")
+    clock.advance(timedelta(minutes=2))
+    ledger.run_maintenance(KnownReports())
+    assert [(m.message_id, m.resend) for m in provider.sent][1:] == [("new-1", False)]
 
 
 def test_a_platform_retry_sends_a_message_never_handed_over(ledger, provider, clock):
