@@ -131,8 +131,11 @@ class Recovery:
             claimed, outcomes = self.handover.send(never_handed_over)
             self.handover.record(claimed, outcomes)
             result.sent += len(claimed)
+        # One step per message and round: one sent just now waits for the next round.
+        sent_now = {m.id for m in never_handed_over}
         waiting_since = {m.id: _waiting_since(m) for m in messages}
-        unsettled = [m for m in messages if (since := waiting_since[m.id]) is not None
+        unsettled = [m for m in messages if m.id not in sent_now
+                     and (since := waiting_since[m.id]) is not None
                      and since <= now - limits.reconcile_after]
         for kind in ("sms", "mms"):
             of_kind = [m for m in unsettled if m.content.get("kind", "sms") == kind]
@@ -169,7 +172,7 @@ class Recovery:
                    and m.handed_over_at <= now - limits.resend_after]
         used_up = [m for m in unknown if m.handovers >= limits.max_send_attempts]
         if used_up:
-            self._give_up(used_up, now, result)
+            self._give_up(used_up, limits.max_send_attempts, now, result)
         again = [m for m in unknown if m.handovers < limits.max_send_attempts]
         if again:
             claimed, outcomes = self.handover.send(again)
@@ -196,15 +199,17 @@ class Recovery:
         result.settled += sum(changed.values())
         result.noted += len(changed) - sum(changed.values())
 
-    def _give_up(self, messages: list[Message], now: datetime, result: RecoveryResult) -> None:
-        gave_up: list[str] = []
+    def _give_up(self, messages: list[Message], max_attempts: int, now: datetime,
+                 result: RecoveryResult) -> None:
+        gave_up: set[str] = set()  # a set: a retried update applies the command again
 
         def give_up(message: Message) -> None:
-            if message.status is MessageStatus.REQUESTED:
+            # As stored now: a report, or another process's resend, may have come since.
+            if message.status is MessageStatus.REQUESTED and message.handovers >= max_attempts:
                 message.give_up(at=now, reason=NOT_ACCEPTED, comment=(
-                    f"the provider did not accept the message after {message.handovers} "
-                    "attempts, nor did its logs know it"))
-                gave_up.append(message.identity.message_id)
+                    f"the provider did not accept the message in {message.handovers} "
+                    "attempts, and does not know it"))
+                gave_up.add(message.identity.message_id)
 
         self.store.update([m.id for m in messages], give_up,
                           missing=lambda: MessageNotFound("a message to give up is not stored"))
