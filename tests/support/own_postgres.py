@@ -4,8 +4,9 @@ The machine's shared server (support.postgres, port 5432) must never be stopped:
 other tests use it at the same time. Tests of outages get a throwaway cluster
 instead: `initdb` into a temporary directory, on a free loopback port, with its
 socket in that directory, trust authentication, no fsync (nothing here needs to
-survive a power cut). `stop()` is an immediate shutdown, as a crash or a killed
-server would be; `start()` brings the same data back on the same port.
+survive a power cut; a commit answered must survive a stop, though). `stop()` is an
+immediate shutdown, as a crash or a killed server would be; `start()` brings the
+same data back on the same port.
 
     from support.own_postgres import own_postgres  # noqa: F401  (the fixture)
 
@@ -81,8 +82,11 @@ class OwnPostgres:
         return self
 
     def start(self) -> None:
+        # fsync off: an immediate stop kills the server, not the machine, so what it
+        # wrote is still in the OS's cache. synchronous_commit stays on: off, a commit
+        # is answered before its WAL is written, and a stop loses what was answered.
         options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+                   "-c fsync=off -c full_page_writes=off")
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-o", options,
                   "-l", str(self.directory / "server.log"))
         self.running = True
