@@ -138,7 +138,7 @@ def _inbound(result: Any) -> InboundSms:
         text=text or "",
         keyword=keyword or None,
         received_at=parse_infobip_time(result.get("receivedAt")),
-        parts=int(result.get("smsCount") or 1),
+        parts=_part_count(result.get("smsCount")),
         # Unused here, and no reason to lose a reply (a STOP): kept when well formed.
         price=_number(price.get("pricePerMessage")),
         currency=price.get("currency") if isinstance(price.get("currency"), str) else None,
@@ -162,6 +162,21 @@ def _optional(result: dict[str, Any], key: str, kind: type) -> Any:
     if value is not None and not isinstance(value, kind):
         raise ValueError(f"'{key}' must be a {'string' if kind is str else kind.__name__}")
     return value
+
+
+def _part_count(value: Any) -> int:
+    """smsCount as a report's messageCount is read (outcomes): a whole number, in a
+    string or not, 1 when absent or 0; a negative or fractional count is refused, as it
+    would go out as number_of_message_parts in the platform's reply event."""
+    if value is None or value == "":
+        return 1
+    try:
+        parts = int(value) if not isinstance(value, (bool, float)) else -1
+    except (TypeError, ValueError):
+        parts = -1
+    if parts < 0:
+        raise ValueError(f"'smsCount' must be a positive whole number, got {value!r}"[:200])
+    return parts or 1
 
 
 def _number(value: Any) -> float | None:

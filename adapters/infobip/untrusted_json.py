@@ -1,7 +1,7 @@
 """JSON from outside, read so that no value in it can reach the store unchecked.
 
 A callback body is read with orjson (fast) or, for what orjson refuses (NaN, integers
-beyond 64 bits, lone surrogates in `\\u` escapes), with the json module, which reads
+beyond any float, lone surrogates in `\\u` escapes), with the json module, which reads
 those but must not meet integers too long for Python to convert or nesting deeper
 than the interpreter's stack: those are caught here, so reading either returns a
 value or raises UnreadableJson, never anything else.
@@ -29,6 +29,7 @@ MAX_KEY = 256
 MAX_KEPT = 4_096  # characters of a bad item's text kept in quarantine
 INT64 = (-(2**63), 2**63 - 1)  # what PostgreSQL's bigint and orjson hold
 _LONGEST_INT64 = len(str(INT64[0]))  # 20 characters, sign included
+_FLOAT64 = 2.0**63  # a float this large (or -2^63-1 rounded) is no 64-bit integer
 
 
 class UnreadableJson(ValueError):
@@ -98,7 +99,10 @@ def _problem(value: Any, levels: int) -> tuple[list[str | int], str] | None:
     elif kind is int:
         problem = None if INT64[0] <= value <= INT64[1] else "an integer beyond 64 bits"
     elif kind is float:
-        problem = None if math.isfinite(value) else f"a number that is not finite ({value})"
+        # orjson reads an integer it cannot hold as one (below -2^63, above 2^64-1) as a
+        # float; and no float this large is a count, an id or a price: beyond 64 bits too.
+        problem = (f"a number that is not finite ({value})" if not math.isfinite(value) else
+                   "a number beyond 64 bits" if not -_FLOAT64 < value < _FLOAT64 else None)
     elif isinstance(value, OversizedInteger):
         problem = f"an integer of {value.digits} digits"
     elif value is None or kind is bool:
