@@ -262,12 +262,16 @@ class ReadStore(ABC):
         """The notification id the view has processed up to; 0 when empty."""
 
     @abstractmethod
-    def write(self, view: str, tracking_id: int) -> AbstractContextManager[ReadWriter]:
+    def write(self, view: str, tracking_id: int, *, after: int | None = None
+              ) -> AbstractContextManager[ReadWriter]:
         """A transaction: on a clean exit, commits every put and delete together with
         the view's new position `tracking_id`. Raises
         eventsourcing.persistence.IntegrityError, writing nothing, when `tracking_id`
-        is not greater than the view's position (another runner got there first); it
-        is raised on entering, so the block does not run. Writers of one view queue:
+        is not greater than the view's position (another runner got there first), or,
+        given `after` (the position the batch was read after), when the view is no
+        longer there: a runner that read a shorter batch from the same place committed
+        it, and this batch holds its events again. It is raised on entering, so the
+        block does not run. Writers of one view queue:
         the next sees the previous one's documents and position. An exception inside
         the block rolls everything back.
 

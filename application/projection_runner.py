@@ -67,7 +67,9 @@ class ProjectionRunner:
                 return
             events = [self.mapper.to_domain_event(notification) for notification in batch]
             try:
-                with self.store.write(view, batch[-1].id) as writer:
+                # Only if the view is still at `position`: an overlapping batch another
+                # runner committed meanwhile must not be applied twice.
+                with self.store.write(view, batch[-1].id, after=position) as writer:
                     projection.prefetch(writer, events)
                     for notification, event in zip(batch, events, strict=True):
                         projection.handle(writer, event, notification.id)

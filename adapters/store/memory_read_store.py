@@ -137,11 +137,12 @@ class MemoryReadStore(ReadStore):
             return self._view(view).position
 
     @contextmanager
-    def write(self, view: str, tracking_id: int) -> Iterator[ReadWriter]:
+    def write(self, view: str, tracking_id: int, *, after: int | None = None
+              ) -> Iterator[ReadWriter]:
         check_view(view)
         with self._writer:
             with self._data:
-                self._advance_check(view, tracking_id)
+                self._advance_check(view, tracking_id, after)
             writer = _MemoryWriter(self, view)
             try:
                 yield writer
@@ -149,7 +150,7 @@ class MemoryReadStore(ReadStore):
                 writer.done = True
             with self._data:
                 # The block may have changed views on this thread: check again.
-                target = self._advance_check(view, tracking_id)
+                target = self._advance_check(view, tracking_id, after)
                 for (kind, key), change in writer.pending.items():
                     if change is None:
                         target.delete(kind, key)
@@ -196,9 +197,9 @@ class MemoryReadStore(ReadStore):
         except KeyError:
             raise unknown_view(view) from None
 
-    def _advance_check(self, view: str, tracking_id: int) -> _View:
+    def _advance_check(self, view: str, tracking_id: int, after: int | None) -> _View:
         target = self._view(view)
-        if tracking_id <= target.position:
+        if tracking_id <= target.position or (after is not None and target.position != after):
             raise IntegrityError(f"view {view!r} is at position {target.position}; "
                                  f"cannot write tracking id {tracking_id}")
         return target

@@ -71,6 +71,7 @@ SELECT_POSITION = "SELECT position FROM {reg} WHERE view = ? AND NOT dropped"
 INSERT_VIEW = ("INSERT INTO {reg} (view, projection, version, position, live, dropped) "
                "VALUES (?, ?, ?, 0, ?, FALSE)")
 ADVANCE = "UPDATE {reg} SET position = ? WHERE view = ? AND position < ? AND NOT dropped"
+ADVANCE_FROM = "UPDATE {reg} SET position = ? WHERE view = ? AND position = ? AND NOT dropped"
 RETIRE = "UPDATE {reg} SET live = FALSE, dropped = TRUE WHERE view = ?"
 MAKE_LIVE = "UPDATE {reg} SET live = TRUE WHERE view = ?"
 
@@ -357,10 +358,16 @@ class SqlReadStore(ReadStore):
             return self._position(cursor, view)
 
     @contextmanager
-    def write(self, view: str, tracking_id: int) -> Iterator[ReadWriter]:
+    def write(self, view: str, tracking_id: int, *, after: int | None = None
+              ) -> Iterator[ReadWriter]:
         check_view(view)
+        if after is not None and after >= tracking_id:
+            raise ValueError(f"tracking id {tracking_id} is not after {after}")
         with self._dialect.transaction() as cursor:
-            cursor.execute(self._sql(ADVANCE, reg=REGISTRY), (tracking_id, view, tracking_id))
+            if after is None:
+                cursor.execute(self._sql(ADVANCE, reg=REGISTRY), (tracking_id, view, tracking_id))
+            else:
+                cursor.execute(self._sql(ADVANCE_FROM, reg=REGISTRY), (tracking_id, view, after))
             if cursor.rowcount != 1:
                 position = self._position(cursor, view)
                 raise es.IntegrityError(f"view {view!r} is at position {position}; "
