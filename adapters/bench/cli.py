@@ -1,4 +1,5 @@
-"""`smsledger bench`: ingest, send, replay, or all three, beside baselines in the same run.
+"""`smsledger bench`: ingest, send, replay, or all three, beside baselines in the same run;
+and `soak`, the service under a steady load for minutes.
 
 Wired into the command line by smsledger.adapters.cli (`add_bench_command(commands)`). Figures go
 to stdout (a table, or JSON with --json); progress goes to stderr. The exit status is
@@ -36,6 +37,9 @@ DEFAULTS = {
     "baseline_messages": 500,
     "call_size": 10_000,  # the most POST /v1/projects/{p}/messages/batch takes
     "events": 1_000_000,
+    "soak_seconds": 120,
+    "soak_rate": 200,  # messages per second
+    "soak_batch": 100,
 }
 
 
@@ -54,6 +58,7 @@ def add_bench_command(subcommands: Any) -> None:
         "replay": "events per second and peak memory of a campaign audit replay",
         "all": "ingest, send and replay",
     }
+    _add_soak_command(commands)
     for name, text in helps.items():
         parser = commands.add_parser(name, help=text, description=text)
         default_db = DEFAULT_DATABASES.get(name)
@@ -116,6 +121,46 @@ def add_bench_command(subcommands: Any) -> None:
             parser.add_argument("--no-references", action="store_true",
                                 help="skip the read-only and read+decode references")
         parser.set_defaults(handler=run_bench)
+
+
+def _add_soak_command(commands: Any) -> None:
+    """`bench soak`: not part of `all` (it runs for minutes, and CI does not run it)."""
+    text = ("`smsledger serve` under a steady mixed load (sends, delivery reports, replies, "
+            "feed reads, audits) for a while: rates, latencies, the service's memory over "
+            "time, the projection lag, ERROR lines in its log, and an end check")
+    parser = commands.add_parser("soak", help=text, description=text)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="which store (default: sqlite)")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                        help="server and database for --database postgres; the run uses a new "
+                             f"schema bench_<random>, dropped at the end (default "
+                             f"{DEFAULT_POSTGRES_URL})")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--seconds", type=_positive, default=DEFAULTS["soak_seconds"],
+                        help=f"how long the load runs (default {DEFAULTS['soak_seconds']})")
+    parser.add_argument("--rate", type=_positive, default=DEFAULTS["soak_rate"],
+                        help="messages sent per second; each gets a delivery report, one in "
+                             f"20 a reply (default {DEFAULTS['soak_rate']})")
+    parser.add_argument("--batch", type=_positive, default=DEFAULTS["soak_batch"],
+                        help=f"messages per batch POST (default {DEFAULTS['soak_batch']})")
+    parser.add_argument("--audit-interval", type=float, default=5.0,
+                        help="seconds between audits of the current campaign (default 5)")
+    parser.add_argument("--serve-workers", type=_positive, default=1,
+                        help="`serve --workers N` (default 1)")
+    parser.set_defaults(handler=run_soak_command)
+
+
+def run_soak_command(args: argparse.Namespace) -> int:
+    from smsledger.adapters.bench.soak import SoakOptions, run_soak
+
+    started = time.perf_counter()
+    env = environment(args.postgres_url, [args.database])
+    report = run_soak(SoakOptions(
+        args.database, args.postgres_url, seconds=args.seconds, rate=args.rate,
+        batch=args.batch, audit_interval=args.audit_interval, workers=args.serve_workers))
+    print_reports([report], as_json=args.json, seconds=time.perf_counter() - started,
+                  environment=env)
+    return 0
 
 
 def _positive(text: str) -> int:
