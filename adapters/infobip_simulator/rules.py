@@ -107,6 +107,9 @@ class Fault(Enum):
     DROP = "dropped connection"
     SERVER_ERROR = "HTTP 500"
     TOO_MANY_REQUESTS = "HTTP 429"
+    # The request was read and its messages taken in, then the connection was closed
+    # before the answer: the client cannot tell it from DROP, but Infobip has the messages.
+    ACCEPTED_THEN_DROPPED = "accepted, then dropped connection"
     SLOW = "slow answer"
 
 
@@ -156,6 +159,8 @@ RULES: dict[str, Outcome] = {
     "93": Outcome("slow answer once, delivered", (DELIVERED,), fault=Fault.SLOW),
     "94": Outcome("dropped once, then delivered", (DELIVERED,), fault=Fault.DROP),
     "95": Outcome("dropped always", (), fault=Fault.DROP, fault_repeats=True),
+    "96": Outcome("accepted, dropped once, delivered", (DELIVERED,),
+                  fault=Fault.ACCEPTED_THEN_DROPPED),
 }
 
 

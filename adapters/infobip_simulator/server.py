@@ -46,6 +46,7 @@ class SimulatorConfig:
     webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
     webhook_timeout: float = 5.0
     slow_answer_seconds: float = 2.0
+    retry_after_seconds: int = 1  # the Retry-After header of a 429 answer (rule 92)
     late_report_delay: float = 3.0  # real seconds before a late report (rule 80) is posted
     late_report_days: float = 5  # how far after sentAt a late report's doneAt lies
     price_per_part: float = 0.0085  # EUR
@@ -79,6 +80,7 @@ class _Answer:
     status: int | None  # None: drop the connection
     body: dict[str, Any] | None = None
     delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 _NOT_JSON = object()
@@ -271,10 +273,13 @@ class InfobipSimulator:
             if fault is Fault.SERVER_ERROR:
                 return _error(500)
             if fault is Fault.TOO_MANY_REQUESTS:
-                return _error(429)
+                retry_after = (("Retry-After", str(self.config.retry_after_seconds)),)
+                return replace(_error(429), headers=retry_after)
             bulk_id = bulk_id or _new_id()
             now = datetime.now(UTC)
             results = [self._take_in(submission, bulk_id, now) for submission in submissions]
+        if fault is Fault.ACCEPTED_THEN_DROPPED:
+            return _Answer(None)  # taken in above; the answer never leaves
         # A slow answer is slow after acceptance: the client may give up on a message that went out.
         delay = self.config.slow_answer_seconds if fault is Fault.SLOW else 0.0
         return _Answer(200, payloads.send_answer(bulk_id, results), delay)
@@ -458,6 +463,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
