@@ -4,8 +4,6 @@ batch was sent to Infobip (the simulator) exactly once; none is left requested."
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,49 +12,11 @@ from collections import Counter
 import httpx
 
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from support.serve_process import CLI, Service, free_port
 from support.waiting import wait_for
 
-CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
 API_KEY = "crash-test-infobip-key"
 BATCHES, BATCH = 5, 1000
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Service:
-    """`smsledger serve` in its own process, on a fixed port so a restart keeps it."""
-
-    def __init__(self, folder, env, port):
-        self.folder, self.env, self.port = folder, env, port
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)], env=self.env,
-                                        cwd=self.folder, stdout=(folder_log := (self.folder / "serve.log").open("a")),
-                                        stderr=subprocess.STDOUT)
-        wait_for(lambda: self._healthy(), timeout=60, what="the service to answer")
-        return self
-
-    def _healthy(self):
-        assert self.process.poll() is None, "the service exited"
-        try:
-            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
 
 def numbers():

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,54 +31,15 @@ import httpx
 import pytest
 
 from smsledger.adapters.infobip_simulator import InfobipSimulator, SimulatorConfig
+from support.serve_process import CLI, Service, free_port
 from support.statuses import outcome, report_body
 from support.waiting import wait_for
 
-CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
 API_KEY = "kill-points-infobip-key"
 BATCHES, BATCH = 4, 250
 TOTAL = BATCHES * BATCH
 CALLBACK_SIZE, SENDERS = 10, 8
 SLOW_ANSWER = 5.0  # seconds the held-back batch keeps its request open: the kill's window
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Service:
-    """`smsledger serve` in its own process, on a fixed port so a restart keeps it."""
-
-    def __init__(self, folder, env, port):
-        self.folder, self.env, self.port = folder, env, port
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = None
-
-    def start(self):
-        with (self.folder / "serve.log").open("ab") as log:
-            self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)],
-                                            env=self.env, cwd=self.folder, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        wait_for(self._healthy, timeout=60, what="the service to answer")
-        return self
-
-    def _healthy(self):
-        assert self.process.poll() is None, "the service exited"
-        try:
-            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
 
 class Deployment:

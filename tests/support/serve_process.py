@@ -1,0 +1,55 @@
+"""`smsledger serve` in a process of its own, as an operator runs it: for tests that kill
+it (SIGKILL) and start it again on the same port and store."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+
+from support.waiting import wait_for
+
+CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Service:
+    """`smsledger serve` on a fixed port, so a restart keeps it; its output is appended
+    to serve.log in `folder`."""
+
+    def __init__(self, folder, env, port):
+        self.folder, self.env, self.port = folder, env, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = None
+
+    def start(self):
+        with (self.folder / "serve.log").open("ab") as log:
+            self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)],
+                                            env=self.env, cwd=self.folder, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        wait_for(self._healthy, timeout=60, what="the service to answer")
+        return self
+
+    def _healthy(self):
+        assert self.process.poll() is None, "the service exited"
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
