@@ -92,7 +92,7 @@ async def _store_error(_: Request, exc: Exception) -> JSONResponse:
         refused = refused_by_the_store(exc)
         return error_response(refused.status, refused.code, refused.message)
     cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
-    log.error("store unavailable: %s", type(cause).__name__)
+    log.error("store unavailable: %s: %s", type(cause).__name__, cause)
     return error_response(503, "store_unavailable", "the store is unavailable; retry later")
 
 

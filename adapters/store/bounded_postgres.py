@@ -12,6 +12,8 @@ STORE_TIMEOUT_SECONDS (the setting store_timeout_seconds):
 - A connection found cut (the server crashed or restarted) drains the pool: its
   other idle connections are to the same server and as dead, and each would cost the
   library's retry loop an attempt and a pause before a fresh connection was tried.
+  It raises ConnectionCut, an OperationalError, so that reads (which the library's
+  retries, and the read store's, repeat) take a fresh connection at once.
 - The pool's reconnection attempts give up after the budget instead of backing off
   for five minutes (waits of up to two minutes between attempts): once the server is
   back, the next request starts a new attempt and the service recovers within
@@ -51,6 +53,12 @@ class StoreTimeout(PersistenceError):
     the caller's answer later."""
 
 
+class ConnectionCut(OperationalError):
+    """The server closed the connection (a restart or a crash). A statement on it
+    committed nothing, unless the cut fell on the commit itself: a read is safe to
+    repeat on a fresh connection, which the drained pool makes the next one."""
+
+
 class BoundedPostgresFactory(PostgresFactory):
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
@@ -88,6 +96,7 @@ class BoundedPostgresDatastore(PostgresDatastore):
                 raise self._timeout() from error.__cause__
             if conn is not None and conn.broken:
                 self.pool.drain()
+                raise ConnectionCut(str(error)) from error.__cause__
             raise
 
     def probe(self, within: float) -> None:

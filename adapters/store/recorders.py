@@ -122,6 +122,10 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             ), prepare=True)
             return [notification_id for (notification_id,) in curs.fetchall()]
 
+    # Reads retry as the library's own do: a connection cut by a server restart
+    # (BoundedPostgresDatastore drains the pool then) is replaced by the next attempt,
+    # so a quick restart costs no request a 503.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_event_rows(self, originator_ids: Sequence[UUID]
                           ) -> list[tuple[UUID, int, str, bytes]]:
         """(originator id, version, topic, state) of every event of every given
@@ -134,6 +138,7 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_many_statement, [list(originator_ids)], prepare=True)
             return curs.fetchall()
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str]
                                  ) -> list[tuple[int, UUID, str, bytes]]:
         """(notification id, originator id, topic, state) of up to `limit` events with

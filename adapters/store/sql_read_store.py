@@ -26,9 +26,9 @@ closes its datastore.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing import persistence as es
@@ -37,7 +37,14 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from smsledger.adapters.store.bounded_postgres import ConnectionCut
 from smsledger.adapters.store.recorders import sqlite_in_chunks
+
+T = TypeVar("T")
+
+# Reads on a connection cut by a server restart: the pool was drained, so the
+# next attempt takes a fresh connection (or says within the budget that it cannot).
+READ_ATTEMPTS = 3
 from smsledger.adapters.store.views import (
     check_projection,
     check_view,
@@ -310,8 +317,7 @@ class SqlReadStore(ReadStore):
 
     def live_view(self, projection: str) -> str:
         check_projection(projection)
-        with self._dialect.reading() as cursor:
-            live = self._live(cursor, projection)
+        live = self._read(lambda cursor: self._live(cursor, projection))
         if live is not None:
             return live
         with self._views_transaction() as cursor:
@@ -354,8 +360,7 @@ class SqlReadStore(ReadStore):
 
     def position(self, view: str) -> int:
         check_view(view)
-        with self._dialect.reading() as cursor:
-            return self._position(cursor, view)
+        return self._read(lambda cursor: self._position(cursor, view))
 
     @contextmanager
     def write(self, view: str, tracking_id: int, *, after: int | None = None
@@ -407,9 +412,22 @@ class SqlReadStore(ReadStore):
             self._dialect.lock_views(cursor)
             yield cursor
 
+    def _read(self, query: Callable[[Any], T]) -> T:
+        """`query(cursor)` on a reading connection, repeated when a server restart
+        had cut the connection it was given."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                with self._dialect.reading() as cursor:
+                    return query(cursor)
+            except ConnectionCut:
+                if attempt == READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def _read_docs(self, view: str, template: str, params: Sequence[Any]) -> list[Any]:
         statement = self._dialect.statement(template, docs=docs_table(check_view(view)))
-        with self._dialect.reading() as cursor:
+
+        def query(cursor: Any) -> list[Any]:
             try:
                 cursor.execute(statement, params)
             except Exception as error:
@@ -418,6 +436,7 @@ class SqlReadStore(ReadStore):
                 raise
             rows: list[Any] = cursor.fetchall()
             return rows
+        return self._read(query)
 
     def _live(self, cursor: Any, projection: str) -> str | None:
         cursor.execute(self._sql(SELECT_LIVE, reg=REGISTRY), (projection,))

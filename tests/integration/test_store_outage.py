@@ -145,6 +145,28 @@ def test_a_server_restart_between_requests_costs_no_request(
     assert running.api_call().status_code == 404
 
 
+def test_a_webhook_that_finds_its_connection_cut_by_a_restart_is_still_stored(
+        own_postgres: OwnPostgres, running: Running) -> None:  # noqa: F811
+    """No /healthz first to replace the cut connections: the webhook's own reads
+    meet them (found by the outage suite, where such a request answered 503)."""
+    assert running.report("before-restart").json()["parked"] == 1
+    own_postgres.stop()
+    own_postgres.start()
+    stored = running.report("after-restart")
+    assert stored.status_code == 200 and stored.json()["parked"] == 1, stored.text
+
+
+def test_a_feed_read_that_finds_its_connection_cut_by_a_restart_is_answered(
+        own_postgres: OwnPostgres, running: Running) -> None:  # noqa: F811
+    feed = lambda: httpx.get(f"{running.url}/v1/projects/acme/events",  # noqa: E731
+                             headers={"Authorization": f"Bearer {running.admin_token}"})
+    assert feed().status_code == 200
+    own_postgres.stop()
+    own_postgres.start()
+    answer = feed()
+    assert answer.status_code == 200, answer.text
+
+
 def test_a_locked_sqlite_file_answers_503_within_the_budget(tmp_path: Path) -> None:
     """Another process holding SQLite's write lock: a write waits the busy timeout
     (the budget, in whole seconds), not longer, then answers 503; it stores again
