@@ -29,7 +29,7 @@ from smsledger.application.audit import CampaignAudit
 from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
-from smsledger.application.projection_runner import BackgroundRun
+from smsledger.application.background import BackgroundRun
 from smsledger.application.projects import ProjectDirectory
 from smsledger.application.recovery import RecoveryResult
 from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView

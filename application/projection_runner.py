@@ -9,17 +9,14 @@ store, including SQLite, which offers no live subscription.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from smsledger.application.background import BackgroundRun
 from smsledger.application.projections import Projection
 from smsledger.application.ports import ReadStore
-
-log = logging.getLogger("smsledger.projections")
 
 
 class ProjectionRunner:
@@ -80,24 +77,4 @@ class ProjectionRunner:
 
     def run_in_background(self, interval: float = 0.2) -> BackgroundRun:
         """Keep every projection caught up, polling, until the result is stopped."""
-        return BackgroundRun(self, interval)
-
-
-class BackgroundRun:
-    def __init__(self, runner: ProjectionRunner, interval: float) -> None:
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(runner, interval),
-                                        name="projections", daemon=True)
-        self._thread.start()
-
-    def _loop(self, runner: ProjectionRunner, interval: float) -> None:
-        while not self._stopping.is_set():
-            try:
-                runner.catch_up()
-            except Exception:  # keep the service's read models alive; log and retry
-                log.exception("projection catch-up failed; retrying")
-            self._stopping.wait(interval)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+        return BackgroundRun("projections", self.catch_up, interval)
