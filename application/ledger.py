@@ -185,9 +185,9 @@ class LedgerApplication(Application[UUID]):
     def statistics(self, project_id: str, campaign_id: str) -> Funnel:
         return self.queries.statistics(project_id, campaign_id)
 
-    def audit(self, project_id: str, campaign_id: str,
-              as_of: datetime | None = None) -> CampaignAudit:
-        return self.auditing.audit(project_id, campaign_id, as_of)
+    def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
+              whole_store: bool = False) -> CampaignAudit:
+        return self.auditing.audit(project_id, campaign_id, as_of, whole_store=whole_store)
 
     def rebuild_projection(self, name: str) -> str:
         return self.queries.rebuild_projection(name)

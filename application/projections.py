@@ -4,7 +4,9 @@
 - statistics: each message's funnel state, each campaign's funnel totals, and the
   work lists of messages due for attention (still requested, pending, windows to
   close), by time;
-- history: each message's events, oldest first.
+- history: each message's events, oldest first;
+- campaign_index: each campaign's messages and the replies attributed to it, by the
+  notification id of their creation: what the campaign audit replays.
 
 A projection only says which documents an event changes; the runner feeds it
 events in order, and the read store keeps documents and tracking together.
@@ -31,7 +33,7 @@ from smsledger.domain.consent import Consent
 from smsledger.domain.inbound import InboundMessage
 from smsledger.domain.message import Message, MessageIdentity
 
-FEED, STATISTICS, HISTORY = "feed", "statistics", "history"
+FEED, STATISTICS, HISTORY, CAMPAIGN_INDEX = "feed", "statistics", "history", "campaign_index"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -214,5 +216,25 @@ class HistoryProjection(Projection):
         }, partition=key, position=position)
 
 
+class CampaignIndexProjection(Projection):
+    """Which aggregates the audit of a campaign replays: the campaign's messages
+    (`member`) and the replies attributed to it (`reply`), in the partition of the
+    campaign, at the notification id of their creation. Only ids: the audit reads the
+    stored events themselves, never this view's documents."""
+
+    name = CAMPAIGN_INDEX
+    event_classes = (Message.Requested, InboundMessage.Received)
+
+    def handle(self, writer: ReadWriter, event: Any, position: int) -> None:
+        if event.campaign_id is None:
+            return
+        kind = "member" if isinstance(event, Message.Requested) else "reply"
+        key = str(event.originator_id)
+        writer.put(kind, key, {"id": key},
+                   partition=campaign_key(event.project_id, event.campaign_id),
+                   position=position)
+
+
 def all_projections() -> list[Projection]:
-    return [FeedProjection(), StatisticsProjection(), HistoryProjection()]
+    return [FeedProjection(), StatisticsProjection(), HistoryProjection(),
+            CampaignIndexProjection()]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
+from uuid import UUID
 
 from smsledger.application.aggregates import AggregateStore
 from smsledger.application.errors import MessageNotFound
@@ -14,6 +15,7 @@ from smsledger.application.funnel import Funnel
 from smsledger.application.ports import Document, ReadStore
 from smsledger.application.projection_runner import ProjectionRunner
 from smsledger.application.projections import (
+    CAMPAIGN_INDEX,
     FEED,
     HISTORY,
     STATISTICS,
@@ -79,10 +81,16 @@ class Queries:
             view, "campaign", campaign_key(project_id, campaign_id)))
         return Funnel.from_doc(doc) if doc else Funnel.empty()
 
-    def campaign_exists(self, project_id: str, campaign_id: str) -> bool:
-        """Whether a message was ever requested for the campaign."""
-        return self.read(STATISTICS, lambda view: self.read_store.get(
-            view, "campaign", campaign_key(project_id, campaign_id))) is not None
+    def campaign_members(self, project_id: str, campaign_id: str
+                         ) -> tuple[list[UUID], list[UUID]]:
+        """The aggregate ids of the campaign's messages and of the replies attributed
+        to it, each in the order they were stored (campaign_index projection)."""
+        partition = campaign_key(project_id, campaign_id)
+
+        def ids(view: str, kind: str) -> list[UUID]:
+            return [UUID(doc["id"]) for _, doc in
+                    self.read_store.scan_all(view, kind, partition, page=10_000)]
+        return self.read(CAMPAIGN_INDEX, lambda view: (ids(view, "member"), ids(view, "reply")))
 
     def is_unknown_project(self, project_id: str) -> bool:
         """A service knows its projects; an embedding platform may send for projects it

@@ -1,4 +1,4 @@
-"""`smsledger bench`: ingest, send, replay, or all three, beside baselines in the same run;
+"""`smsledger bench`: ingest, send, replay, audit, or all four, beside baselines in the same run;
 and `soak`, the service under a steady load for minutes.
 
 Wired into the command line by smsledger.adapters.cli (`add_bench_command(commands)`). Figures go
@@ -25,7 +25,8 @@ from smsledger.adapters.bench.profiling import Profiles
 
 # Which databases each benchmark runs on unless --database says otherwise (issue 7:
 # ingest on PostgreSQL and SQLite; replay from PostgreSQL; send on the production store).
-DEFAULT_DATABASES = {"ingest": "both", "send": "postgres", "replay": "postgres"}
+DEFAULT_DATABASES = {"ingest": "both", "send": "postgres", "replay": "postgres",
+                     "audit": "postgres"}
 
 DEFAULTS = {
     "reports": 10_000,
@@ -37,6 +38,9 @@ DEFAULTS = {
     "baseline_messages": 500,
     "call_size": 10_000,  # the most POST /v1/projects/{p}/messages/batch takes
     "events": 1_000_000,
+    "campaign_messages": 1_000,
+    "other_events": 1_000_000,
+    "audit_repeats": 5,
     "soak_seconds": 120,
     "soak_rate": 200,  # messages per second
     "soak_batch": 100,
@@ -44,7 +48,7 @@ DEFAULTS = {
 
 
 def add_bench_command(subcommands: Any) -> None:
-    """Register `bench` (ingest, send, replay, all) on an argparse subparsers object."""
+    """Register `bench` (ingest, send, replay, audit, all) on an argparse subparsers object."""
     bench = subcommands.add_parser(
         "bench", help="measure ingest, send and replay beside baselines (issue 7's targets)",
         description="Benchmarks of the hot paths, each beside baselines measured in the same "
@@ -56,7 +60,9 @@ def add_bench_command(subcommands: Any) -> None:
         "send": "messages per second for a campaign through InfobipProvider to the simulator, "
                 "vs one request and one save per message",
         "replay": "events per second and peak memory of a campaign audit replay",
-        "all": "ingest, send and replay",
+        "audit": "one campaign's audit alone in its store and beside a million other "
+                 "events, vs a whole-store replay",
+        "all": "ingest, send, replay and audit",
     }
     _add_soak_command(commands)
     for name, text in helps.items():
@@ -120,6 +126,18 @@ def add_bench_command(subcommands: Any) -> None:
                                 help=f"events in the store (default {DEFAULTS['events']:,})")
             parser.add_argument("--no-references", action="store_true",
                                 help="skip the read-only and read+decode references")
+        if name in ("audit", "all"):
+            parser.add_argument("--campaign-messages", type=_positive,
+                                default=DEFAULTS["campaign_messages"],
+                                help="messages of the audited campaign "
+                                     f"(default {DEFAULTS['campaign_messages']:,})")
+            parser.add_argument("--other-events", type=_positive,
+                                default=DEFAULTS["other_events"],
+                                help="other events in the crowded store "
+                                     f"(default {DEFAULTS['other_events']:,})")
+            parser.add_argument("--repeats", type=_positive, default=DEFAULTS["audit_repeats"],
+                                help="audits per store, the median kept "
+                                     f"(default {DEFAULTS['audit_repeats']})")
         parser.set_defaults(handler=run_bench)
 
 
@@ -177,7 +195,7 @@ def _databases(args: argparse.Namespace, benchmark: str) -> list[str]:
 
 def run_bench(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    wanted = (["ingest", "send", "replay"] if args.bench_command == "all"
+    wanted = (["ingest", "send", "replay", "audit"] if args.bench_command == "all"
               else [args.bench_command])
     profiles = Profiles(args.profile)
     all_databases = sorted({d for b in wanted for d in _databases(args, b)})
@@ -222,7 +240,16 @@ def _replay(args: argparse.Namespace, databases: list[str], profiles: Profiles) 
                                     references=not args.no_references, profiles=profiles))
 
 
-_RUNNERS = {"ingest": _ingest, "send": _send, "replay": _replay}
+def _audit(args: argparse.Namespace, databases: list[str], profiles: Profiles) -> BenchReport:
+    from smsledger.adapters.bench.audit import AuditOptions, run_audit
+
+    return run_audit(AuditOptions(databases, args.postgres_url,
+                                  campaign_messages=args.campaign_messages,
+                                  other_events=args.other_events, repeats=args.repeats,
+                                  profiles=profiles))
+
+
+_RUNNERS = {"ingest": _ingest, "send": _send, "replay": _replay, "audit": _audit}
 
 
 def _in_own_process(benchmark: str, args: argparse.Namespace, databases: list[str]

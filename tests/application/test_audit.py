@@ -89,9 +89,13 @@ def test_the_replay_leaves_the_cycle_collector_as_it_found_it(ledger, monkeypatc
         assert not gc.isenabled()  # paused while the replay reads
         raise RuntimeError("store went away")
 
-    monkeypatch.setattr(ledger.store, "notification_rows", broken_store)
+    monkeypatch.setattr(ledger.store.rows, "select_event_rows", broken_store)
     with pytest.raises(RuntimeError, match="store went away"):
         ledger.audit("acme", "spring")
+    assert gc.isenabled()
+    monkeypatch.setattr(ledger.store, "notification_rows", broken_store)
+    with pytest.raises(RuntimeError, match="store went away"):
+        ledger.audit("acme", "spring", whole_store=True)
     assert gc.isenabled()
 
 

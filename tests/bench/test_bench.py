@@ -17,12 +17,14 @@ TINY = {
                "--catch-up-events", "200"],
     "send": ["--messages", "200", "--baseline-messages", "20", "--call-size", "100"],
     "replay": ["--events", "2000"],
+    "audit": ["--campaign-messages", "50", "--other-events", "2000", "--repeats", "2"],
 }
 EXPECTED_KEYS = {
     "ingest": {"ours-app", "ours-http", "catch-up", "naive", "plain-1", "plain-100",
                "serve-1", "serve-2"},
     "send": {"ours", "one-per-message"},
     "replay": {"ours", "read", "read-decode"},
+    "audit": {"alone", "crowded", "whole-store"},
 }
 EXPECTED_RATIOS = {
     "ingest": {("ours-app", "naive"), ("ours-app", "plain-1"), ("ours-app", "plain-100"),
@@ -30,6 +32,7 @@ EXPECTED_RATIOS = {
                ("serve-2", "serve-1")},
     "send": {("ours", "one-per-message")},
     "replay": {("ours", "read"), ("ours", "read-decode")},
+    "audit": {("crowded", "alone"), ("crowded", "whole-store")},
 }
 
 
@@ -45,7 +48,7 @@ def run(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("benchmark", ["ingest", "send", "replay"])
+@pytest.mark.parametrize("benchmark", ["ingest", "send", "replay", "audit"])
 def test_each_benchmark_reports_figures_ratios_and_targets(capsys, database, benchmark):
     output = run(capsys, benchmark, "--database", database, "--json", *TINY[benchmark])
     [report] = output["benchmarks"]
@@ -80,8 +83,10 @@ def test_the_table_names_ours_the_baselines_ratios_and_targets(capsys):
 
 def test_all_runs_every_benchmark(capsys, database):
     output = run(capsys, "all", "--database", database, "--json", *TINY["ingest"],
-                 "--no-http", *TINY["send"], *TINY["replay"], "--no-references")
-    assert [r["benchmark"] for r in output["benchmarks"]] == ["ingest", "send", "replay"]
+                 "--no-http", *TINY["send"], *TINY["replay"], "--no-references",
+                 *TINY["audit"])
+    assert [r["benchmark"] for r in output["benchmarks"]] == ["ingest", "send", "replay",
+                                                              "audit"]
 
 
 def test_the_command_registers_on_any_subparsers_object():

@@ -100,7 +100,8 @@ def test_drift_is_reported_and_fails_the_command(store, capsys):
 def test_replay_rebuilds_every_projection_by_default(store, capsys):
     code, out = run(capsys, "replay", "--database-url", store)
     assert code == 0
-    assert [line.split(":")[0] for line in out.out.splitlines()] == ["feed", "statistics", "history"]
+    assert [line.split(":")[0] for line in out.out.splitlines()] == [
+        "feed", "statistics", "history", "campaign_index"]
 
 
 def test_replay_of_an_unknown_projection_names_the_choices(store, capsys):
