@@ -1,10 +1,12 @@
 """Feeding projections from the store's notifications, exactly once, in order.
 
-Each batch of notifications is applied in one read-store transaction that also
-moves the view's tracking position to the batch's last notification id; when
-another runner (another thread or process) got there first, the transaction is
-refused and this runner carries on from the new position. Polling works on every
-store, including SQLite, which offers no live subscription.
+The projections caught up together share each batch: it is read from the store and
+decoded once, from the position of the view furthest behind, and each view is given
+the events of its topics after its own position. Each view's share is applied in one
+read-store transaction that also moves the view's tracking position to the batch's
+last notification id; when another runner (another thread or process) got there
+first, the transaction is refused and this runner carries on from the new position.
+Polling works on every store, including SQLite, which offers no live subscription.
 """
 
 from __future__ import annotations
@@ -37,43 +39,60 @@ class ProjectionRunner:
 
     def catch_up(self, names: Iterable[str] | None = None) -> None:
         """Bring the live views of the named projections (default: all) up to the head."""
-        for name in names if names is not None else self.projections:
-            projection = self.projection(name)
-            self._feed(projection, self.store.live_view(name))
+        self._feed([(self.projection(name), self.store.live_view(name))
+                    for name in (names if names is not None else self.projections)])
 
     def rebuild(self, name: str) -> str:
         """Replay the projection from position zero into a new view, then swap it in."""
         projection = self.projection(name)
         view = self.store.new_view(name)
         try:
-            self._feed(projection, view)
+            self._feed([(projection, view)])
             self.store.swap(name, view)
         except BaseException:
             self.store.drop(view)
             raise
-        self._feed(projection, view)  # what arrived during the swap
+        self._feed([(projection, view)])  # what arrived during the swap
         return view
 
-    def _feed(self, projection: Projection, view: str) -> None:
+    def _feed(self, feeds: Sequence[tuple[Projection, str]]) -> None:
+        """Feed each (projection, view) up to the head, batch by batch."""
+        topics = sorted({topic for projection, _ in feeds for topic in projection.topics})
+        if not topics:
+            return
         while True:
-            position = self.store.position(view)
+            positions = [self.store.position(view) for _, view in feeds]
             batch = self.recorder.select_notifications(
-                start=position, limit=self.batch_size, topics=projection.topics,
+                start=min(positions), limit=self.batch_size, topics=topics,
                 inclusive_of_start=False)
             if not batch:
                 return
             events = [self.mapper.to_domain_event(notification) for notification in batch]
-            try:
-                # Only if the view is still at `position`: an overlapping batch another
-                # runner committed meanwhile must not be applied twice.
-                with self.store.write(view, batch[-1].id, after=position) as writer:
-                    projection.prefetch(writer, events)
-                    for notification, event in zip(batch, events, strict=True):
-                        projection.handle(writer, event, notification.id)
-            except IntegrityError:
-                continue  # another runner processed it; read on from its position
-            if len(batch) < self.batch_size:
+            overtaken = False
+            for (projection, view), position in zip(feeds, positions, strict=True):
+                if batch[-1].id > position:
+                    overtaken |= not self._apply(projection, view, position, batch, events)
+            if len(batch) < self.batch_size and not overtaken:
                 return
+
+    def _apply(self, projection: Projection, view: str, position: int,
+               batch: Sequence[Any], events: Sequence[Any]) -> bool:
+        """The batch's events of the projection's topics after `position`, in one
+        transaction that moves the view to the batch's end; False when another runner
+        had moved the view meanwhile (it is read on from its new position)."""
+        wanted = projection.topic_set
+        mine = [(notification.id, event) for notification, event in zip(batch, events, strict=True)
+                if notification.id > position and notification.topic in wanted]
+        try:
+            # Only if the view is still at `position`: an overlapping batch another
+            # runner committed meanwhile must not be applied twice.
+            with self.store.write(view, batch[-1].id, after=position) as writer:
+                projection.prefetch(writer, [event for _, event in mine])
+                for notification_id, event in mine:
+                    projection.handle(writer, event, notification_id)
+        except IntegrityError:
+            return False
+        return True
 
     def run_in_background(self, interval: float = 0.2) -> BackgroundRun:
         """Keep every projection caught up, polling, until the result is stopped."""

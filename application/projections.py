@@ -14,6 +14,7 @@ events in order, and the read store keeps documents and tracking together.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -61,6 +62,10 @@ class Projection(ABC):
     @property
     def topics(self) -> tuple[str, ...]:
         return tuple(get_topic(cls) for cls in self.event_classes)
+
+    @functools.cached_property
+    def topic_set(self) -> frozenset[str]:
+        return frozenset(self.topics)
 
     @abstractmethod
     def handle(self, writer: ReadWriter, event: Any, position: int) -> None:

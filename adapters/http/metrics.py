@@ -3,7 +3,11 @@ several apps in one process do not share counters)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from smsledger.application.projection_lag import COUNT_LIMIT, Lag
 
 
 class ServiceMetrics:
@@ -17,6 +21,21 @@ class ServiceMetrics:
                                ["effect"], registry=self.registry)
         self.statuses = Counter("smsledger_messages_sent", "messages sent, by status after sending",
                                 ["status"], registry=self.registry)
+
+        self.events_behind = Gauge(
+            "smsledger_projection_events_behind",
+            f"events stored that the projection has not yet applied (counted up to "
+            f"{COUNT_LIMIT:,})", ["projection"], registry=self.registry)
+        self.seconds_behind = Gauge(
+            "smsledger_projection_seconds_behind",
+            "how long the oldest event the projection has not applied has waited (a lower "
+            "bound, short by at most the scrape interval); 0 when it is current",
+            ["projection"], registry=self.registry)
+
+    def record_lag(self, lags: Mapping[str, Lag]) -> None:
+        for name, lag in lags.items():
+            self.events_behind.labels(name).set(lag.events)
+            self.seconds_behind.labels(name).set(round(lag.seconds, 3))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

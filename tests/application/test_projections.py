@@ -6,7 +6,15 @@ import pytest
 
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.ports import SendRefused, Unknown
-from smsledger.application.projections import FEED, HISTORY, STATISTICS
+from smsledger.adapters.store.memory_read_store import MemoryReadStore
+from smsledger.application.projection_runner import ProjectionRunner
+from smsledger.application.projections import (
+    CAMPAIGN_INDEX,
+    FEED,
+    HISTORY,
+    STATISTICS,
+    all_projections,
+)
 from support.statuses import outcome
 
 
@@ -46,12 +54,75 @@ def test_every_projection_rebuilt_from_zero_is_identical(busy_ledger):
     before = snapshot(ledger, message_ids)
     assert before["audit"]["drift"] == []
     assert before["audit"]["late"] == 1 and before["audit"]["no_report_received"] == 13
-    for name in (FEED, STATISTICS, HISTORY):
+    for name in (FEED, STATISTICS, HISTORY, CAMPAIGN_INDEX):
         old_view = ledger.read_store.live_view(name)
         new_view = ledger.rebuild_projection(name)
         assert new_view != old_view
         assert ledger.read_store.live_view(name) == new_view
     assert snapshot(ledger, message_ids) == before
+
+
+class CountingMapper:
+    """The ledger's mapper, counting the notifications it decodes."""
+
+    def __init__(self, mapper):
+        self.mapper, self.decoded = mapper, []
+
+    def to_domain_event(self, notification):
+        self.decoded.append(notification.id)
+        return self.mapper.to_domain_event(notification)
+
+
+def positions_of(read_store, projections):
+    """Each live view's position, by projection."""
+    found = {}
+    for projection in projections:
+        view = read_store.live_view(projection.name)
+        found[projection.name] = read_store.position(view)
+    return found
+
+
+def test_projections_caught_up_together_decode_each_notification_once(busy_ledger):
+    """One read and one decoding per notification for all projections, however many
+    want it, and every view at the head afterwards, as when caught up one by one."""
+    ledger, message_ids = busy_ledger
+    projections = all_projections()
+    topics = sorted({t for p in projections for t in p.topics})
+    wanted = [n.id for n in ledger.recorder.select_notifications(
+        start=0, limit=1_000_000, topics=topics, inclusive_of_start=False)]
+    mapper = CountingMapper(ledger.mapper)
+    together = ProjectionRunner(ledger.recorder, mapper, MemoryReadStore(), projections,
+                                batch_size=50)
+    together.catch_up()
+    assert sorted(mapper.decoded) == wanted  # each once
+    head = ledger.recorder.max_notification_id()
+    assert set(positions_of(together.store, projections).values()) == {wanted[-1]}
+    assert wanted[-1] <= head
+
+    # The same documents as views caught up one at a time.
+    alone = ProjectionRunner(ledger.recorder, ledger.mapper, MemoryReadStore(), projections,
+                             batch_size=50)
+    for projection in projections:
+        alone.catch_up([projection.name])
+    for kind, partition, name in (("event", "acme", FEED), ("event", "globex", FEED),
+                                  ("member", "acme\x1fspring", CAMPAIGN_INDEX)):
+        assert list(together.store.scan_all(together.store.live_view(name), kind, partition)) \
+            == list(alone.store.scan_all(alone.store.live_view(name), kind, partition))
+
+
+def test_views_at_different_positions_are_each_fed_from_their_own(busy_ledger):
+    """A view ahead (here: caught up alone first) is not fed again what it has."""
+    ledger, _ = busy_ledger
+    projections = all_projections()
+    runner = ProjectionRunner(ledger.recorder, ledger.mapper, MemoryReadStore(), projections,
+                              batch_size=7)
+    runner.catch_up([STATISTICS])
+    funnel_before = runner.store.get(runner.store.live_view(STATISTICS), "campaign",
+                                     "acme\x1fspring")
+    runner.catch_up()
+    assert runner.store.get(runner.store.live_view(STATISTICS), "campaign",
+                            "acme\x1fspring") == funnel_before
+    assert funnel_before == ledger.statistics("acme", "spring").to_doc()
 
 
 def test_a_projection_is_caught_up_before_it_is_read(ledger):
