@@ -20,11 +20,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from smsledger.adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement
 from smsledger.adapters.bench.senders import SenderProcess
+from smsledger.adapters.bench.feed_backlog import FeedBacklog
 from smsledger.adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, WEBHOOK_PATH
 
 START_TIMEOUT = 60.0
@@ -32,23 +34,43 @@ STARTED = '"message": "Application startup complete."'
 
 
 def measure_served(database: str, url: str, secret: str, batches: dict[int, list[bytes]],
-                   concurrency: int, report: BenchReport) -> None:
+                   concurrency: int, report: BenchReport, ledger: Any) -> None:
     """One measurement per worker count in `batches` (workers -> callback bodies), with
     `concurrency` senders per worker: the kernel spreads connections, not requests,
-    over the workers, and a few kept-alive connections can all land on one of them."""
+    over the workers, and a few kept-alive connections can all land on one of them.
+    Then how long after the last webhook answer the service's feed held every event
+    (`ledger`, on the same store, reads the feed view's position without catching it up)."""
     senders_count = concurrency * max(batches)
     for workers, bodies in batches.items():
         with served(url, workers) as base:
             senders = SenderProcess(base, WEBHOOK_PATH, (INTEGRATION, secret), senders_count)
             try:
                 posted, watch = senders.timed(bodies)
+                answered = time.perf_counter()
+                feed_lag = feed_complete(ledger) - answered
             finally:
                 senders.close()
+        report.feed_lags[(database, workers)] = feed_lag
         report.add(Measurement(
             f"serve-{workers}", f"smsledger serve --workers {workers} (its own process, "
             f"background work on), {senders_count} concurrent senders", database,
             posted.applied, "reports", watch.seconds, ours=True, latencies=posted.latencies,
             latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: serve --workers {workers}"))
+
+
+def feed_complete(ledger: Any, timeout: float = 120.0) -> float:
+    """When (perf_counter) the feed view reached the last feed event stored by now."""
+    backlog = FeedBacklog(ledger)
+    waiting = backlog.pending()
+    if not waiting:
+        return time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while backlog.position() < waiting[-1]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the feed did not reach notification {waiting[-1]} within "
+                               f"{timeout:g} s (it is at {backlog.position()})")
+        time.sleep(0.005)
+    return time.perf_counter()
 
 
 @contextmanager

@@ -38,8 +38,8 @@ from smsledger.adapters.bench.soak_load import (
     sender,
 )
 from smsledger.adapters.bench.soak_report import SoakReport
+from smsledger.adapters.bench.feed_backlog import FeedBacklog
 from smsledger.adapters.bench.soak_watch import (
-    FeedBacklog,
     Sample,
     Service,
     lag_summary,

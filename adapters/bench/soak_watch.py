@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from smsledger.adapters.bench.common import BENCH_SECRET_KEY, percentile
+from smsledger.adapters.bench.feed_backlog import FeedBacklog
 from smsledger.adapters.bench.served import _free_port, _wait_until_ready
 from smsledger.adapters.bench.soak_load import paced
 
@@ -106,35 +107,6 @@ def serving(database_url: str, workers: int) -> Iterator[Service]:
                 process.kill()
                 process.wait()
             service.errors = service_errors(log)
-
-
-class FeedBacklog:
-    """Feed-projection events stored but not yet in the feed view, read from the store
-    as the service left it (reading through the service would catch the view up)."""
-
-    def __init__(self, ledger: Any) -> None:
-        from smsledger.application.projections import FEED, FeedProjection
-
-        self.ledger = ledger
-        self.feed = FEED
-        self.topics = list(FeedProjection().topics)
-
-    def head(self) -> int:
-        return int(self.ledger.recorder.max_notification_id() or 0)
-
-    def position(self) -> int:
-        read_store = self.ledger.read_store
-        return int(read_store.position(read_store.live_view(self.feed)))
-
-    def behind(self) -> int:
-        position, behind = self.position(), 0
-        while True:
-            page = self.ledger.recorder.select_notifications(
-                start=position, limit=5000, topics=self.topics, inclusive_of_start=False)
-            behind += len(page)
-            if len(page) < 5000:
-                return behind
-            position = page[-1].id
 
 
 @dataclass
