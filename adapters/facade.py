@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
+from smsledger.adapters.runtime.job_locks import job_lock_for
 from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS, check_answers
 from smsledger.adapters.store.refusals import UnstorableValue, refusal_message, refused_a_value
 from smsledger.application.audit import CampaignAudit
@@ -30,6 +32,8 @@ from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
 from smsledger.application.background import BackgroundRun
+from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB
+from smsledger.application.projection_lag import Lag, LagWatch
 from smsledger.application.projects import ProjectDirectory
 from smsledger.application.recovery import RecoveryResult
 from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView
@@ -37,6 +41,8 @@ from smsledger.application.views import FeedPage, IngestResult, MessageView, Sen
 from smsledger.domain.errors import StoreUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("smsledger.maintenance")
 
 # What the databases raise when they cannot be reached or used (IntegrityError, a
 # conflict the use cases retry, is never left to escape on its own), or refuse a value
@@ -75,6 +81,7 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         self._ledger = ledger
         self._lookup = lookup
         self._closers = closers
+        self._lag_watch = LagWatch(ledger.projections)
 
     @property
     def projects(self) -> ProjectDirectory:
@@ -173,9 +180,13 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
     def message(self, project_id: str, message_id: str) -> MessageView:
         return self._ledger.message(project_id, message_id)
 
-    def audit(self, project_id: str, campaign_id: str,
-              as_of: datetime | None = None) -> CampaignAudit:
-        return self._ledger.audit(project_id, campaign_id, as_of=as_of)
+    def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
+              whole_store: bool = False) -> CampaignAudit:
+        """The campaign's funnel replayed from its stored events; `whole_store` replays
+        every message event of the store instead (slow: a check that the campaign
+        index missed nothing)."""
+        return self._ledger.audit(project_id, campaign_id, as_of=as_of,
+                                  whole_store=whole_store)
 
     def campaign_event_name(self, project_id: str) -> str:
         return self._ledger.campaign_event_name(project_id)
@@ -214,10 +225,29 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         returns the new view's name. KeyError for a name that is not a projection."""
         return self._ledger.rebuild_projection(name)
 
+    def projection_lag(self) -> dict[str, Lag]:
+        """Each projection's lag behind the store, events and seconds
+        (smsledger.application.projection_lag)."""
+        return self._lag_watch.measure()
+
     def keep_projections_current(self, interval: float = 0.2) -> BackgroundRun:
         """Catch the projections up in a background thread until the result is stopped
-        (reads catch up anyway; this keeps them quick)."""
-        return self._ledger.projections.run_in_background(interval)
+        (reads catch up anyway; this keeps them quick), while this process holds the
+        store's `projections` job: of all processes on a store that call this, one
+        runs it, and another takes over within seconds when that one dies."""
+        return BackgroundRun(PROJECTIONS_JOB, self._ledger.projections.catch_up, interval,
+                             lock=job_lock_for(self._ledger.recorder, PROJECTIONS_JOB))
+
+    def keep_maintenance_running(self, interval: float = 60.0) -> BackgroundRun:
+        """A round of `run_maintenance` at once and then every `interval` seconds, in a
+        background thread until the result is stopped, while this process holds the
+        store's `maintenance` job (as `keep_projections_current`). Each round's
+        result is logged."""
+        return BackgroundRun(MAINTENANCE_JOB, self._logged_maintenance_round, interval,
+                             lock=job_lock_for(self._ledger.recorder, MAINTENANCE_JOB))
+
+    def _logged_maintenance_round(self) -> None:
+        log.info("maintenance", extra={"fields": self.run_maintenance()})
 
     def check_store(self, within: float = HEALTH_CHECK_SECONDS) -> None:
         """Raises StoreUnavailable when the store does not answer within `within`

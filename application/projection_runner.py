@@ -16,7 +16,6 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from smsledger.application.background import BackgroundRun
 from smsledger.application.projections import Projection
 from smsledger.application.ports import ReadStore
 
@@ -93,7 +92,3 @@ class ProjectionRunner:
         except IntegrityError:
             return False
         return True
-
-    def run_in_background(self, interval: float = 0.2) -> BackgroundRun:
-        """Keep every projection caught up, polling, until the result is stopped."""
-        return BackgroundRun("projections", self.catch_up, interval)

@@ -43,7 +43,8 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.cli.audit_report import format_audit
 
     with _channel(settings) as channel:
-        audit = channel.audit(args.project, args.campaign, as_of=args.as_of)
+        audit = channel.audit(args.project, args.campaign, as_of=args.as_of,
+                              whole_store=args.whole_store)
     print(json.dumps(audit.to_dict(), indent=2) if args.json else format_audit(audit))
     return EXIT_DRIFT if audit.drift else EXIT_OK
 
@@ -75,13 +76,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         configure_json_logging(worker="main")
     else:
         configure_json_logging()
+    background_work = not args.no_worker
     try:
         if args.workers > 1:
-            return run_workers(settings, args.host, args.port, args.workers)
-        run_service(settings, args.host, args.port)
+            return run_workers(settings, args.host, args.port, args.workers,
+                               background_work=background_work)
+        run_service(settings, args.host, args.port, background_work=background_work)
     except CannotServe as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from smsledger.adapters.cli.worker import CannotWork, run_worker
+    from smsledger.adapters.http.middleware import configure_json_logging
+
+    configure_json_logging()
+    try:
+        run_worker(settings, interval=args.interval, public_url=args.public_url)
+    except CannotWork as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -218,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--campaign", required=True)
     audit.add_argument("--as-of", type=_moment, default=None,
                        help="show the campaign as it stood at this time (ISO 8601; UTC if no zone)")
+    audit.add_argument("--whole-store", action="store_true",
+                       help="replay every message event of the store, not only the campaign's "
+                            "(slow; the same figures, unless the campaign index missed a message)")
     audit.add_argument("--json", action="store_true", help="print the audit as JSON")
     _store_options(audit)
     audit.set_defaults(handler=_with_settings(_audit))
@@ -239,8 +258,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", default=None,
                        help="where Infobip reaches this service, for its webhook URLs "
                             "(env SMSLEDGER_PUBLIC_URL; default: the address it listens on)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="run no background work (projections, maintenance): leave it to "
+                            "`smsledger worker` processes")
     _store_options(serve)
     serve.set_defaults(handler=_with_settings(_serve))
+
+    worker = commands.add_parser(
+        "worker", help="run the service's background work in a process of its own: keep the "
+                       "projections current and run the maintenance round, each job while "
+                       "this process holds its lock on the store (one active, others standing "
+                       "by); until SIGTERM or Ctrl-C")
+    worker.add_argument("--interval", type=_positive, default=60,
+                        help="seconds between maintenance rounds (default 60)")
+    worker.add_argument("--public-url", default=None,
+                        help="where Infobip reaches the service, for the webhook URLs of "
+                             "messages the maintenance round sends (env SMSLEDGER_PUBLIC_URL)")
+    _store_options(worker)
+    worker.set_defaults(handler=_with_settings(_worker))
 
     maintenance = commands.add_parser(
         "maintenance", help="run the periodic work the service runs in the background: "

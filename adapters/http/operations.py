@@ -27,4 +27,9 @@ def healthz(request: Request) -> JSONResponse:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format"}})
 def metrics(request: Request) -> Response:
-    return Response(context_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    context = context_of(request)
+    try:
+        context.metrics.record_lag(context.channel.projection_lag())
+    except STORE_ERRORS:  # the counters still answer; /healthz says the store is down
+        pass
+    return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

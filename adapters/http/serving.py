@@ -1,15 +1,19 @@
 """`smsledger serve`: the service in one process, or in several on one port.
 
 One process runs uvicorn, with the projections kept current and the periodic
-maintenance in background threads; it uses about one core (the interpreter lock).
+maintenance in background threads, each while this process holds that job's lock on
+the store (application/background.py); it uses about one core (the interpreter
+lock). With `background_work` off (`serve --no-worker`) it runs neither and leaves
+them to `smsledger worker` processes; its reads still catch their projections up.
+
 With `workers` > 1 (Linux), each worker is a process of its own, a whole smsledger on
 the same store, listening on the same address with SO_REUSEPORT, so the kernel spreads
-the connections between them. Worker 0 alone does the background work: the others
-would only repeat it (safe, as the projections track what they processed and
-maintenance commands are idempotent, but wasted). If a worker exits, the others are
-stopped and `serve` exits with an error, for the supervisor (systemd, Kubernetes) to
-restart it whole; SIGTERM or Ctrl-C stops every worker gracefully, and workers whose
-parent is killed outright stop too.
+the connections between them. (These workers answer HTTP; `smsledger worker` is the
+background work in a process of its own.) Worker 0 alone does the background work:
+the others would only stand by for its job locks, a connection each. If a worker
+exits, the others are stopped and `serve` exits with an error, for the supervisor
+(systemd, Kubernetes) to restart it whole; SIGTERM or Ctrl-C stops every worker
+gracefully, and workers whose parent is killed outright stop too.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.middleware import configure_json_logging
-from smsledger.adapters.http.maintenance import Maintenance
 from smsledger.adapters.runtime.secrets import SecretKey
+from smsledger.application.background import BackgroundRun
 
 log = logging.getLogger("smsledger.serve")
 
@@ -51,15 +55,19 @@ class CannotServe(RuntimeError):
 def run_service(settings: Settings, host: str, port: int, *, background_work: bool = True,
                 reuse_port: bool = False) -> None:
     """Serve until stopped (SIGTERM, Ctrl-C), then stop the background work and close the
-    store; CannotServe for a bad key file. `reuse_port`: bind with SO_REUSEPORT, beside
-    other processes listening on the same address."""
+    store; CannotServe for a bad key file. `background_work`: keep the projections
+    current and run the maintenance rounds, each while this process holds its job.
+    `reuse_port`: bind with SO_REUSEPORT, beside other processes listening on the same
+    address."""
     _read_secret_key(settings)
     public_url = settings.public_url or f"http://{host}:{port}"
     channel = bootstrap(settings=settings, public_url=public_url)
     context = ServiceContext.serving(channel, public_url, settings)
-    background = channel.keep_projections_current() if background_work else None
-    maintenance = Maintenance(channel).start() if background_work else None
+    background: list[BackgroundRun] = []
     try:
+        if background_work:
+            background.append(channel.keep_projections_current())
+            background.append(channel.keep_maintenance_running())
         app = create_app(context)
         with _signals_end_normally():
             # Every request head must arrive in time (header_deadline).
@@ -71,16 +79,16 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
             else:
                 uvicorn.run(app, host=host, port=port, **options)
     finally:
-        if maintenance is not None:
-            maintenance.stop()
-        if background is not None:
-            background.stop()
+        for run in background:
+            run.stop()
         channel.close()
         log.info("service stopped")
 
 
-def run_workers(settings: Settings, host: str, port: int, workers: int) -> int:
-    """Serve from `workers` processes; 0 once stopped by a signal, 1 if a worker exited.
+def run_workers(settings: Settings, host: str, port: int, workers: int, *,
+                background_work: bool = True) -> int:
+    """Serve from `workers` processes, the first with the background work unless
+    `background_work` is false; 0 once stopped by a signal, 1 if a worker exited.
     CannotServe before starting any."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         raise CannotServe("--workers above 1 needs Linux (SO_REUSEPORT spreading "
@@ -89,7 +97,8 @@ def run_workers(settings: Settings, host: str, port: int, workers: int) -> int:
     _read_secret_key(settings)  # made once here, if missing, before the workers read it
     values = {name: getattr(settings, name) for name in Settings.model_fields}
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_worker, args=(values, host, port, index, os.getpid()),
+    processes = [spawn.Process(target=_worker, args=(values, host, port, index, os.getpid(),
+                                                     background_work and index == 0),
                                name=f"smsledger-worker-{index}") for index in range(workers)]
     # A signal only notes that it came and wakes the wait below; raising from the
     # handler could interrupt a process start half done.
@@ -145,13 +154,14 @@ def _stop_all(processes: list[Any]) -> None:
             process.join()
 
 
-def _worker(values: dict[str, Any], host: str, port: int, index: int, parent: int) -> None:
+def _worker(values: dict[str, Any], host: str, port: int, index: int, parent: int,
+            background_work: bool) -> None:
     _stop_with_parent(parent)
     configure_json_logging(worker=index)
     # The values were validated in the parent; validating again would read the
     # environment again, which must not change what the workers run with.
     settings = Settings.model_construct(**values)
-    run_service(settings, host, port, background_work=index == 0, reuse_port=True)
+    run_service(settings, host, port, background_work=background_work, reuse_port=True)
 
 
 def _stop_with_parent(parent: int) -> None:

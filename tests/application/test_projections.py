@@ -7,6 +7,7 @@ import pytest
 from smsledger.application.commands import ProviderReport, SendRequest
 from smsledger.application.ports import SendRefused, Unknown
 from smsledger.adapters.store.memory_read_store import MemoryReadStore
+from smsledger.application.background import BackgroundRun
 from smsledger.application.projection_runner import ProjectionRunner
 from smsledger.application.projections import (
     CAMPAIGN_INDEX,
@@ -151,7 +152,7 @@ def test_an_unknown_projection_name_is_a_clear_error(ledger):
 def test_the_background_runner_keeps_every_view_at_the_head(ledger):
     import time
 
-    background = ledger.projections.run_in_background(interval=0.02)
+    background = BackgroundRun("projections", ledger.projections.catch_up, interval=0.02)
     try:
         ledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
         head = ledger.recorder.max_notification_id()

@@ -84,6 +84,23 @@ def test_serve_with_workers_answers_from_each_and_stops_them_all(tmp_path):
     # Each worker stopped its background work and closed the store before it exited.
     assert sorted(line["worker"] for line in lines if line["message"] == "service stopped"
                   ) == [0, 1]
+    # The first worker alone had the background jobs, and gave their locks up.
+    assert sorted((line["worker"], line["message"]) for line in lines
+                  if line.get("job") == "projections") == [
+        (0, "released job projections"), (0, "took job projections")]
+
+
+def test_serve_with_workers_and_no_worker_runs_no_background_job(tmp_path):
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    with Served(tmp_path, env, workers=2, options=["--no-worker"]) as served:
+        time.sleep(2)  # the first worker would have taken its jobs by now
+        served.process.terminate()
+        assert served.process.wait(timeout=40) == 0
+    lines = served.log_lines()
+    assert sorted(line["worker"] for line in lines if line["message"] == "service stopped"
+                  ) == [0, 1]
+    assert [line for line in lines if "job" in line] == []
+    assert list(tmp_path.glob("serve.db.*.lock")) == []
 
 
 def test_serve_stops_every_worker_and_fails_when_one_dies(tmp_path):
@@ -136,14 +153,14 @@ class Served:
     """`serve --workers N` on a free port, its output in a file; on entering, every
     worker has started (each logs it), and the workers' pids are known."""
 
-    def __init__(self, folder, env, *, workers):
+    def __init__(self, folder, env, *, workers, options=()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = folder / "serve.log"
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
-                [*CLI, "serve", "--port", str(self.port), "--workers", str(workers)], env=env,
-                cwd=folder, stdout=output, stderr=subprocess.STDOUT)
+                [*CLI, "serve", "--port", str(self.port), "--workers", str(workers), *options],
+                env=env, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
         self.expected = workers
         self.workers = []
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.infobip.accounts import StaticAccounts
-from smsledger.adapters.http.maintenance import Maintenance
 from smsledger.adapters.runtime.system import ManualClock
 from smsledger.application.commands import SendRequest
 from support.times import T0
@@ -21,9 +20,9 @@ def test_a_round_closes_windows_and_expires_double_opt_ins(tmp_path):
         channel.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
         channel.request_double_opt_in("acme", "+385921234568", "sms_news", customer_id="c2")
         clock.advance(timedelta(days=5))
-        assert Maintenance(channel).run_once() == {
+        assert channel.run_maintenance() == {
             "consent_requests_expired": 1, "parked_reports_released": 0, "windows_closed": 2,
             "sent": 0, "settled": 0, "noted": 0, "resent": 0, "gave_up": 0,
             "failed_integrations": []}
         assert channel.consent("acme", "+385921234568", "sms_news").status == "expired"
-        assert Maintenance(channel).run_once()["windows_closed"] == 0
+        assert channel.run_maintenance()["windows_closed"] == 0

@@ -83,4 +83,7 @@ def test_health_metrics_and_openapi(service):
     assert ('smsledger_http_requests_total{method="GET",route="refused before routing",'
             'status="401"}') in metrics.text
     assert 'route="/healthz",status="200"' in metrics.text
+    for projection in ("feed", "statistics", "history", "campaign_index"):
+        assert f'smsledger_projection_events_behind{{projection="{projection}"}}' in metrics.text
+        assert f'smsledger_projection_seconds_behind{{projection="{projection}"}}' in metrics.text
     assert "x-request-id" in client.get("/healthz").headers

@@ -23,16 +23,17 @@ def free_port() -> int:
 
 class Service:
     """`smsledger serve` on a fixed port, so a restart keeps it; its output is appended
-    to serve.log in `folder`."""
+    to serve.log in `folder`. `options` are serve's own (e.g. "--no-worker")."""
 
-    def __init__(self, folder, env, port):
-        self.folder, self.env, self.port = folder, env, port
+    def __init__(self, folder, env, port, *options):
+        self.folder, self.env, self.port, self.options = folder, env, port, options
         self.base = f"http://127.0.0.1:{port}"
         self.process = None
 
     def start(self):
         with (self.folder / "serve.log").open("ab") as log:
-            self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)],
+            self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port),
+                                             *self.options],
                                             env=self.env, cwd=self.folder, stdout=log,
                                             stderr=subprocess.STDOUT)
         wait_for(self._healthy, timeout=60, what="the service to answer")

@@ -1,0 +1,72 @@
+"""`smsledger worker`: the service's background work as a process of its own.
+
+It keeps the projections current and runs the maintenance round every `interval`
+seconds, each job while it holds that job's lock on the store (application/jobs.py),
+until SIGTERM or Ctrl-C. Beside `smsledger serve --no-worker` instances, two workers
+make one active and one standby per job: when the active one dies, the standby takes
+its jobs within seconds. It logs JSON lines, as `serve` does, among them which jobs
+it took and lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.runtime.config import Settings
+from smsledger.adapters.runtime.secrets import SecretKey
+from smsledger.application.background import BackgroundRun
+from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB
+
+log = logging.getLogger("smsledger.worker")
+
+
+class CannotWork(RuntimeError):
+    """Refused before starting: the key file is bad."""
+
+
+def run_worker(settings: Settings, *, interval: float, public_url: str | None) -> None:
+    """Run the background jobs until SIGTERM or SIGINT, then stop them (giving their
+    locks up) and close the store. Call it from the main thread: it sets the
+    handlers of both signals."""
+    _read_secret_key(settings)
+    # The maintenance round sends what was never handed to Infobip: the messages'
+    # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
+    channel = bootstrap(settings=settings, public_url=public_url)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    runs: list[BackgroundRun] = []
+    try:
+        runs.append(channel.keep_projections_current())
+        runs.append(channel.keep_maintenance_running(interval))
+        log.info("worker started", extra={"fields": {
+            "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB], "maintenance_interval": interval}})
+        # A timed wait: the handlers run between the waits, whatever the platform's
+        # locks do with signals.
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        for run in runs:
+            run.stop()
+        channel.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("worker stopped")
+
+
+def _read_secret_key(settings: Settings) -> None:
+    """The key file, read (or made) at start, as `serve` does: a bad one is refused
+    now, by name. Every process of a store must share one key: API keys sealed
+    with another cannot be unsealed here, and sends through them are refused."""
+    if settings.secret_key is None:
+        try:
+            SecretKey(None, settings.secret_key_file).bytes()
+        except (OSError, ValueError) as error:
+            raise CannotWork(str(error)) from None
