@@ -135,6 +135,8 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             report.compare(database, "ours-http", BASELINES)
         for workers in _served_worker_counts(options)[1:]:
             report.compare(database, f"serve-{workers}", ["serve-1"])
+        if _served_worker_counts(options):
+            report.compare(database, "serve-1", ["ours-app"])
         _targets(database, report)
     report.notes += [
         f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
