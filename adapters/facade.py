@@ -231,11 +231,12 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         return self._lag_watch.measure()
 
     def keep_projections_current(self, interval: float = 0.2) -> BackgroundRun:
-        """Catch the projections up in a background thread until the result is stopped
-        (reads catch up anyway; this keeps them quick), while this process holds the
+        """Catch the projections up in a background thread until the result is stopped,
+        the feed ahead of the others (ProjectionRunner.keep_current; reads catch up
+        anyway, this keeps them quick), while this process holds the
         store's `projections` job: of all processes on a store that call this, one
         runs it, and another takes over within seconds when that one dies."""
-        return BackgroundRun(PROJECTIONS_JOB, self._ledger.projections.catch_up, interval,
+        return BackgroundRun(PROJECTIONS_JOB, self._ledger.projections.keep_current, interval,
                              lock=job_lock_for(self._ledger.recorder, PROJECTIONS_JOB))
 
     def keep_maintenance_running(self, interval: float = 60.0) -> BackgroundRun:

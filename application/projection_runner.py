@@ -16,8 +16,14 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from smsledger.application.projections import Projection
+from smsledger.application.projections import FEED, Projection
 from smsledger.application.ports import ReadStore
+
+
+# In the background round, the views behind the feed take batches of this fraction of
+# the batch size between the feed's catch-ups: smaller ones keep the feed closer to the
+# head under load, at more transactions for those views (bench ingest, feed lag).
+REST_SHARE = 4
 
 
 class ProjectionRunner:
@@ -41,6 +47,23 @@ class ProjectionRunner:
         self._feed([(self.projection(name), self.store.live_view(name))
                     for name in (names if names is not None else self.projections)])
 
+    def keep_current(self, first: str = FEED) -> None:
+        """The background runner's round: every live view up to the head, `first` (the
+        feed, the platform's contract) ahead of the others. The feed is caught up alone,
+        then the other views together get one smaller batch, and so on until all are at
+        the head: under a burst of webhooks the feed trails the last stored event by
+        about one such batch of the other views, not by their whole backlog. The price:
+        while both are behind, a notification the feed and another view share is read
+        twice."""
+        lead = ([(self.projections[first], self.store.live_view(first))]
+                if first in self.projections else [])
+        rest = [(projection, self.store.live_view(name))
+                for name, projection in self.projections.items() if name != first]
+        while True:
+            self._feed(lead)
+            if self._feed(rest, batches=1, size=max(1, self.batch_size // REST_SHARE)):
+                return
+
     def rebuild(self, name: str) -> str:
         """Replay the projection from position zero into a new view, then swap it in."""
         projection = self.projection(name)
@@ -54,25 +77,33 @@ class ProjectionRunner:
         self._feed([(projection, view)])  # what arrived during the swap
         return view
 
-    def _feed(self, feeds: Sequence[tuple[Projection, str]]) -> None:
-        """Feed each (projection, view) up to the head, batch by batch."""
+    def _feed(self, feeds: Sequence[tuple[Projection, str]], batches: int | None = None,
+              size: int | None = None) -> bool:
+        """Feed each (projection, view) up to the head, batch by batch (of `size`
+        notifications, default the runner's batch size), or only the first `batches`
+        batches; True when they reached the head."""
+        size = size or self.batch_size
         topics = sorted({topic for projection, _ in feeds for topic in projection.topics})
         if not topics:
-            return
+            return True
+        read = 0
         while True:
             positions = [self.store.position(view) for _, view in feeds]
             batch = self.recorder.select_notifications(
-                start=min(positions), limit=self.batch_size, topics=topics,
+                start=min(positions), limit=size, topics=topics,
                 inclusive_of_start=False)
             if not batch:
-                return
+                return True
             events = [self.mapper.to_domain_event(notification) for notification in batch]
             overtaken = False
             for (projection, view), position in zip(feeds, positions, strict=True):
                 if batch[-1].id > position:
                     overtaken |= not self._apply(projection, view, position, batch, events)
-            if len(batch) < self.batch_size and not overtaken:
-                return
+            if len(batch) < size and not overtaken:
+                return True
+            read += 1
+            if batches is not None and read >= batches:
+                return False
 
     def _apply(self, projection: Projection, view: str, position: int,
                batch: Sequence[Any], events: Sequence[Any]) -> bool:

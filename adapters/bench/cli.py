@@ -106,7 +106,8 @@ def add_bench_command(subcommands: Any) -> None:
             parser.add_argument("--serve-workers", type=_positive,
                                 default=DEFAULTS["serve_workers"],
                                 help="also measure `smsledger serve` in its own process with one "
-                                     "worker and with this many; 1 skips it "
+                                     "worker and with this many, and with one worker beside a "
+                                     "`smsledger worker` process; 1 skips it "
                                      f"(default {DEFAULTS['serve_workers']})")
         if name in ("send", "all"):
             parser.add_argument("--messages", type=_positive, default=DEFAULTS["messages"],

@@ -204,7 +204,7 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     setup: dict[str, float] = field(default_factory=dict)  # what was timed outside the figures
     # (database, serve workers) -> seconds from the last webhook answer to a complete feed
-    feed_lags: dict[tuple[str, int], float] = field(default_factory=dict)
+    feed_lags: dict[tuple[str, str], float] = field(default_factory=dict)  # (database, layout)
     seconds: float = 0.0
 
     def add(self, measurement: Measurement) -> Measurement:

@@ -42,7 +42,7 @@ from smsledger.adapters.bench.common import (
 )
 from smsledger.adapters.bench.profiling import Profiles, now
 from smsledger.adapters.bench.senders import SenderProcess
-from smsledger.adapters.bench.served import measure_served
+from smsledger.adapters.bench.served import Layout, measure_served
 from smsledger.adapters.bench.workload import (
     API_KEY,
     CALLBACK_SIZE,
@@ -121,8 +121,10 @@ class _Batch:
         return callbacks
 
 
-def _served_worker_counts(options: IngestOptions) -> list[int]:
-    return [1, options.serve_workers] if options.http and options.serve_workers > 1 else []
+def _served_layouts(options: IngestOptions) -> list[Layout]:
+    if not options.http or options.serve_workers < 2:
+        return []
+    return [Layout(1), Layout(options.serve_workers), Layout(1, separate_worker=True)]
 
 
 def run_ingest(options: IngestOptions) -> BenchReport:
@@ -133,9 +135,9 @@ def run_ingest(options: IngestOptions) -> BenchReport:
         report.compare(database, "ours-app", BASELINES)
         if options.http:
             report.compare(database, "ours-http", BASELINES)
-        for workers in _served_worker_counts(options)[1:]:
-            report.compare(database, f"serve-{workers}", ["serve-1"])
-        if _served_worker_counts(options):
+        for layout in _served_layouts(options)[1:]:
+            report.compare(database, layout.key, ["serve-1"])
+        if _served_layouts(options):
             report.compare(database, "serve-1", ["ours-app"])
         _targets(database, report)
     report.notes += [
@@ -164,16 +166,19 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "delayed ACK)." if options.nodelay else
             "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
             "request waits ~40 ms for a delayed ACK.")
-    if _served_worker_counts(options):
+    if _served_layouts(options):
         report.notes.append(
             f"(c) starts `smsledger serve` as a process of its own, with one worker and with "
-            f"{options.serve_workers} (adapters/bench/served.py), posted to by "
-            f"{options.concurrency} senders per worker of the larger service, in both runs "
-            "(the kernel spreads connections, not requests, over the workers); its background "
-            "runner keeps the projections current during the measurement. On 2 cores the "
-            "workers share them with the database and the senders. Then the feed's lag: "
-            "seconds from the last webhook answer until the feed view held every event "
-            "stored (read from the store, without catching the view up).")
+            f"{options.serve_workers}, each with the background work in its first worker, and "
+            "with one worker and --no-worker beside a `smsledger worker` process "
+            f"(adapters/bench/served.py), posted to by {options.concurrency} senders per "
+            f"worker of the largest service, in every run (the kernel spreads connections, "
+            "not requests, over the workers); the background runner keeps the projections "
+            "current during the measurement. On 2 cores the processes share them with the "
+            "database and the senders. Then the feed's lag: seconds from the last webhook "
+            "answer until the feed view held every event stored (read from the store, "
+            "without catching the view up). In one process the background thread competes "
+            "for the interpreter with the request threads; a worker process does not.")
     report.seconds = now() - started
     return report
 
@@ -199,7 +204,7 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
             sizes = {"app": options.reports, "naive": options.baseline_reports}
             if options.http:
                 sizes["http"] = options.reports
-            served = _served_worker_counts(options)
+            served = _served_layouts(options)
             with measuring() as setup:
                 batches = _prepare(ledger, sizes)
             report.setup[f"{database}: send {sum(sizes.values()):,} messages through a stub "
@@ -222,13 +227,13 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
                     # Prepared only now, so that the measurements above ran on the same
                     # store with or without this one.
                     with measuring() as setup:
-                        more = _prepare(ledger, {f"serve-{w}": options.reports for w in served},
+                        more = _prepare(ledger, {layout.key: options.reports for layout in served},
                                         start=sum(sizes.values()))
                         ledger.projections.catch_up()
                     report.setup[f"{database}: send {options.reports * len(served):,} more "
                                  "messages, catch the projections up"] = setup.seconds
                     measure_served(database, url, secret,
-                                   {w: more[f"serve-{w}"].bodies for w in served},
+                                   {layout: more[layout.key].bodies for layout in served},
                                    options.concurrency, report, ledger)
                 plain.measure_one_row_per_transaction(database, report)
                 plain.check_updated()
@@ -590,11 +595,10 @@ def _plain_measurement(key: str, how: str, database: str, callbacks: list[list[A
 def _targets(database: str, report: BenchReport) -> None:
     report.require_ratio("ingest, one served process vs the application layer", database,
                          "serve-1", "ours-app", TARGET_SERVED_SHARE, as_share=True)
-    for (where, workers), lag in sorted(report.feed_lags.items()):
+    for (where, layout), lag in sorted(report.feed_lags.items()):
         if where == database:
             report.targets.append(Target(
-                f"feed complete after the last webhook answer, serve --workers {workers} "
-                f"({database})", f"<= {TARGET_FEED_LAG:g} s", f"{lag:.2f} s",
+                f"feed complete after the last webhook answer, {layout} ({database})", f"<= {TARGET_FEED_LAG:g} s", f"{lag:.2f} s",
                 lag <= TARGET_FEED_LAG))
     report.require_rate("ingest, application layer", "ours-app", database, TARGET_APP_RATE)
     report.require_ratio("ingest, application layer vs 100-rows-per-transaction table",

@@ -1,9 +1,10 @@
 """bench ingest, (c): the webhook of `smsledger serve` run as an operator runs it.
 
-`serve` is started as a process of its own, on the benchmark's store, with its
-background work on (the projections kept current, the periodic maintenance), once
-with one worker and once with `--workers N`; the same sender process as (b) posts the
-callbacks. The projections are caught up before (untimed), so the service's runner
+`serve` is started as a process of its own, on the benchmark's store, in three
+layouts: with one worker and with `--workers N`, each doing the background work (the
+projections kept current, the periodic maintenance) in its first worker, and with one
+worker and `--no-worker` beside a `smsledger worker` process that does it; the same
+sender process as (b) posts the callbacks. The projections are caught up before (untimed), so the service's runner
 only follows what the measurement itself stores, as in a service that has been
 running. Only the rate and latencies are ours to read here: the service's memory and
 CPU are another process's.
@@ -18,7 +19,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +35,36 @@ START_TIMEOUT = 60.0
 STARTED = '"message": "Application startup complete."'
 
 
-def measure_served(database: str, url: str, secret: str, batches: dict[int, list[bytes]],
+@dataclass(frozen=True)
+class Layout:
+    """How the service runs: `workers` serve processes, the background work in the
+    first of them or (`separate_worker`) in a `smsledger worker` process of its own."""
+
+    workers: int
+    separate_worker: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"serve-{self.workers}" + ("+worker" if self.separate_worker else "")
+
+    @property
+    def name(self) -> str:
+        if self.separate_worker:
+            return f"serve --workers {self.workers} --no-worker + worker"
+        return f"serve --workers {self.workers}"
+
+
+def measure_served(database: str, url: str, secret: str, batches: dict[Layout, list[bytes]],
                    concurrency: int, report: BenchReport, ledger: Any) -> None:
-    """One measurement per worker count in `batches` (workers -> callback bodies), with
-    `concurrency` senders per worker: the kernel spreads connections, not requests,
-    over the workers, and a few kept-alive connections can all land on one of them.
-    Then how long after the last webhook answer the service's feed held every event
-    (`ledger`, on the same store, reads the feed view's position without catching it up)."""
-    senders_count = concurrency * max(batches)
-    for workers, bodies in batches.items():
-        with served(url, workers) as base:
+    """One measurement per layout in `batches` (layout -> callback bodies), with
+    `concurrency` senders per serve worker of the largest: the kernel spreads
+    connections, not requests, over the workers, and a few kept-alive connections can
+    all land on one of them. Then how long after the last webhook answer the service's
+    feed held every event (`ledger`, on the same store, reads the feed view's position
+    without catching it up)."""
+    senders_count = concurrency * max(layout.workers for layout in batches)
+    for layout, bodies in batches.items():
+        with served(url, layout) as base:
             senders = SenderProcess(base, WEBHOOK_PATH, (INTEGRATION, secret), senders_count)
             try:
                 posted, watch = senders.timed(bodies)
@@ -50,12 +72,14 @@ def measure_served(database: str, url: str, secret: str, batches: dict[int, list
                 feed_lag = feed_complete(ledger) - answered
             finally:
                 senders.close()
-        report.feed_lags[(database, workers)] = feed_lag
+        report.feed_lags[(database, layout.name)] = feed_lag
+        background = ("background work in a worker process of its own"
+                      if layout.separate_worker else "background work in its first worker")
         report.add(Measurement(
-            f"serve-{workers}", f"smsledger serve --workers {workers} (its own process, "
-            f"background work on), {senders_count} concurrent senders", database,
+            layout.key, f"smsledger {layout.name} (own processes, {background}), "
+            f"{senders_count} concurrent senders", database,
             posted.applied, "reports", watch.seconds, ours=True, latencies=posted.latencies,
-            latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: serve --workers {workers}"))
+            latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: {layout.name}"))
 
 
 def feed_complete(ledger: Any, timeout: float = 120.0) -> float:
@@ -74,28 +98,41 @@ def feed_complete(ledger: Any, timeout: float = 120.0) -> float:
 
 
 @contextmanager
-def served(database_url: str, workers: int) -> Iterator[str]:
-    """`smsledger serve --workers N` on a free loopback port; its base URL once healthy."""
-    with tempfile.TemporaryDirectory(prefix="smsledger-serve-") as folder:
+def served(database_url: str, layout: Layout) -> Iterator[str]:
+    """The service in `layout` on a free loopback port; its base URL once healthy."""
+    with tempfile.TemporaryDirectory(prefix="smsledger-serve-") as folder, ExitStack() as stack:
         log = Path(folder) / "serve.log"
         port = _free_port()
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "smsledger.adapters.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers), "--database-url", database_url],
-                cwd=folder, stdout=output, stderr=subprocess.STDOUT,
-                env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})
+        base = f"http://127.0.0.1:{port}"
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", str(layout.workers), "--database-url", database_url]
+        if layout.separate_worker:
+            serve.append("--no-worker")
+            stack.enter_context(_running(
+                ["worker", "--public-url", base, "--database-url", database_url],
+                folder, Path(folder) / "worker.log"))
+        process = stack.enter_context(_running(serve, folder, log))
+        _wait_until_ready(base, layout.workers, process, log)
+        yield base
+
+
+@contextmanager
+def _running(arguments: list[str], folder: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`smsledger <arguments>` in `folder`, its output to `log`, stopped at the end."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "smsledger.adapters.cli", *arguments],
+            cwd=folder, stdout=output, stderr=subprocess.STDOUT,
+            env={**os.environ, "SMSLEDGER_SECRET_KEY": BENCH_SECRET_KEY})
+    try:
+        yield process
+    finally:
+        process.terminate()
         try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_until_ready(base, workers, process, log)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_ready(base: str, workers: int, process: subprocess.Popen[bytes],
