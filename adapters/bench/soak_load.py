@@ -89,6 +89,9 @@ class Load:
     reported_ids: set[str] = field(default_factory=set)
     replied: int = 0
     campaigns: list[str] = field(default_factory=list)
+    # The campaign of the last batch answered: one that exists (auditing the campaign a
+    # batch is still being built for would be 404, rightly).
+    answered_campaign: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def campaign(self) -> str:
@@ -154,6 +157,7 @@ def sender(load: Load, batch: int, rate: int, stop: threading.Event) -> None:
         tally.done(len(pending), started, ended)
         with load.lock:
             load.sent_ids.update(enqueued)
+            load.answered_campaign = pending[0]["campaign_id"]
         for message_id in enqueued:
             load.reports_due.put((message_id, by_id[message_id]))
         pending.clear()
@@ -259,7 +263,7 @@ def auditor(load: Load, interval: float, first_after: float, stop: threading.Eve
 
     def audit() -> None:
         with load.lock:
-            campaign = load.campaigns[-1] if load.sent_ids and load.campaigns else None
+            campaign = load.answered_campaign
         if campaign is not None:
             answer, started, ended = _request(
                 tally, client, "GET", f"/v1/projects/{PROJECT}/campaigns/{campaign}/audit")
