@@ -14,6 +14,7 @@ The repository's root folder is this package (pyproject.toml maps it), so its
 folders domain/, application/ and adapters/ are its subpackages.
 """
 
+from smsledger.adapters.async_facade import AsyncSmsChannel, bootstrap_async
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import ConfigurationError, Settings, load_settings
 from smsledger.adapters.facade import SmsChannel
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     # building and running it
     "bootstrap", "SmsChannel", "load_settings", "Settings",
+    "bootstrap_async", "AsyncSmsChannel",  # the same, awaitable, for asyncio
     "AccountDirectory", "InfobipAccount", "StaticAccounts",
     # what goes in
     "SendRequest",

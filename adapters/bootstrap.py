@@ -15,6 +15,7 @@ from smsledger.adapters.infobip.addresses import ProviderAddresses
 from smsledger.adapters.infobip.lookup import InfobipLookup
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider
+from smsledger.adapters.push.poster import HttpPoster
 from smsledger.adapters.runtime.secrets import (
     AesGcmSealer,
     HmacWebhookSecrets,
@@ -22,12 +23,23 @@ from smsledger.adapters.runtime.secrets import (
     SecretKey,
 )
 from smsledger.adapters.store.read_store_factory import read_store_for
+from smsledger.adapters.store.subscription_states import subscription_states_for
 from smsledger.adapters.store.upgrade import upgrade_old_topics
 from smsledger.adapters.runtime.system import SystemClock, UuidMessageIds
 from smsledger.application.ledger import LedgerSettings, LedgerApplication
 from smsledger.application.recovery import RecoveryLimits
-from smsledger.application.ports import Clock, IdSource, OutgoingMessage, SendOutcome, SmsProvider
+from smsledger.application.ports import (
+    Clock,
+    IdSource,
+    OutgoingMessage,
+    SendOutcome,
+    SmsProvider,
+    SubscriptionPoster,
+)
 from smsledger.application.projects import ProjectDirectory
+from smsledger.application.subscription_delivery import SubscriptionDelivery
+from smsledger.application.subscriptions import Subscriptions
+from smsledger.domain.subscriptions import RetrySchedule
 from smsledger.domain.errors import StoreUnavailable
 
 A = TypeVar("A", bound=Application)  # type: ignore[type-arg]
@@ -78,6 +90,27 @@ def build_ledger(settings: Settings, *, provider: SmsProvider | None = None,
     ))
 
 
+def build_subscription_delivery(settings: Settings, ledger: LedgerApplication,
+                                poster: SubscriptionPoster, *,
+                                clock: Clock | None = None) -> SubscriptionDelivery:
+    """The event subscriptions of `ledger`'s projects and their delivery through
+    `poster`, their states in the ledger's store, retried as `settings` say. A part of
+    `bootstrap`, and what the application tests build directly."""
+    first = settings.subscription_backoff_first_seconds
+    if settings.subscription_backoff_max_seconds < first:
+        raise ConfigurationError(
+            f"setting subscription_backoff_max_seconds: must be at least "
+            f"subscription_backoff_first_seconds ({first:g})")
+    clock = clock or SystemClock()
+    subscriptions = Subscriptions(ledger.projects, ledger.queries,
+                                  subscription_states_for(ledger.recorder), clock)
+    schedule = RetrySchedule(
+        first_delay=timedelta(seconds=first),
+        max_delay=timedelta(seconds=settings.subscription_backoff_max_seconds),
+        budget=timedelta(seconds=settings.subscription_retry_budget_seconds))
+    return SubscriptionDelivery(subscriptions, poster, clock, schedule)
+
+
 def _upgraded(application: A) -> A:
     """The application, on a store whose events a 0.1.0 smsledger wrote renamed first
     (adapters/store/upgrade.py): nothing has read the store yet."""
@@ -117,9 +150,13 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
         addresses = ProviderAddresses(settings.allow_private_networks)
         provider = provider or (InfobipProvider(accounts, addresses=addresses) if sends
                                 else ReadOnlyProvider())
-        closers = [provider] if isinstance(provider, InfobipProvider) else []
+        closers: list[Any] = [provider] if isinstance(provider, InfobipProvider) else []
+        poster = HttpPoster(addresses, timeout=settings.subscription_timeout_seconds)
+        closers.append(poster)
         opened += closers
         ledger = build_ledger(settings, provider=provider, clock=clock, projects=projects)
+        opened[opened.index(projects)] = ledger  # closing the ledger closes the projects
+        delivery = build_subscription_delivery(settings, ledger, poster, clock=clock)
     except BaseException as exc:
         for part in reversed(opened):
             part.close()
@@ -128,4 +165,4 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
                                    f"{settings.redacted_database_url()}: {exc}") from exc
         raise
     return SmsChannel(ledger, lookup=InfobipLookup(accounts, addresses=addresses),
-                      closers=closers)
+                      closers=closers, subscriptions=delivery)

@@ -32,10 +32,12 @@ from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
 from smsledger.application.background import BackgroundRun
-from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB
+from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 from smsledger.application.projection_lag import Lag, LagWatch
 from smsledger.application.projects import ProjectDirectory
 from smsledger.application.recovery import RecoveryResult
+from smsledger.application.subscription_delivery import DeliveryRound, SubscriptionDelivery
+from smsledger.application.subscriptions import SubscriptionView
 from smsledger.application.two_way import DEFAULT_CONFIRMATION_VALIDITY, ConsentView
 from smsledger.application.views import FeedPage, IngestResult, MessageView, SendResult
 from smsledger.domain.errors import StoreUnavailable
@@ -77,9 +79,11 @@ class _TranslatesStoreFailures(type):
 
 class SmsChannel(metaclass=_TranslatesStoreFailures):
     def __init__(self, ledger: LedgerApplication, lookup: DeliveryLookup | None = None,
-                 closers: Sequence[Any] = ()) -> None:
+                 closers: Sequence[Any] = (),
+                 subscriptions: SubscriptionDelivery | None = None) -> None:
         self._ledger = ledger
         self._lookup = lookup
+        self._delivery = subscriptions
         self._closers = closers
         self._lag_watch = LagWatch(ledger.projections)
 
@@ -195,6 +199,47 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
                               changed_by: str = "embedded") -> None:
         self._ledger.rename_campaign_event(project_id, name, changed_by=changed_by)
 
+    # --- event subscriptions (push; application/subscriptions.py) ----------------------
+
+    def put_subscription(self, project_id: str, name: str, *, url: str,
+                         statuses: Sequence[str] = (), enabled: bool = True,
+                         changed_by: str = "embedded") -> SubscriptionView:
+        """Create or change a subscription (the answer to a creation holds its
+        `whsec_` secret, shown this once); a change makes it due at once."""
+        return self._push().subscriptions.put(project_id, name, url=url,
+                                              statuses=list(statuses), enabled=enabled,
+                                              changed_by=changed_by)
+
+    def subscriptions(self, project_id: str) -> list[SubscriptionView]:
+        return self._push().subscriptions.list(project_id)
+
+    def subscription(self, project_id: str, name: str) -> SubscriptionView:
+        """Its configuration and where its delivery stands: position, lag, last error."""
+        return self._push().subscriptions.get(project_id, name)
+
+    def delete_subscription(self, project_id: str, name: str, *,
+                            changed_by: str = "embedded") -> None:
+        self._push().subscriptions.delete(project_id, name, changed_by=changed_by)
+
+    def rotate_subscription_secret(self, project_id: str, name: str, *,
+                                   previous_valid_for: timedelta = timedelta(0),
+                                   changed_by: str = "embedded") -> SubscriptionView:
+        return self._push().subscriptions.rotate_secret(
+            project_id, name, previous_valid_for=previous_valid_for, changed_by=changed_by)
+
+    def replay_subscription(self, project_id: str, name: str, after: int) -> SubscriptionView:
+        """Deliver the feed again from the cursor `after`."""
+        return self._push().subscriptions.replay(project_id, name, after)
+
+    def deliver_subscriptions(self) -> DeliveryRound:
+        """One delivery round, as the background job runs it."""
+        return self._push().run_round()
+
+    def _push(self) -> SubscriptionDelivery:
+        if self._delivery is None:
+            raise RuntimeError("no event subscriptions configured (build it with bootstrap)")
+        return self._delivery
+
     # --- keeping it current -------------------------------------------------------------
 
     def close_due_windows(self) -> int:
@@ -246,6 +291,13 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         result is logged."""
         return BackgroundRun(MAINTENANCE_JOB, self._logged_maintenance_round, interval,
                              lock=job_lock_for(self._ledger.recorder, MAINTENANCE_JOB))
+
+    def keep_subscriptions_delivering(self, interval: float = 0.5) -> BackgroundRun:
+        """A delivery round of the event subscriptions every `interval` seconds, in a
+        background thread until the result is stopped, while this process holds the
+        store's `subscriptions` job (as `keep_projections_current`)."""
+        return BackgroundRun(SUBSCRIPTIONS_JOB, self._push().run_round, interval,
+                             lock=job_lock_for(self._ledger.recorder, SUBSCRIPTIONS_JOB))
 
     def _logged_maintenance_round(self) -> None:
         log.info("maintenance", extra={"fields": self.run_maintenance()})

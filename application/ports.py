@@ -12,7 +12,7 @@ configured by smsledger.adapters.runtime.persistence provides.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,9 +151,10 @@ class SecretSealer(ABC):
 
 class ProviderAddressPolicy(ABC):
     @abstractmethod
-    def refusal(self, base_url: str) -> str | None:
-        """Why the provider may not be called at this base URL (naming the rule), or
-        None: the URL itself and, for a name, where it resolves to now."""
+    def refusal(self, base_url: str, *, field: str = "base_url") -> str | None:
+        """Why the provider (or a subscription's receiver) may not be called at this URL
+        (naming the rule and the `field` it came in), or None: the URL itself and, for
+        a name, where it resolves to now."""
 
 
 # --- the event store, beyond the library's recorder and mapper --------------------------
@@ -307,3 +308,34 @@ class ReadStore(ABC):
 
     def close(self) -> None:
         """Release connections the store opened itself."""
+
+
+# --- event subscriptions (application/subscriptions.py) -------------------------------------
+
+class SubscriptionPoster(ABC):
+    @abstractmethod
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
+        """POST a signed batch (JSON); None when the receiver answered 2xx, else why not
+        in words for the project's admin (a status, a timeout, a redirect, a refused address)."""
+
+
+class SubscriptionStates(ABC):
+    """Each subscription's delivery state, durable beside the event store. Every write
+    bumps the row's version: a writer naming the version it read never overwrites a
+    newer state (a replay, a re-creation) with an older one."""
+
+    @abstractmethod
+    def all(self) -> list[tuple[str, str, int, Document]]:
+        """(project id, subscription name, version, state) of every row."""
+
+    @abstractmethod
+    def get(self, project_id: str, name: str) -> tuple[int, Document] | None: ...
+
+    @abstractmethod
+    def put(self, project_id: str, name: str, state: Document, *,
+            version: int | None = None) -> bool:
+        """Store `state` over any row (`version` None) or only over the row at `version`
+        (0: only where there is none); whether it was stored."""
+
+    @abstractmethod
+    def delete(self, project_id: str, name: str) -> None: ...

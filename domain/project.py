@@ -7,7 +7,9 @@ are never stored in the clear: tokens and webhook secrets are kept as SHA-256 ha
 the Infobip API key, which must be sent as it is, is stored sealed (encrypted by the
 application with a key the store does not hold; only events written before sealing
 hold it in plain text). Every change records `changed_by`, the id of the token (or
-"cli") that made it.
+"cli") that made it. It also holds the project's event subscriptions (their URL,
+filter, whether enabled and why not, and their secret's generation: the secret
+itself is derived, never stored; smsledger.domain.subscriptions).
 """
 
 from __future__ import annotations
@@ -34,14 +36,24 @@ from smsledger.domain.replies import (
     KeywordRule,
     normalise_keyword,
 )
+from smsledger.domain.subscriptions import (
+    MAX_SUBSCRIPTIONS,
+    InvalidSubscription,
+    Subscription,
+    UnknownSubscription,
+    validate_subscription,
+)
 
 _PROJECT_IDS = NameBasedIds("urn:smsledger:project-settings")
 
 # Names other platforms use look like "campaign", "users.messages.sms.Delivery" or
 # "SMS Delivered": letters, digits, spaces and a little punctuation, at most 128.
-_EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\- ]{0,126}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+# ASCII only, so a JSON Schema (ECMA-262) reader of the OpenAPI document matches the same.
+EVENT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:\- ]{0,126}[A-Za-z0-9_]$|^[A-Za-z0-9_]$"
+_EVENT_NAME = re.compile(EVENT_NAME_PATTERN)
 # Ids appear in URLs and tokens: keep them plain.
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_ID = re.compile(ID_PATTERN)
 MAX_SENDERS = 100
 TOKEN_PREFIX = "sml_"  # tokens read `sml_<project>.<token id>.<secret>`
 ROLES = ("admin", "member")
@@ -164,6 +176,8 @@ class ProjectSettings(Aggregate):
             settings.default_provider = None
             settings.keywords = {rule.keyword: rule for rule in DEFAULT_KEYWORDS}
             settings.nps_campaigns = set()
+            settings.subscriptions = {}  # name -> Subscription
+            settings.secret_generations = 0  # the last subscription secret generation used
 
     class CampaignEventRenamed(Aggregate.Event):
         name: str
@@ -255,6 +269,62 @@ class ProjectSettings(Aggregate):
             else:
                 settings.nps_campaigns.discard(self.campaign_id)
 
+    class SubscriptionConfigured(Aggregate.Event):
+        """Created (with a new `secret_generation`) or changed (keeping it). Enabling
+        clears the reason the delivery gave up for."""
+
+        name: str
+        url: str
+        statuses: list[str]
+        enabled: bool
+        secret_generation: int
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            existing = settings.subscriptions.get(self.name)
+            kept_reason = existing.disabled_reason if existing and not self.enabled else None
+            configured = Subscription(
+                self.name, self.url, tuple(self.statuses), self.enabled, kept_reason,
+                self.secret_generation)
+            if existing is not None:
+                configured = replace(configured,
+                                     previous_generation=existing.previous_generation,
+                                     previous_valid_until=existing.previous_valid_until)
+            settings.subscriptions[self.name] = configured
+            settings.secret_generations = max(settings.secret_generations,
+                                              self.secret_generation)
+
+    class SubscriptionSecretRotated(Aggregate.Event):
+        name: str
+        secret_generation: int
+        previous_valid_until: datetime | None  # the old secret signs too until then
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            old = settings.subscriptions[self.name]
+            settings.subscriptions[self.name] = replace(
+                old, secret_generation=self.secret_generation,
+                previous_generation=old.secret_generation,
+                previous_valid_until=self.previous_valid_until)
+            settings.secret_generations = max(settings.secret_generations,
+                                              self.secret_generation)
+
+    class SubscriptionDisabled(Aggregate.Event):
+        name: str
+        reason: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.subscriptions[self.name] = replace(
+                settings.subscriptions[self.name], enabled=False, disabled_reason=self.reason)
+
+    class SubscriptionDeleted(Aggregate.Event):
+        name: str
+        changed_by: str
+
+        def apply(self, settings: ProjectSettings) -> None:
+            settings.subscriptions.pop(self.name, None)
+
     # State, set only by the events' apply() methods. Declared for the type checker
     # only: annotations seen at run time would make the library treat them as
     # constructor arguments.
@@ -268,6 +338,8 @@ class ProjectSettings(Aggregate):
         default_provider: str | None  # an integration id
         keywords: dict[str, KeywordRule]
         nps_campaigns: set[str]
+        subscriptions: dict[str, Subscription]
+        secret_generations: int
 
     @classmethod
     def start(cls, project_id: str, *, at: datetime, name: str | None = None) -> ProjectSettings:
@@ -353,7 +425,48 @@ class ProjectSettings(Aggregate):
             self.trigger_event(self.NpsSurveyMarked, timestamp=at, campaign_id=campaign_id,
                                is_survey=is_survey, changed_by=changed_by)
 
+    def configure_subscription(self, name: str, *, url: str, statuses: list[str],
+                               enabled: bool, changed_by: str, at: datetime) -> bool:
+        """Create or change the subscription; True when it was created (with a secret
+        of a generation never used before)."""
+        validate_id("subscription name", name)
+        url, statuses_tuple = validate_subscription(url, statuses)
+        existing = self.subscriptions.get(name)
+        if existing is None and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise InvalidSubscription(f"a project has at most {MAX_SUBSCRIPTIONS} subscriptions")
+        generation = existing.secret_generation if existing else self.secret_generations + 1
+        if existing is None or (url, statuses_tuple, enabled) != (
+                existing.url, existing.statuses, existing.enabled):
+            self.trigger_event(self.SubscriptionConfigured, timestamp=at, name=name, url=url,
+                               statuses=list(statuses_tuple), enabled=enabled,
+                               secret_generation=generation, changed_by=changed_by)
+        return existing is None
+
+    def rotate_subscription_secret(self, name: str, *, previous_valid_until: datetime | None,
+                                   changed_by: str, at: datetime) -> None:
+        self.subscription(name)
+        self.trigger_event(self.SubscriptionSecretRotated, timestamp=at, name=name,
+                           secret_generation=self.secret_generations + 1,
+                           previous_valid_until=previous_valid_until, changed_by=changed_by)
+
+    def disable_subscription(self, name: str, *, reason: str, changed_by: str,
+                             at: datetime) -> None:
+        if self.subscription(name).enabled:
+            self.trigger_event(self.SubscriptionDisabled, timestamp=at, name=name,
+                               reason=reason, changed_by=changed_by)
+
+    def delete_subscription(self, name: str, *, changed_by: str, at: datetime) -> None:
+        self.subscription(name)
+        self.trigger_event(self.SubscriptionDeleted, timestamp=at, name=name,
+                           changed_by=changed_by)
+
     # --- queries -------------------------------------------------------------------
+
+    def subscription(self, name: str) -> Subscription:
+        try:
+            return self.subscriptions[name]
+        except KeyError:
+            raise UnknownSubscription(f"no subscription {name!r} in this project") from None
 
     def role_of(self, token_id: str, secret: str) -> str | None:
         """The token's role when the secret is right; None otherwise."""

@@ -32,18 +32,20 @@ def is_public_address(address: str) -> bool:
                                  or ip.is_reserved or ip.is_multicast or ip.is_unspecified)
 
 
-def provider_url_refusal(base_url: str, *, allow_private_networks: bool) -> str | None:
-    """Why the service may not call this base URL (naming the rule), or None."""
+def provider_url_refusal(base_url: str, *, allow_private_networks: bool,
+                         field: str = "base_url") -> str | None:
+    """Why the service may not call this base URL (naming the rule and the `field` the
+    URL came in: subscriptions' URLs follow the same rule), or None."""
     if allow_private_networks:
         return None
     parts = urlsplit(base_url)
     if parts.scheme != "https":
-        return f"base_url {base_url!r} is not https: {RULE}"
+        return f"{field} {base_url!r} is not https: {RULE}"
     host = (parts.hostname or "").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):  # loopback by definition
-        return f"base_url {base_url!r} names the loopback host: {RULE}"
+        return f"{field} {base_url!r} names the loopback host: {RULE}"
     try:
         public = is_public_address(host)
     except ValueError:
         return None  # a name: judged by where it resolves to
-    return None if public else f"base_url {base_url!r} is not a public address: {RULE}"
+    return None if public else f"{field} {base_url!r} is not a public address: {RULE}"

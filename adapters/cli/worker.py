@@ -1,8 +1,8 @@
 """`smsledger worker`: the service's background work as a process of its own.
 
-It keeps the projections current and runs the maintenance round every `interval`
-seconds, each job while it holds that job's lock on the store (application/jobs.py),
-until SIGTERM or Ctrl-C. Beside `smsledger serve --no-worker` instances, two workers
+It keeps the projections current, runs the maintenance round every `interval`
+seconds and delivers the event subscriptions, each job while it holds that job's
+lock on the store (application/jobs.py), until SIGTERM or Ctrl-C. Beside `smsledger serve --no-worker` instances, two workers
 make one active and one standby per job: when the active one dies, the standby takes
 its jobs within seconds. It logs JSON lines, as `serve` does, among them which jobs
 it took and lost.
@@ -19,7 +19,7 @@ from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.runtime.secrets import SecretKey
 from smsledger.application.background import BackgroundRun
-from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB
+from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 
 log = logging.getLogger("smsledger.worker")
 
@@ -46,8 +46,10 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None) -
     try:
         runs.append(channel.keep_projections_current())
         runs.append(channel.keep_maintenance_running(interval))
+        runs.append(channel.keep_subscriptions_delivering())
         log.info("worker started", extra={"fields": {
-            "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB], "maintenance_interval": interval}})
+            "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB, SUBSCRIPTIONS_JOB],
+            "maintenance_interval": interval}})
         # A timed wait: the handlers run between the waits, whatever the platform's
         # locks do with signals.
         while not stopping.wait(0.5):

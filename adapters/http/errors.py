@@ -1,10 +1,13 @@
 """One error shape for every answer that is not a success:
-`{"error": {"code": ..., "message": ..., "details": ...}}`."""
+`{"error": {"code": ..., "message": ..., "details": {...}}}`, `details` an object
+whose properties are declared in schemas.ErrorDetails (each only where it applies,
+e.g. `fields`: the invalid fields and why); `{}` when code and message say all."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -14,7 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from smsledger.adapters.http.schemas import ErrorBody, ErrorDetails, ErrorOut, FieldProblem
 from smsledger.adapters.store.refusals import UnstorableValue, refusal_message, refused_a_value
+from smsledger.application.errors import InvalidSendRequest
 from smsledger.domain.errors import (
     Conflict,
     InvalidInput,
@@ -39,18 +44,39 @@ def _kind(error: SmsledgerError) -> type[SmsledgerError]:
     return next(kind for kind in type(error).__mro__ if kind in _STATUS)
 
 
+# What an error's `details` may be given as: the model, or a mapping of its properties.
+Details = ErrorDetails | Mapping[str, Any] | None
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None,
+    def __init__(self, status: int, code: str, message: str, details: Details = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details, headers
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
+def error_body(code: str, message: str, details: Details = None) -> dict[str, Any]:
+    """The one error shape, as JSON. Details given as a mapping are held to
+    ErrorDetails here, so a property it does not declare fails loudly (in the tests
+    that make that error), not in a client that did not expect it."""
+    checked = (details if isinstance(details, ErrorDetails)
+               else ErrorDetails.model_validate(details or {}))
+    return ErrorOut(error=ErrorBody(code=code, message=message, details=checked)).model_dump(
+        mode="json", exclude_none=True)
+
+
+def error_response(status: int, code: str, message: str, details: Details = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, headers=headers,
-                        content={"error": {"code": code, "message": message, "details": details}})
+                        content=error_body(code, message, details))
+
+
+def invalid_fields(*problems: tuple[str, str]) -> ErrorDetails:
+    """Details naming the invalid fields: (where, problem) pairs, e.g.
+    ("body.to", "not a valid phone number")."""
+    return ErrorDetails(fields=[FieldProblem(field=field, problem=problem)
+                                for field, problem in problems])
 
 
 NOT_FOUND = ApiError(404, "not_found", "no such resource")
@@ -63,10 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+        problems = [(".".join(str(p) for p in err["loc"]), str(err["msg"]))
                     for err in exc.errors()]
-        fields = ", ".join(p["field"] for p in problems)
-        return error_response(422, "invalid_request", f"invalid field(s): {fields}", problems)
+        fields = ", ".join(field for field, _ in problems)
+        return error_response(422, "invalid_request", f"invalid field(s): {fields}",
+                              invalid_fields(*problems))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -81,10 +108,21 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _store_error(request, exc)
         if isinstance(exc, NotFound):  # no more than that: another project's ids do not show
             return error_response(404, exc.code, exc.public_message)
-        return error_response(_STATUS[_kind(exc)], exc.code, str(exc), exc.details)
+        return error_response(_STATUS[_kind(exc)], exc.code, str(exc), _details_of(exc))
 
     for error in STORE_ERRORS:
         app.add_exception_handler(error, _store_error)
+
+
+def _details_of(exc: SmsledgerError) -> ErrorDetails:
+    """The HTTP details of an error the application raised. Its own `details` are the
+    Python API's (SmsledgerError.details, any shape); the HTTP answer says what helps
+    in the one shape. Over HTTP, InvalidSendRequest comes only from a request that
+    sends one message (a single send, a double opt-in's confirmation; a batch answers
+    each message's result), so what is invalid is the request's body."""
+    if isinstance(exc, InvalidSendRequest):
+        return invalid_fields(("body", exc.reason))
+    return ErrorDetails()
 
 
 async def _store_error(_: Request, exc: Exception) -> JSONResponse:

@@ -80,7 +80,7 @@ def with_header_deadline(seconds: float = HEADER_TIMEOUT) -> type[HeaderDeadline
 
 def _timeout_answer(seconds: float) -> bytes:
     body = json.dumps({"error": {
-        "code": "request_timeout", "details": None,
+        "code": "request_timeout", "details": {},
         "message": f"the request head did not arrive within {seconds:g} seconds"}}).encode()
     return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"

@@ -21,6 +21,10 @@ class ServiceMetrics:
                                ["effect"], registry=self.registry)
         self.statuses = Counter("smsledger_messages_sent", "messages sent, by status after sending",
                                 ["status"], registry=self.registry)
+        # No project label: tenants are many, and the request log names the path.
+        self.rate_limited = Counter("smsledger_http_rate_limited",
+                                    "client API requests refused with 429: the project was "
+                                    "over its rate limit", registry=self.registry)
 
         self.events_behind = Gauge(
             "smsledger_projection_events_behind",

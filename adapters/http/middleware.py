@@ -1,5 +1,6 @@
-"""Around every request: a request id, a size limit on the body, one structured
-log line, and the request metrics.
+"""Around every request: a request id, a size limit on the body, the caller of the
+client API authenticated and held to its project's rate limit, one structured log
+line, and the request metrics.
 
 Headers (Authorization included) and bodies are never logged, so tokens, webhook
 secrets and API keys cannot end up in the logs.
@@ -43,16 +44,19 @@ class ServiceMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = {"code": 500}
         limit = self.context.max_body_bytes
+        rate_headers: list[tuple[bytes, bytes]] = []
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode())]
+                                      (b"x-request-id", request_id.encode()), *rate_headers]
             await send(message)
 
         declared = _header(scope, b"content-length")
         denied = await self._authenticate(scope)
+        if denied is None:
+            denied = self._within_rate_limit(scope, rate_headers)
         body = None if declared and declared.isdigit() and int(declared) > limit else (
             await _read_body(receive, limit))
         if denied is not None:
@@ -96,6 +100,28 @@ class ServiceMiddleware:
             return ApiError(503, "store_unavailable", "the store is unavailable; retry later")
         scope["state"]["principal"] = principal
         return None
+
+    def _within_rate_limit(self, scope: Scope, answer_headers: list[tuple[bytes, bytes]]
+                           ) -> ApiError | None:
+        """For an authenticated client-API request, when the service is rate-limited
+        (adapters/http/rate_limit.py): a token of its project's bucket, the RateLimit
+        headers added to `answer_headers`, or the 429 to answer."""
+        limiter = self.context.rate_limiter
+        principal = scope["state"].get("principal")
+        if limiter is None or principal is None:
+            return None
+        decision = limiter.take(principal.project_id)
+        if decision.allowed:
+            answer_headers.extend((name.lower().encode(), value.encode())
+                                  for name, value in decision.headers().items())
+            return None
+        self.context.metrics.rate_limited.inc()
+        return ApiError(
+            429, "rate_limited",
+            f"the project sent more than its {limiter.per_second:g} requests per second; "
+            f"retry after {decision.retry_after} s",
+            {"limit_per_second": limiter.per_second, "retry_after": decision.retry_after},
+            headers=decision.headers())
 
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or scope["state"].get(

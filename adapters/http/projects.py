@@ -4,21 +4,25 @@ API tokens. Changes need an admin token and are recorded with the token's id."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from smsledger.adapters.http.auth import admin, caller
 from smsledger.adapters.http.context import ServiceContext, context_of
-from smsledger.adapters.http.errors import ApiError
+from smsledger.adapters.http.errors import ApiError, invalid_fields
 from smsledger.adapters.http.schemas import (
     ERRORS,
+    PLAIN_ID,
     EventMappingIn,
+    EventMappingOut,
     IntegrationIn,
     IntegrationOut,
     IntegrationsOut,
     SmsChannelIn,
+    SmsChannelOut,
+    Timestamp,
     WebhooksOut,
 )
 from smsledger.application.projects import Principal
@@ -42,10 +46,15 @@ def _out(context: ServiceContext, project_id: str, integration: Integration,
             username=integration.integration_id, secret=secret))
 
 
+# Stated in the document; the domain checks it (validate_id) and says what is wrong.
+IntegrationId = Annotated[str, Path(description="the integration's id, e.g. infobip",
+                                    **PLAIN_ID)]
+
+
 @router.put("/integrations/{integration_id}", response_model=IntegrationOut,
             summary="Add or change an Infobip integration (admin)")
-def put_integration(project_id: str, integration_id: str, body: IntegrationIn, request: Request,
-                    who: Principal = Depends(admin)) -> IntegrationOut:
+def put_integration(project_id: str, integration_id: IntegrationId, body: IntegrationIn,
+                    request: Request, who: Principal = Depends(admin)) -> IntegrationOut:
     context: ServiceContext = context_of(request)
     integration, secret = context.projects.configure_integration(
         project_id, integration_id, base_url=body.base_url, api_key=body.api_key,
@@ -65,37 +74,57 @@ def list_integrations(project_id: str, request: Request,
         default_provider=settings.default_provider)
 
 
-@router.put("/channels/sms", summary="Choose the default SMS provider (admin)")
+@router.put("/channels/sms", response_model=SmsChannelOut,
+            summary="Choose the default SMS provider (admin)")
 def put_sms_channel(project_id: str, body: SmsChannelIn, request: Request,
-                    who: Principal = Depends(admin)) -> dict[str, Any]:
+                    who: Principal = Depends(admin)) -> SmsChannelOut:
     try:
         context_of(request).projects.choose_default_provider(
             project_id, body.default_provider, changed_by=who.token_id)
     except UnknownIntegration as exc:
         raise ApiError(422, "invalid_request", "invalid field(s): body.default_provider",
-                       [{"field": "body.default_provider", "problem": str(exc)}]) from None
-    return {"default_provider": body.default_provider}
+                       invalid_fields(("body.default_provider", str(exc)))) from None
+    return SmsChannelOut(default_provider=body.default_provider)
 
 
-@router.put("/campaign-event-mapping", summary="Rename the 'campaign' event (admin)")
-def put_mapping(project_id: str, body: EventMappingIn, request: Request,
-                who: Principal = Depends(admin)) -> dict[str, Any]:
+@router.put("/campaign-event-mapping", response_model=EventMappingOut,
+            summary="Rename the 'campaign' event (admin)")
+def put_campaign_event_mapping(project_id: str, body: EventMappingIn, request: Request,
+                               who: Principal = Depends(admin)) -> EventMappingOut:
     context_of(request).projects.rename_campaign_event(
         project_id, body.campaign, changed_by=who.token_id)
-    return {"campaign": body.campaign}
+    return EventMappingOut(campaign=body.campaign)
 
 
-@router.get("/settings/history", summary="What changed in the settings, when, by which token")
-def settings_history(project_id: str, request: Request,
-                     _: Principal = Depends(caller)) -> dict[str, Any]:
-    return {"history": context_of(request).projects.history(project_id)}
+class SettingsChangeOut(BaseModel):
+    """One change of the project's settings: its kind and time, and the change's own
+    fields (which differ by kind: `changed_by`, the token or 'cli' that made it, on all
+    but the project's start), secrets and keys left out."""
+
+    # Kept, not dropped: the fields are each kind of change's own (domain.project).
+    model_config = ConfigDict(extra="allow")
+
+    event: str = Field(examples=["IntegrationConfigured"])
+    timestamp: Timestamp
+
+
+class SettingsHistoryOut(BaseModel):
+    history: list[SettingsChangeOut] = Field(description="oldest first")
+
+
+@router.get("/settings/history", response_model=SettingsHistoryOut,
+            summary="What changed in the settings, when, by which token")
+def get_settings_history(project_id: str, request: Request,
+                         _: Principal = Depends(caller)) -> SettingsHistoryOut:
+    history = context_of(request).projects.history(project_id)
+    return SettingsHistoryOut(history=[SettingsChangeOut(**change) for change in history])
 
 
 # --- API tokens ---------------------------------------------------------------------
 
 class TokenOut(BaseModel):
     token_id: str
-    role: str
+    role: Literal["admin", "member"]  # domain.project.ROLES
     token: str = Field(description="the token's public prefix; its secret is never shown",
                        examples=["sml_acme.3f2a1b9c0d4e.****"])
     issued_at: datetime

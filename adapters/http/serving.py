@@ -1,10 +1,11 @@
 """`smsledger serve`: the service in one process, or in several on one port.
 
-One process runs uvicorn, with the projections kept current and the periodic
-maintenance in background threads, each while this process holds that job's lock on
-the store (application/background.py); it uses about one core (the interpreter
-lock). With `background_work` off (`serve --no-worker`) it runs neither and leaves
-them to `smsledger worker` processes; its reads still catch their projections up.
+One process runs uvicorn, with the projections kept current, the periodic
+maintenance and the event subscriptions' delivery in background threads, each while
+this process holds that job's lock on the store (application/background.py); it
+uses about one core (the interpreter lock). With `background_work` off
+(`serve --no-worker`) it runs none of them and leaves them to `smsledger worker`
+processes; its reads still catch their projections up.
 
 With `workers` > 1 (Linux), each worker is a process of its own, a whole smsledger on
 the same store, listening on the same address with SO_REUSEPORT, so the kernel spreads
@@ -68,6 +69,7 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
         if background_work:
             background.append(channel.keep_projections_current())
             background.append(channel.keep_maintenance_running())
+            background.append(channel.keep_subscriptions_delivering())
         app = create_app(context)
         with _signals_end_normally():
             # Every request head must arrive in time (header_deadline).

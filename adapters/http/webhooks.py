@@ -11,13 +11,12 @@ is 422 (smsledger.adapters.store.refusals), never 503: retrying it would not hel
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Callable
 from typing import TypeVar
 
 from fastapi import APIRouter, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from smsledger.adapters.http.auth import BASIC, basic_credentials
 from smsledger.adapters.http.errors import ApiError
@@ -56,22 +55,42 @@ async def _ingest(request: Request, project_id: str, integration_id: str,
         raise ApiError(400, "invalid_callback", str(exc)) from None
 
 
+class DeliveryReportsOut(BaseModel):
+    """What became of the callback's reports, all of them stored."""
+
+    applied: int = Field(ge=0, description="changed a message's status")
+    noted: int = Field(ge=0, description="recorded without a status change (pending, "
+                                         "duplicate, ...)")
+    parked: int = Field(ge=0, description="for messages not known (yet): kept, applied when "
+                                          "they are")
+    quarantined: int = Field(ge=0, description="unreadable: kept with the reason")
+
+
+class InboundOut(BaseModel):
+    received: int = Field(ge=0, description="new replies, stored")
+    duplicates: int = Field(ge=0, description="replies stored before (Infobip repeated them)")
+    quarantined: int = Field(ge=0, description="unreadable: kept with the reason")
+
+
 @router.post("/{project_id}/{integration_id}/delivery-reports",
-             summary="Delivery reports pushed by Infobip")
-async def delivery_reports(project_id: str, integration_id: str, request: Request) -> dict[str, Any]:
+             response_model=DeliveryReportsOut, summary="Delivery reports pushed by Infobip")
+async def receive_delivery_reports(project_id: str, integration_id: str,
+                                   request: Request) -> DeliveryReportsOut:
     context = context_of(request)
     result = await _ingest(request, project_id, integration_id, lambda body: (
         context.channel.ingest_delivery_reports(project_id, body)))
     for effect in ("applied", "noted", "parked", "quarantined"):
         context.metrics.reports.labels(effect).inc(getattr(result, effect))
-    return {"applied": result.applied, "noted": result.noted, "parked": result.parked,
-            "quarantined": result.quarantined}
+    return DeliveryReportsOut(applied=result.applied, noted=result.noted, parked=result.parked,
+                              quarantined=result.quarantined)
 
 
-@router.post("/{project_id}/{integration_id}/inbound", summary="Inbound SMS pushed by Infobip")
-async def inbound(project_id: str, integration_id: str, request: Request) -> dict[str, Any]:
+@router.post("/{project_id}/{integration_id}/inbound", response_model=InboundOut,
+             summary="Inbound SMS pushed by Infobip")
+async def receive_inbound(project_id: str, integration_id: str,
+                          request: Request) -> InboundOut:
     channel = context_of(request).channel
     result = await _ingest(request, project_id, integration_id, lambda body: (
         channel.ingest_inbound(project_id, integration_id, body)))
-    return {"received": result.applied, "duplicates": result.noted,
-            "quarantined": result.quarantined}
+    return InboundOut(received=result.applied, duplicates=result.noted,
+                      quarantined=result.quarantined)

@@ -38,8 +38,9 @@ class ProviderAddresses(ProviderAddressPolicy):
         self.allow_private_networks = allow_private_networks
         self._resolve = resolve
 
-    def refusal(self, base_url: str) -> str | None:
-        rule = provider_url_refusal(base_url, allow_private_networks=self.allow_private_networks)
+    def refusal(self, base_url: str, *, field: str = "base_url") -> str | None:
+        rule = provider_url_refusal(base_url, allow_private_networks=self.allow_private_networks,
+                                    field=field)
         if rule is not None or self.allow_private_networks:
             return rule
         host = urlsplit(base_url).hostname or ""
@@ -48,7 +49,7 @@ class ProviderAddresses(ProviderAddressPolicy):
         except OSError:
             return None  # not resolvable now: every connection checks it again
         if private:
-            return f"base_url's host {host!r} resolves to a non-public address: {RULE}"
+            return f"{field}'s host {host!r} resolves to a non-public address: {RULE}"
         return None
 
     def vetted_address(self, host: str, port: int) -> str:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # and the largest request body it accepts.
     public_url: str | None = None
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Client-API requests per second per project (a token bucket, burst of the same
+    # size): above it, 429 with Retry-After. 0 is off. Each process counts on its own
+    # (adapters/http/rate_limit.py); Infobip's webhooks are never limited.
+    rate_limit_per_second: float = Field(default=0, ge=0, allow_inf_nan=False)
     # Integrations' base URLs must be https on public addresses; true also allows
     # plain http and private, loopback and link-local ones (development, the
     # simulator, a gateway inside your network). Never on a multi-tenant service.
@@ -77,6 +81,17 @@ class Settings(BaseSettings):
     # How long a request waits for a store that does not answer before answering 503
     # (seconds; SQLite rounds up to whole seconds). /healthz answers within 1 s.
     store_timeout_seconds: float = Field(default=DEFAULT_STORE_TIMEOUT, gt=0, le=300)
+    # Event subscriptions (push): a receiver that fails is tried again after
+    # subscription_backoff_first_seconds, the wait doubling up to
+    # subscription_backoff_max_seconds; once its failures have gone on for the retry
+    # budget (3 days: a long weekend's outage and a day to notice) the subscription is
+    # disabled, saying why. Every step of a request (connect, write, each read) waits
+    # at most subscription_timeout_seconds: a slow receiver holds up only its own
+    # subscription, and not for long.
+    subscription_backoff_first_seconds: float = Field(default=5.0, gt=0, le=3600)
+    subscription_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    subscription_retry_budget_seconds: float = Field(default=3 * 86400.0, ge=0, le=30 * 86400)
+    subscription_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""The README's embedding example runs as written."""
+"""The README's embedding examples, blocking and asyncio, run as written."""
 
 import re
 import subprocess
@@ -18,6 +18,18 @@ def test_the_embedding_example_runs(tmp_path):
     assert lines[0] == "enqueued 1"
     assert "applied=1" in lines[1]
     assert lines[2:] == ["['enqueued', 'delivered']", "delivered", "1"]
+
+
+def test_the_asyncio_example_runs(tmp_path):
+    example = re.search(r"### Embedding in asyncio.*?```python\n(.*?)```", README.read_text(),
+                        re.DOTALL).group(1)
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "enqueued enqueued"
+    assert "applied=1" in lines[1]
+    assert lines[2:] == ["delivered", "1"]
 
 
 def test_the_readme_names_the_two_commands():

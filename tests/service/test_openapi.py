@@ -1,6 +1,8 @@
 """The OpenAPI document, as the running service serves it: every endpoint of the app is
 in it (and nothing else), client endpoints declare their authentication failures and
-error answers in the one error shape, and the document holds together as OpenAPI 3.
+error answers in the one error shape, the API is typed (short operation ids, a model
+for every success answer, statuses as enums of the domain's words), and the document
+holds together as OpenAPI 3.
 
 openapi-spec-validator is not installed here, so the document is checked structurally:
 the parts of the OpenAPI 3.x specification a client generator relies on.
@@ -22,6 +24,10 @@ from smsledger.adapters.runtime.config import load_settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.server import BackgroundServer
+from smsledger.domain.campaign_events import CONSENT_STATUSES
+from smsledger.domain.consent import ConsentStatus
+from smsledger.domain.replies import KeywordAction
+from smsledger.domain.status import MessageStatus, WindowOutcome
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 ERROR_SCHEMA = "#/components/schemas/ErrorOut"
@@ -201,6 +207,118 @@ def test_health_declares_its_503(served):
 def test_metrics_are_documented_as_prometheus_text(served):
     content = served.document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert any(media.startswith("text/plain") for media in content), content
+
+
+# --- a typed API ------------------------------------------------------------------------
+
+def test_every_operation_id_is_a_short_name_not_a_path(served):
+    """A generated client names its methods by operation id: send_message, list_events,
+    not FastAPI's default send_one_v1_projects__project_id__messages_post."""
+    ids = [operation["operationId"] for _, _, operation in operations(served.document)]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    for operation_id in ids:
+        assert re.fullmatch(r"[a-z]+(_[a-z0-9]+){0,4}", operation_id), operation_id
+        assert len(operation_id) <= 40, operation_id
+        assert "v1" not in operation_id.split("_") and "/" not in operation_id, operation_id
+    by_route = {(method, path): operation["operationId"]
+                for method, path, operation in operations(served.document)}
+    prefix = "/v1/projects/{project_id}"
+    assert by_route["POST", prefix + "/messages"] == "send_message"
+    assert by_route["POST", prefix + "/messages/batch"] == "send_messages"
+    assert by_route["GET", prefix + "/messages/{message_id}"] == "get_message"
+    assert by_route["GET", prefix + "/events"] == "list_events"
+    assert by_route["GET", prefix + "/campaigns/{campaign_id}/audit"] == "get_campaign_audit"
+    assert by_route["PUT", prefix + "/integrations/{integration_id}"] == "put_integration"
+
+
+def untyped_objects(document: dict, schema: Any, where: str, seen: set[str]) -> Iterator[str]:
+    """Where an object in `schema` (and the schemas it refers to) declares no properties
+    and no type for its values: what a generated client could only hand over as a
+    dictionary."""
+    if isinstance(schema, list):
+        for index, each in enumerate(schema):
+            yield from untyped_objects(document, each, f"{where}[{index}]", seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    if "$ref" in schema:
+        if schema["$ref"] not in seen:
+            seen.add(schema["$ref"])
+            yield from untyped_objects(document, resolve(document, schema["$ref"]),
+                                       schema["$ref"].rsplit("/", 1)[-1], seen)
+        return
+    values = schema.get("additionalProperties", True)
+    if (schema.get("type") == "object" or schema == {}) and not schema.get("properties") \
+            and not isinstance(values, dict):
+        yield where
+    for key in ("properties", "items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+        part = schema.get(key)
+        if key == "properties" and isinstance(part, dict):
+            for name, each in part.items():
+                yield from untyped_objects(document, each, f"{where}.{name}", seen)
+        elif isinstance(part, (dict, list)):
+            yield from untyped_objects(document, part, where, seen)
+
+
+def test_every_success_answer_is_a_typed_model(served):
+    document = served.document
+    untyped = set()
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if not status.startswith("2"):
+                continue
+            content = response.get("content", {})
+            if path == "/metrics":  # Prometheus' text format, not JSON
+                assert all(media.startswith("text/plain") for media in content), content
+                continue
+            schema = content["application/json"]["schema"]
+            assert set(schema) == {"$ref"}, (method, path, status, schema)
+            model = resolve(document, schema["$ref"])
+            assert model["type"] == "object" and model["properties"], (method, path)
+            untyped |= set(untyped_objects(document, schema, schema["$ref"], set()))
+    # The one free-form object, by design: a history entry's details are the stored
+    # event's own fields, which differ for each kind of event.
+    assert untyped == {"HistoryEntryOut.details"}
+
+
+def test_statuses_are_enums_of_the_domain_s_own_words(served):
+    schemas = served.document["components"]["schemas"]
+
+    def words(name: str) -> set[str]:
+        return set(schemas[name]["enum"])
+
+    assert words("MessageStatus") == {s.value for s in MessageStatus}
+    assert words("SendStatus") == {s.value for s in MessageStatus} | {"refused", "invalid"}
+    assert words("WindowOutcome") == {w.value for w in WindowOutcome}
+    assert words("ConsentStatus") == {s.value for s in ConsentStatus}
+    assert words("KeywordAction") == {a.value for a in KeywordAction}
+    refs = {name: schemas[name]["properties"]["status"]["$ref"] for name in (
+        "MessageOut", "SendOut", "ConsentOut")}
+    assert refs == {"MessageOut": "#/components/schemas/MessageStatus",
+                    "SendOut": "#/components/schemas/SendStatus",
+                    "ConsentOut": "#/components/schemas/ConsentStatus"}
+    # A campaign event's properties: one model per kind, chosen by its status.
+    union = schemas["CampaignEventOut"]["properties"]["properties"]
+    assert union["discriminator"]["propertyName"] == "status"
+    statuses: dict[str, set[str]] = {}
+    for value, ref in union["discriminator"]["mapping"].items():
+        statuses.setdefault(ref.rsplit("/", 1)[-1], set()).add(value)
+    assert statuses == {
+        "MessageEventProperties": {s.value for s in MessageStatus} - {"requested"},
+        "ReplyEventProperties": {"incoming_message"},
+        "ConsentEventProperties": set(CONSENT_STATUSES.values())}
+
+
+def test_the_error_details_have_one_declared_shape(served):
+    schemas = served.document["components"]["schemas"]
+    body = schemas["ErrorBody"]
+    assert body["properties"]["details"] == {"$ref": "#/components/schemas/ErrorDetails"}
+    assert set(body["required"]) == {"code", "message", "details"}
+    details = schemas["ErrorDetails"]
+    assert details["additionalProperties"] is False and details["properties"]
+    assert details["properties"]["fields"]["anyOf"][0]["items"] == {
+        "$ref": "#/components/schemas/FieldProblem"}
+    assert set(schemas["FieldProblem"]["required"]) == {"field", "problem"}
 
 
 # --- OpenAPI 3, structurally -----------------------------------------------------------

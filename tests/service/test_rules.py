@@ -68,6 +68,12 @@ CLIENT_ENDPOINTS = [
     ("GET", "/v1/projects/{project_id}/numbers/{number}"),
     ("POST", "/v1/projects/{project_id}/numbers/{number}/revalidate"),
     ("PUT", "/v1/projects/{project_id}/campaigns/{campaign_id}/nps"),
+    ("GET", "/v1/projects/{project_id}/subscriptions"),
+    ("PUT", "/v1/projects/{project_id}/subscriptions/{name}"),
+    ("GET", "/v1/projects/{project_id}/subscriptions/{name}"),
+    ("DELETE", "/v1/projects/{project_id}/subscriptions/{name}"),
+    ("POST", "/v1/projects/{project_id}/subscriptions/{name}/rotate-secret"),
+    ("POST", "/v1/projects/{project_id}/subscriptions/{name}/replay"),
 ]
 ENDPOINT_IDS = [f"{method} {path.removeprefix('/v1/projects/{project_id}')}"
                 for method, path in CLIENT_ENDPOINTS]
@@ -98,13 +104,16 @@ def valid_body(method: str, path: str, simulator_url: str) -> dict | None:
         "/consents/{number}/{category}/double-opt-in": {"customer_id": "c1"},
         "/keywords/{keyword}": {"action": "none", "answer": "Hi"},
         "/campaigns/{campaign_id}/nps": {"survey": True},
+        "/subscriptions/{name}": {"url": "https://crm.example.com/hooks/sms"},
+        "/subscriptions/{name}/rotate-secret": {},
+        "/subscriptions/{name}/replay": {"after": "0"},
     }[path.removeprefix("/v1/projects/{project_id}")]
 
 
 def concrete(path: str, project: str, message_id: str = "m-1") -> str:
     return path.format(project_id=project, integration_id="infobip", message_id=message_id,
                        campaign_id="spring", number="%2B385921230070", category="sms_marketing",
-                       keyword="INFO", token_id="000000000000")
+                       keyword="INFO", token_id="000000000000", name="crm")
 
 
 def error_of(answer: httpx.Response) -> dict:
@@ -114,6 +123,11 @@ def error_of(answer: httpx.Response) -> dict:
     assert set(body["error"]) == {"code", "message", "details"}, body
     assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
     return body["error"]
+
+
+def problems(answer: httpx.Response) -> list[tuple[str, str]]:
+    """The error's invalid fields, (field, problem) each."""
+    return [(p["field"], p["problem"]) for p in error_of(answer)["details"]["fields"]]
 
 
 def basic(user: str, password: str) -> dict:
@@ -629,7 +643,7 @@ INVALID = [  # (case, method, path under /v1/projects/acme, json body or query, 
 def assert_names(answer: httpx.Response, field: str) -> dict:
     assert answer.status_code == 422, answer.text
     error = error_of(answer)
-    named = [d["field"] for d in error["details"]] if isinstance(error["details"], list) else []
+    named = [d["field"] for d in error["details"].get("fields", [])]
     assert field in error["message"] or any(n.endswith(field) for n in named), error
     return error
 
@@ -673,17 +687,19 @@ def test_an_invalid_message_is_refused_alone_in_a_batch_and_a_single_send_is_422
             ("invalid", "invalid_message"), ("invalid", "invalid_message")]
         assert "number" in results[0]["detail"].lower() and "sender" in results[1]["detail"]
 
+        # A single send's message is the body: the details name it, and say why.
         one = acme.post("/v1/projects/acme/messages", json=message(to="+1"))
-        assert one.status_code == 422 and error_of(one)["details"]["index"] == 0
+        assert one.status_code == 422, one.text
+        ((field, problem),) = problems(one)
+        assert field == "body" and "number" in problem
 
         sender = acme.post("/v1/projects/acme/messages", json=message(sender="NotOurs"))
         assert sender.status_code == 422, sender.text
-        assert error_of(sender)["details"]["index"] == 0
-        assert "sender" in error_of(sender)["details"]["reason"]
+        assert [(f, "sender" in p) for f, p in problems(sender)] == [("body", True)]
 
         integration = acme.post("/v1/projects/acme/messages", json=message(integration="nope"))
         assert integration.status_code == 422, integration.text
-        assert "integration" in error_of(integration)["details"]["reason"]
+        assert [(f, "integration" in p) for f, p in problems(integration)] == [("body", True)]
     assert stored(world.service) == before  # nothing stored, nothing sent to Infobip
 
 

@@ -20,6 +20,8 @@ def test_a_reused_message_id_is_409_and_a_repeat_is_answered_again(service):
     reused = client.post(MESSAGES, json=message("cust-2", "+385921230100", message_id="idem-1"))
     assert reused.status_code == 409, reused.text
     assert reused.json()["error"]["code"] == "message_id_reused"
+    (problem,) = reused.json()["error"]["details"]["fields"]
+    assert problem["field"] == "body.message_id" and "idem-1" in problem["problem"]
 
     repeat = client.post(MESSAGES, json=message(message_id="idem-1"))
     assert repeat.status_code == 202
@@ -58,6 +60,12 @@ def test_one_invalid_number_does_not_reject_the_batch(service):
     assert sorted(service.simulator.sent_message_ids()) == sorted(["b-1", results[2]["message_id"]])
     malformed = client.post(f"{MESSAGES}/batch", json={"messages": [{"to": "+385921230010"}]})
     assert malformed.status_code == 422
+    # A batch of one reusing an id is refused whole; the details name the message's id.
+    alone = client.post(f"{MESSAGES}/batch", json={"messages": [
+        message("c5", "+385921230100", message_id="b-1")]})
+    assert alone.status_code == 409 and alone.json()["error"]["code"] == "message_id_reused"
+    fields = alone.json()["error"]["details"]["fields"]
+    assert [f["field"] for f in fields] == ["body.messages.0.message_id"]
 
 
 def test_an_unknown_campaign_is_404_not_a_zero_funnel(service):

@@ -75,6 +75,8 @@ def test_replies_change_consent_answer_and_score(service):
         "customer_id": "c-stop", "to": stopper, "text": "Sale!",
         "consent_category": "sms_marketing"})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "consent_missing"
+    assert [f["field"] for f in refused.json()["error"]["details"]["fields"]] == [
+        "body.consent_category"]
 
 
 def test_a_permanent_error_blocks_sends_until_revalidated(service):
@@ -89,6 +91,7 @@ def test_a_permanent_error_blocks_sends_until_revalidated(service):
     blocked = admin.post("/v1/projects/acme/messages", json={"customer_id": "c", "to": number,
                                                               "text": "Hi again"})
     assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "number_invalid"
+    assert [f["field"] for f in blocked.json()["error"]["details"]["fields"]] == ["body.to"]
     member = service.client(service.ledger.projects.issue_token("acme", "member"))
     refused = member.post(f"/v1/projects/acme/numbers/{number}/revalidate")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

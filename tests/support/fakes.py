@@ -86,5 +86,5 @@ class ReversibleSealer(SecretSealer):
 
 
 class AnyAddress(ProviderAddressPolicy):
-    def refusal(self, base_url: str) -> str | None:
+    def refusal(self, base_url: str, *, field: str = "base_url") -> str | None:
         return None

@@ -1,0 +1,1 @@
+"""Event subscriptions' requests to the platform's receivers, over httpx."""
