@@ -107,9 +107,11 @@ class DeliveryLookup(ABC):
 
     @abstractmethod
     def pulled_reports(self, project_id: str, integration_id: str, message_ids: Sequence[str],
-                       *, kind: str) -> Sequence[ProviderReport]:
+                       *, kind: str) -> Iterator[Sequence[ProviderReport]]:
         """Reports the provider still holds for these messages of one `kind` ("sms" or
-        "mms"), which it will not hand out again."""
+        "mms"), which it will not hand out again: one group per request to it, each
+        to be stored by the caller before the next is asked for (a later request that
+        fails must not take the earlier ones' reports with it)."""
 
     @abstractmethod
     def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,

@@ -149,12 +149,15 @@ class Recovery:
         message_ids = [m.identity.message_id for m in messages]
         known: set[str] = set()
         try:
-            pulled = lookup.pulled_reports(project_id, integration_id, message_ids, kind=kind)
-            if pulled:  # stored before anything else can fail: the provider hands them out once
-                ingested = self.reports.record_reports(project_id, pulled)
-                result.settled += ingested.applied
-                result.noted += ingested.noted
-            known.update(r.message_id for r in pulled)
+            # Each group is stored before anything else can fail, the next group's
+            # request included: the provider hands pulled reports out once.
+            for pulled in lookup.pulled_reports(project_id, integration_id, message_ids,
+                                                kind=kind):
+                if pulled:
+                    ingested = self.reports.record_reports(project_id, pulled)
+                    result.settled += ingested.applied
+                    result.noted += ingested.noted
+                known.update(r.message_id for r in pulled)
             rest = [m for m in message_ids if m not in known]
             logged = list(lookup.logs(project_id, integration_id, rest, kind=kind)) if rest else []
             if logged:

@@ -1,8 +1,8 @@
 """Recovery lookups: what Infobip knows of messages whose fate we lost.
 
 `pulled_reports`: `GET /sms/3/reports` or `GET /mms/2/reports`, reports that were not
-pushed to a webhook. Infobip returns each of those once only, so the caller stores
-them before asking anything else. `logs`: `GET /sms/3/logs` for the messages still
+pushed to a webhook. Infobip returns each of those once only, so they are handed to
+the caller one request's worth at a time, to be stored before the next request. `logs`: `GET /sms/3/logs` for the messages still
 without a report: a log tells whether Infobip accepted a message whose send answer
 was lost, and its latest status. Infobip documents no logs for MMS, so an MMS is
 known from its reports alone. (Infobip keeps both for 48 hours.)
@@ -11,7 +11,7 @@ known from its reports alone. (Infobip keeps both for 48 hours.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import httpx
 
@@ -39,36 +39,41 @@ class InfobipLookup(DeliveryLookup):
         self.addresses = addresses or ProviderAddresses(allow_private_networks=False)
 
     def pulled_reports(self, project_id: str, integration_id: str,
-                       message_ids: Sequence[str], *, kind: str) -> list[ProviderReport]:
+                       message_ids: Sequence[str], *, kind: str
+                       ) -> Iterator[list[ProviderReport]]:
         return self._ask(project_id, integration_id, REPORTS_PATHS.get(kind), message_ids)
 
     def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,
              kind: str) -> list[ProviderReport]:
-        return self._ask(project_id, integration_id, LOGS_PATHS.get(kind), message_ids)
+        return [report for group in self._ask(project_id, integration_id,
+                                              LOGS_PATHS.get(kind), message_ids)
+                for report in group]
 
     def _ask(self, project_id: str, integration_id: str, path: str | None,
-             message_ids: Sequence[str]) -> list[ProviderReport]:
+             message_ids: Sequence[str]) -> Iterator[list[ProviderReport]]:
+        """What Infobip answers at `path` for these ids, one request's worth at a time
+        (as many ids per request as its URL takes), each request made only once the
+        caller took the previous one's answer."""
         account = self.accounts.account(project_id, integration_id)
         if account is None or path is None or not message_ids:
-            return []
+            return
         headers = {"Authorization": f"App {account.api_key}", "Accept": "application/json"}
         with httpx.Client(base_url=account.base_url, timeout=self.timeout,
                           headers=headers) as client:
-            return self._fetch(client, path, message_ids)
+            for ids in _id_groups(message_ids):
+                yield self._fetch(client, path, ids)
 
-    def _fetch(self, client: httpx.Client, path: str,
-               message_ids: Sequence[str]) -> list[ProviderReport]:
+    def _fetch(self, client: httpx.Client, path: str, ids: list[str]) -> list[ProviderReport]:
+        response = client.get(path, params={"messageId": ",".join(ids), "limit": 1000})
+        response.raise_for_status()
         found: list[ProviderReport] = []
-        for ids in _id_groups(message_ids):
-            response = client.get(path, params={"messageId": ",".join(ids), "limit": 1000})
-            response.raise_for_status()
-            for entry in response.json().get("results") or []:
-                try:
-                    found.append(ProviderReport(entry["messageId"], outcome_from_infobip(entry),
-                                                raw=entry))
-                except (KeyError, TypeError, ValueError, DomainError) as exc:
-                    # It settles nothing: the message stays open for the next round.
-                    log.warning("unreadable Infobip entry from %s skipped: %s", path, exc)
+        for entry in response.json().get("results") or []:
+            try:
+                found.append(ProviderReport(entry["messageId"], outcome_from_infobip(entry),
+                                            raw=entry))
+            except (KeyError, TypeError, ValueError, DomainError) as exc:
+                # It settles nothing: the message stays open for the next round.
+                log.warning("unreadable Infobip entry from %s skipped: %s", path, exc)
         return found
 
 

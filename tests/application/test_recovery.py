@@ -142,7 +142,7 @@ def test_one_failing_integration_does_not_stop_the_others(make_ledger, clock):
         def pulled_reports(self, project_id, integration_id, message_ids, *, kind):
             if integration_id == "broken":
                 raise ConnectionError("connection refused")
-            return []
+            return iter(())
 
     logs = OneBroken()
     logs.known["m-2"] = ProviderReport("m-2", outcome("DELIVERED_TO_HANDSET"))
@@ -159,7 +159,7 @@ def test_pulled_reports_are_stored_even_when_the_logs_then_fail(make_ledger, clo
 
     class PullThenFail(KnownReports):
         def pulled_reports(self, project_id, integration_id, message_ids, *, kind):
-            return [ProviderReport("m-1", outcome("DELIVERED_TO_HANDSET"))]
+            yield [ProviderReport("m-1", outcome("DELIVERED_TO_HANDSET"))]
 
         def logs(self, project_id, integration_id, message_ids, *, kind):
             raise TimeoutError("the logs did not answer")
@@ -168,6 +168,23 @@ def test_pulled_reports_are_stored_even_when_the_logs_then_fail(make_ledger, clo
     assert done["settled"] == 1 and done["failed_integrations"] == ["acme/default"]
     assert ledger.message("acme", "m-1").status == "delivered"
     assert ledger.message("acme", "m-2").status == "requested"  # sent again below, not lost
+
+
+def test_pulled_reports_are_stored_even_when_the_next_pull_fails(make_ledger, clock):
+    """The provider is asked in groups of ids (as many as its URL takes): a group's
+    reports are stored before the next group is asked for, which may fail."""
+    provider = ScriptedProvider(never_answered)
+    ledger = make_ledger(provider_=provider)
+    ledger.send("acme", [request(1), request(2)])
+
+    class SecondPullFails(KnownReports):
+        def pulled_reports(self, project_id, integration_id, message_ids, *, kind):
+            yield [ProviderReport("m-1", outcome("DELIVERED_TO_HANDSET"))]
+            raise ConnectionError("the second request was cut")
+
+    done = ledger.run_maintenance(SecondPullFails(), older_than=timedelta(0))
+    assert done["settled"] == 1 and done["failed_integrations"] == ["acme/default"]
+    assert ledger.message("acme", "m-1").status == "delivered"
 
 
 

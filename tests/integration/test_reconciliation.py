@@ -89,10 +89,11 @@ def test_reports_not_pushed_are_pulled_once_and_stored(stack):
     sent = send(stack, "+385921234531")  # fails temporarily, report kept for pulling
     stack.simulator.wait_until_idle(timeout=10)
     lookup = lookup_on_loopback(stack)
-    pulled = lookup.pulled_reports(PROJECT, INTEGRATION, [sent.message_id], kind="sms")
+    [pulled] = lookup.pulled_reports(PROJECT, INTEGRATION, [sent.message_id], kind="sms")
     assert [r.outcome.error_name for r in pulled] == ["EC_ABSENT_SUBSCRIBER_SM"]
     # Pulled once only: afterwards only the logs know it.
-    assert lookup.pulled_reports(PROJECT, INTEGRATION, [sent.message_id], kind="sms") == []
+    assert list(lookup.pulled_reports(PROJECT, INTEGRATION, [sent.message_id],
+                                      kind="sms")) == [[]]
     again = lookup.logs(PROJECT, INTEGRATION, [sent.message_id], kind="sms")
     assert [r.raw.get("sentAt") is not None for r in again] == [True]
 

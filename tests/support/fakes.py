@@ -5,7 +5,7 @@ keeps its contract, and remembers what it was asked."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from smsledger.application.commands import ProviderReport
@@ -49,8 +49,9 @@ class KnownReports(DeliveryLookup):
         self.asked: list[list[str]] = []
 
     def pulled_reports(self, project_id: str, integration_id: str,
-                       message_ids: Sequence[str], *, kind: str) -> Sequence[ProviderReport]:
-        return []
+                       message_ids: Sequence[str], *, kind: str
+                       ) -> Iterator[Sequence[ProviderReport]]:
+        return iter(())
 
     def logs(self, project_id: str, integration_id: str, message_ids: Sequence[str], *,
              kind: str) -> Sequence[ProviderReport]:
