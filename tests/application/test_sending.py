@@ -25,6 +25,21 @@ def test_a_sent_message_is_stored_requested_then_enqueued(ledger, provider):
     assert provider.sent[0].message_id == result.message_id  # our id goes to the provider
 
 
+def test_the_hand_over_is_stored_before_the_provider_is_called(ledger, provider):
+    """A crash during the call leaves messages known to have been handed over (their
+    fate is then asked of Infobip), never ones that look unsent and go out twice."""
+    seen_during_the_call = []
+
+    def answer(message):
+        history = ledger.message("acme", message.message_id).history
+        seen_during_the_call.append([h.event for h in history])
+        return Accepted(message.message_id, parts=1)
+
+    provider.answer = answer
+    ledger.send("acme", [request(0), request(1)])
+    assert seen_during_the_call == [["Requested", "HandedOver"]] * 2
+
+
 def test_the_provider_is_called_in_batches(make_ledger, provider):
     ledger = make_ledger(send_batch_size=10)
     results = ledger.send("acme", [request(i) for i in range(25)])

@@ -12,6 +12,9 @@ def test_defaults(monkeypatch):
     assert settings.database_url == "sqlite:///./smsledger.db"
     assert settings.waiting_window_days == 4
     assert settings.campaign_event_names == {}
+    # Recovery's waits and attempts, as the README's Configuration table gives them.
+    assert (settings.send_unsent_after_seconds, settings.reconcile_after_seconds,
+            settings.resend_after_seconds, settings.max_send_attempts) == (60, 900, 1800, 3)
 
 
 def test_mapping_from_a_toml_file(tmp_path):
