@@ -126,3 +126,12 @@ def test_the_naive_baseline_uses_the_library_as_it_comes(database, tmp_path, req
         assert type(app.recorder).__module__.startswith("eventsourcing.")
     finally:
         app.close()
+
+
+def test_bench_stores_compares_two_writers_on_one_store_and_on_two(capsys, postgres_available):
+    output = run(capsys, "stores", "--reports", "200", "--rounds", "1", "--json")
+    [report] = output["benchmarks"]
+    assert {m["key"]: m["count"] for m in report["measurements"]} == {
+        "one": 200, "shared": 400, "split": 400}  # every report applied, none twice
+    assert {(r["ours"], r["baseline"]) for r in report["ratios"]} == {
+        ("shared", "one"), ("split", "one"), ("split", "shared")}
