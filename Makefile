@@ -24,8 +24,9 @@ typecheck: install
 	cd build/typecheck && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml \
 		-p smsledger.domain -p smsledger.application -p smsledger.adapters -m smsledger
 
+# The demo campaign's report page is written beside it: open demo-report.html.
 demo: install
-	$(VENV)/bin/smsledger demo
+	$(VENV)/bin/smsledger demo --report demo-report.html
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache build .mypy_cache

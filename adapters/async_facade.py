@@ -29,10 +29,12 @@ from typing import Any, ParamSpec, TypeVar
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory
+from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS
 from smsledger.application.audit import CampaignAudit
-from smsledger.application.background import BackgroundRun
+from smsledger.application.campaign_report import CampaignReport
+from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.commands import SendRequest
 from smsledger.application.ports import Clock, SmsProvider
 from smsledger.application.projection_lag import Lag
@@ -150,9 +152,16 @@ class AsyncSmsChannel:
         return await self._run(self._channel.message, project_id, message_id)
 
     async def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
-                    whole_store: bool = False) -> CampaignAudit:
+                    whole_store: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> CampaignAudit:
         return await self._run(self._channel.audit, project_id, campaign_id, as_of,
-                               whole_store=whole_store)
+                               whole_store=whole_store, progress=progress)
+
+    async def campaign_report(self, project_id: str, campaign_id: str,
+                              as_of: datetime | None = None, *,
+                              recipient: str | None = None) -> CampaignReport:
+        return await self._run(self._channel.campaign_report, project_id, campaign_id, as_of,
+                               recipient=recipient)
 
     async def campaign_event_name(self, project_id: str) -> str:
         return await self._run(self._channel.campaign_event_name, project_id)
@@ -208,8 +217,9 @@ class AsyncSmsChannel:
     async def projection_names(self) -> list[str]:
         return await self._run(self._channel.projection_names)
 
-    async def rebuild_projection(self, name: str) -> str:
-        return await self._run(self._channel.rebuild_projection, name)
+    async def rebuild_projection(self, name: str,
+                                 progress: Callable[[int, int], None] | None = None) -> str:
+        return await self._run(self._channel.rebuild_projection, name, progress)
 
     async def projection_lag(self) -> dict[str, Lag]:
         return await self._run(self._channel.projection_lag)
@@ -217,17 +227,23 @@ class AsyncSmsChannel:
     # The background runs work in threads of their own; their `stop()` waits for the
     # round under way, so call it off the loop too: `await asyncio.to_thread(run.stop)`.
 
-    async def keep_projections_current(self, interval: float = 0.2) -> BackgroundRun:
-        return await self._run(self._channel.keep_projections_current, interval)
+    async def keep_projections_current(self, interval: float = 0.2, *,
+                                       observer: JobObserver | None = None) -> BackgroundRun:
+        return await self._run(self._channel.keep_projections_current, interval, observer=observer)
 
-    async def keep_maintenance_running(self, interval: float = 60.0) -> BackgroundRun:
-        return await self._run(self._channel.keep_maintenance_running, interval)
+    async def keep_maintenance_running(self, interval: float = 60.0, *,
+                                       observer: JobObserver | None = None) -> BackgroundRun:
+        return await self._run(self._channel.keep_maintenance_running, interval, observer=observer)
 
-    async def keep_subscriptions_delivering(self, interval: float = 0.5) -> BackgroundRun:
-        return await self._run(self._channel.keep_subscriptions_delivering, interval)
+    async def keep_subscriptions_delivering(self, interval: float = 0.5, *,
+                                            observer: JobObserver | None = None) -> BackgroundRun:
+        return await self._run(self._channel.keep_subscriptions_delivering, interval, observer=observer)
 
     async def check_store(self, within: float = HEALTH_CHECK_SECONDS) -> None:
         await self._run(self._channel.check_store, within)
+
+    async def check_ready(self, within: float = HEALTH_CHECK_SECONDS) -> None:
+        await self._run(self._channel.check_ready, within)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -267,15 +283,16 @@ def _check_max_workers(max_workers: int) -> None:
 async def bootstrap_async(accounts: AccountDirectory | None = None,
                           settings: Settings | None = None, *, public_url: str | None = None,
                           clock: Clock | None = None, provider: SmsProvider | None = None,
-                          sends: bool = True, max_workers: int = DEFAULT_MAX_WORKERS
-                          ) -> AsyncSmsChannel:
+                          sends: bool = True, observer: InfobipObserver | None = None,
+                          max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncSmsChannel:
     """`smsledger.bootstrap`, awaitable: the store is opened (and upgraded, if it must
     be) in a worker thread, not on the event loop. The same arguments, and
     `max_workers`, the threads the operations run in (see AsyncSmsChannel)."""
     _check_max_workers(max_workers)  # before a store is opened for nothing
     loop = asyncio.get_running_loop()
     opening = loop.run_in_executor(None, lambda: bootstrap(
-        accounts, settings, public_url=public_url, clock=clock, provider=provider, sends=sends))
+        accounts, settings, public_url=public_url, clock=clock, provider=provider, sends=sends,
+        observer=observer))
     try:
         channel = await asyncio.shield(opening)
     except asyncio.CancelledError:

@@ -13,6 +13,7 @@ from smsledger.adapters.facade import STORE_FAILURES, SmsChannel
 from smsledger.adapters.infobip.accounts import AccountDirectory
 from smsledger.adapters.infobip.addresses import ProviderAddresses
 from smsledger.adapters.infobip.lookup import InfobipLookup
+from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.infobip.project_accounts import ProjectAccounts
 from smsledger.adapters.infobip.provider import InfobipProvider
 from smsledger.adapters.push.poster import HttpPoster
@@ -124,7 +125,8 @@ def _upgraded(application: A) -> A:
 
 def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | None = None, *,
               public_url: str | None = None, clock: Clock | None = None,
-              provider: SmsProvider | None = None, sends: bool = True) -> SmsChannel:
+              provider: SmsProvider | None = None, sends: bool = True,
+              observer: InfobipObserver | None = None) -> SmsChannel:
     """smsledger, wired: the one composition root of every way it runs.
 
     Embedded, a platform passes its Infobip `accounts`. Without them (the HTTP
@@ -132,8 +134,9 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
     service, are its accounts, and the webhook URLs given to Infobip point at
     `public_url` (default: the settings' `public_url`). `provider` replaces Infobip
     (tests, scenarios); `sends=False` is for commands that only read and maintain the
-    store (audit, replay, administration): they send nothing. Stores per `settings`
-    (default: the environment's, see load_settings)."""
+    store (audit, replay, administration): they send nothing. `observer` hears of every
+    request to Infobip (the HTTP service's metrics). Stores per `settings` (default:
+    the environment's, see load_settings)."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
     public_url = public_url or settings.public_url
@@ -148,7 +151,8 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
         if accounts is None:
             accounts = ProjectAccounts(projects, public_url or "")
         addresses = ProviderAddresses(settings.allow_private_networks)
-        provider = provider or (InfobipProvider(accounts, addresses=addresses) if sends
+        provider = provider or (InfobipProvider(accounts, addresses=addresses,
+                                                observer=observer) if sends
                                 else ReadOnlyProvider())
         closers: list[Any] = [provider] if isinstance(provider, InfobipProvider) else []
         poster = HttpPoster(addresses, timeout=settings.subscription_timeout_seconds)
@@ -164,5 +168,6 @@ def bootstrap(accounts: AccountDirectory | None = None, settings: Settings | Non
             raise StoreUnavailable(f"cannot open the store at "
                                    f"{settings.redacted_database_url()}: {exc}") from exc
         raise
-    return SmsChannel(ledger, lookup=InfobipLookup(accounts, addresses=addresses),
+    return SmsChannel(ledger, lookup=InfobipLookup(accounts, addresses=addresses,
+                                                   observer=observer),
                       closers=closers, subscriptions=delivery)

@@ -25,13 +25,14 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from smsledger.adapters.infobip.callbacks import parse_delivery_reports, parse_inbound
 from smsledger.adapters.runtime.job_locks import job_lock_for
-from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS, check_answers
+from smsledger.adapters.store.health import HEALTH_CHECK_SECONDS, check_answers, check_ready
 from smsledger.adapters.store.refusals import UnstorableValue, refusal_message, refused_a_value
 from smsledger.application.audit import CampaignAudit
+from smsledger.application.campaign_report import CampaignReport
 from smsledger.application.commands import SendRequest
 from smsledger.application.ledger import LedgerApplication
 from smsledger.application.ports import DeliveryLookup
-from smsledger.application.background import BackgroundRun
+from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 from smsledger.application.projection_lag import Lag, LagWatch
 from smsledger.application.projects import ProjectDirectory
@@ -185,12 +186,22 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         return self._ledger.message(project_id, message_id)
 
     def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
-              whole_store: bool = False) -> CampaignAudit:
+              whole_store: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> CampaignAudit:
         """The campaign's funnel replayed from its stored events; `whole_store` replays
         every message event of the store instead (slow: a check that the campaign
-        index missed nothing)."""
+        index missed nothing). `progress(messages read, messages)` after each read."""
         return self._ledger.audit(project_id, campaign_id, as_of=as_of,
-                                  whole_store=whole_store)
+                                  whole_store=whole_store, progress=progress)
+
+    def campaign_report(self, project_id: str, campaign_id: str, as_of: datetime | None = None,
+                        *, recipient: str | None = None) -> CampaignReport:
+        """The campaign's audit and, from the same replay, its breakdowns: final
+        reports over time, error reasons, countries, replies and opt-outs (the
+        report page: smsledger.adapters.report); with `recipient` (E.164), also its
+        messages to that number."""
+        return self._ledger.campaign_report(project_id, campaign_id, as_of,
+                                            recipient=recipient)
 
     def campaign_event_name(self, project_id: str) -> str:
         return self._ledger.campaign_event_name(project_id)
@@ -265,39 +276,48 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
     def projection_names(self) -> list[str]:
         return list(self._ledger.projections.projections)
 
-    def rebuild_projection(self, name: str) -> str:
+    def rebuild_projection(self, name: str,
+                           progress: Callable[[int, int], None] | None = None) -> str:
         """Replay one projection from position zero into fresh tables and swap it in;
-        returns the new view's name. KeyError for a name that is not a projection."""
-        return self._ledger.rebuild_projection(name)
+        returns the new view's name. KeyError for a name that is not a projection.
+        `progress(position, head)` after each batch of notifications."""
+        return self._ledger.rebuild_projection(name, progress)
 
     def projection_lag(self) -> dict[str, Lag]:
         """Each projection's lag behind the store, events and seconds
         (smsledger.application.projection_lag)."""
         return self._lag_watch.measure()
 
-    def keep_projections_current(self, interval: float = 0.2) -> BackgroundRun:
+    def keep_projections_current(self, interval: float = 0.2, *,
+                                 observer: JobObserver | None = None) -> BackgroundRun:
         """Catch the projections up in a background thread until the result is stopped,
         the feed ahead of the others (ProjectionRunner.keep_current; reads catch up
         anyway, this keeps them quick), while this process holds the
         store's `projections` job: of all processes on a store that call this, one
-        runs it, and another takes over within seconds when that one dies."""
+        runs it, and another takes over within seconds when that one dies. `observer`
+        hears of every run (the service's metrics)."""
         return BackgroundRun(PROJECTIONS_JOB, self._ledger.projections.keep_current, interval,
-                             lock=job_lock_for(self._ledger.recorder, PROJECTIONS_JOB))
+                             lock=job_lock_for(self._ledger.recorder, PROJECTIONS_JOB),
+                             observer=observer)
 
-    def keep_maintenance_running(self, interval: float = 60.0) -> BackgroundRun:
+    def keep_maintenance_running(self, interval: float = 60.0, *,
+                                 observer: JobObserver | None = None) -> BackgroundRun:
         """A round of `run_maintenance` at once and then every `interval` seconds, in a
         background thread until the result is stopped, while this process holds the
         store's `maintenance` job (as `keep_projections_current`). Each round's
         result is logged."""
         return BackgroundRun(MAINTENANCE_JOB, self._logged_maintenance_round, interval,
-                             lock=job_lock_for(self._ledger.recorder, MAINTENANCE_JOB))
+                             lock=job_lock_for(self._ledger.recorder, MAINTENANCE_JOB),
+                             observer=observer)
 
-    def keep_subscriptions_delivering(self, interval: float = 0.5) -> BackgroundRun:
+    def keep_subscriptions_delivering(self, interval: float = 0.5, *,
+                                      observer: JobObserver | None = None) -> BackgroundRun:
         """A delivery round of the event subscriptions every `interval` seconds, in a
         background thread until the result is stopped, while this process holds the
         store's `subscriptions` job (as `keep_projections_current`)."""
         return BackgroundRun(SUBSCRIPTIONS_JOB, self._push().run_round, interval,
-                             lock=job_lock_for(self._ledger.recorder, SUBSCRIPTIONS_JOB))
+                             lock=job_lock_for(self._ledger.recorder, SUBSCRIPTIONS_JOB),
+                             observer=observer)
 
     def _logged_maintenance_round(self) -> None:
         log.info("maintenance", extra={"fields": self.run_maintenance()})
@@ -306,6 +326,11 @@ class SmsChannel(metaclass=_TranslatesStoreFailures):
         """Raises StoreUnavailable when the store does not answer within `within`
         seconds (default: fit for a load balancer's health check)."""
         check_answers((self._ledger.recorder, self._ledger.projects.recorder), within)
+
+    def check_ready(self, within: float = HEALTH_CHECK_SECONDS) -> None:
+        """`check_store`, and the store has its tables: raises StoreUnavailable
+        (TablesMissing, naming them, when it answers without them)."""
+        check_ready((self._ledger.recorder, self._ledger.projects.recorder), within)
 
     # --- lifecycle ----------------------------------------------------------------------
 

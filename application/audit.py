@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -52,24 +52,30 @@ class Auditing:
         self.queries = queries
 
     def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
-              whole_store: bool = False) -> CampaignAudit:
+              whole_store: bool = False,
+              progress: Callable[[int, int], None] | None = None,
+              fold: CampaignAuditFold | None = None) -> CampaignAudit:
         """Replay the campaign's events (with `whole_store`, every message event) and
         count its funnel; without `as_of`, also compare it with the live statistics
         projection. CampaignNotFound when no message was ever requested for the
         campaign (ProjectNotFound when the project is not known either): a typo gets
-        an error, not a believable zero."""
+        an error, not a believable zero. `progress(aggregates read, aggregates)`
+        follows the campaign's replay read by read (the command line's bar; not
+        called with `whole_store`)."""
         messages, replies = self.queries.campaign_members(project_id, campaign_id)
         if not messages:
             if self.queries.is_unknown_project(project_id):
                 raise ProjectNotFound(f"no project {project_id!r}")
             raise CampaignNotFound(f"no message was ever requested for campaign "
                                    f"{campaign_id!r} of project {project_id!r}")
-        fold = CampaignAuditFold(project_id, campaign_id, as_of)
+        # The campaign report passes a fold of its own (a CampaignAuditFold that also
+        # keeps what the report shows): one replay, so its figures are the audit's.
+        fold = fold or CampaignAuditFold(project_id, campaign_id, as_of)
         with cycle_collector_paused():
             if whole_store:
                 self._replay_whole_store(fold)
             else:
-                self._replay_campaign(fold, messages, replies)
+                self._replay_campaign(fold, messages, replies, progress)
         audit = fold.result()
         if as_of is None:
             audit = replace(audit, drift=audit.drift_from(
@@ -78,11 +84,13 @@ class Auditing:
 
 
     def _replay_campaign(self, fold: CampaignAuditFold, messages: list[UUID],
-                         replies: list[UUID]) -> None:
+                         replies: list[UUID],
+                         progress: Callable[[int, int], None] | None = None) -> None:
         """The events of the campaign's messages, then of its replies, each aggregate's
         in version order and the aggregates in the order they were stored (a
         respondent's latest score is the one that counts)."""
         fields_of = self.store.decoder.decode_state
+        total, read = len(messages) + len(replies), 0
         for ids in (messages, replies):
             for start in range(0, len(ids), _AGGREGATES_PER_READ):
                 chunk = ids[start:start + _AGGREGATES_PER_READ]
@@ -93,6 +101,9 @@ class Auditing:
                     kind = AUDITED_EVENTS.get(topic)
                     if kind is not None:  # hand-overs, noted reports: not in the funnel
                         fold.apply(kind, originator_id, fields_of(state))
+                read += len(chunk)
+                if progress is not None:
+                    progress(read, total)
 
     def _replay_whole_store(self, fold: CampaignAuditFold) -> None:
         fields_of = self.store.decoder.decode_state

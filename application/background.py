@@ -6,7 +6,8 @@ With a lock (application/jobs.py) the job runs only while this process holds it:
 until then the lock is tried every `lock_retry` seconds, and before each run the
 lock is checked, so a process that lost it (its connection to the store cut) stops
 running the job until it takes the lock again. Taking and losing a job are logged
-once each, so the log says which process runs what.
+once each, so the log says which process runs what. An observer, if given, hears of
+every run and whether it failed (the service's metrics).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from smsledger.application.jobs import JobLock
 
@@ -22,11 +24,18 @@ log = logging.getLogger("smsledger.background")
 LOCK_RETRY_SECONDS = 1.0  # how soon a standby takes over a job whose holder died
 
 
+class JobObserver(Protocol):
+    def job_ran(self, job: str, failed: bool) -> None:
+        """A run of `job` ended, raising (`failed`) or not."""
+
+
 class BackgroundRun:
     def __init__(self, name: str, job: Callable[[], object], interval: float,
                  lock: JobLock | None = None, *,
-                 lock_retry: float = LOCK_RETRY_SECONDS) -> None:
+                 lock_retry: float = LOCK_RETRY_SECONDS,
+                 observer: JobObserver | None = None) -> None:
         self.name = name
+        self._observer = observer
         self._job = job
         self._interval = interval
         self._lock = lock
@@ -48,10 +57,15 @@ class BackgroundRun:
                 if not self._may_run():
                     self._stopping.wait(self._lock_retry)
                     continue
+                failed = False
                 try:
                     self._job()
                 except Exception:
-                    log.exception("%s failed; retrying", self.name)
+                    failed = True
+                    log.exception("%s failed; retrying", self.name,
+                                  extra={"fields": {"job": self.name}})
+                if self._observer is not None:
+                    self._observer.job_ran(self.name, failed)
                 self._stopping.wait(self._interval)
         finally:
             if self._lock is not None:

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from smsledger.application.aggregates import AggregateStore
 from smsledger.application.audit import Auditing, CampaignAudit
+from smsledger.application.campaign_report import CampaignReport, CampaignReporting
 from smsledger.application.commands import InboundSms, ProviderReport, QuarantinedInput, SendRequest
 from smsledger.application.funnel import Funnel
 from smsledger.application.maintenance import Maintenance
@@ -81,6 +82,7 @@ class LedgerApplication(Application[UUID]):
                                policy=self.policy)
         self.reports = ReportIngest(self.store, clock, self.policy)
         self.auditing = Auditing(self.store, self.queries)
+        self.reporting = CampaignReporting(self.auditing, projects, clock)
         self.two_way = TwoWayMessaging(self.store, self.queries, projects, clock,
                                        self.sending.send)
         self.recovery = Recovery(self.store, self.queries, self.reports, self.sending.handover,
@@ -186,11 +188,18 @@ class LedgerApplication(Application[UUID]):
         return self.queries.statistics(project_id, campaign_id)
 
     def audit(self, project_id: str, campaign_id: str, as_of: datetime | None = None, *,
-              whole_store: bool = False) -> CampaignAudit:
-        return self.auditing.audit(project_id, campaign_id, as_of, whole_store=whole_store)
+              whole_store: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> CampaignAudit:
+        return self.auditing.audit(project_id, campaign_id, as_of, whole_store=whole_store,
+                                   progress=progress)
 
-    def rebuild_projection(self, name: str) -> str:
-        return self.queries.rebuild_projection(name)
+    def rebuild_projection(self, name: str,
+                           progress: Callable[[int, int], None] | None = None) -> str:
+        return self.queries.rebuild_projection(name, progress)
+
+    def campaign_report(self, project_id: str, campaign_id: str, as_of: datetime | None = None,
+                        *, recipient: str | None = None) -> CampaignReport:
+        return self.reporting.report(project_id, campaign_id, as_of, recipient=recipient)
 
     # --- project settings ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Polling works on every store, including SQLite, which offers no live subscriptio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -64,12 +64,16 @@ class ProjectionRunner:
             if self._feed(rest, batches=1, size=max(1, self.batch_size // REST_SHARE)):
                 return
 
-    def rebuild(self, name: str) -> str:
-        """Replay the projection from position zero into a new view, then swap it in."""
+    def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None) -> str:
+        """Replay the projection from position zero into a new view, then swap it in.
+        `progress(position, head)` is called after each batch (the command line's bar),
+        `head` being the store's last notification id when the rebuild began."""
         projection = self.projection(name)
         view = self.store.new_view(name)
+        head = (self.recorder.max_notification_id() or 0) if progress else 0
         try:
-            self._feed([(projection, view)])
+            self._feed([(projection, view)],
+                       on_batch=(lambda position: progress(position, head)) if progress else None)
             self.store.swap(name, view)
         except BaseException:
             self.store.drop(view)
@@ -78,7 +82,7 @@ class ProjectionRunner:
         return view
 
     def _feed(self, feeds: Sequence[tuple[Projection, str]], batches: int | None = None,
-              size: int | None = None) -> bool:
+              size: int | None = None, on_batch: Callable[[int], None] | None = None) -> bool:
         """Feed each (projection, view) up to the head, batch by batch (of `size`
         notifications, default the runner's batch size), or only the first `batches`
         batches; True when they reached the head."""
@@ -99,6 +103,8 @@ class ProjectionRunner:
             for (projection, view), position in zip(feeds, positions, strict=True):
                 if batch[-1].id > position:
                     overtaken |= not self._apply(projection, view, position, batch, events)
+            if on_batch is not None:
+                on_batch(batch[-1].id)
             if len(batch) < size and not overtaken:
                 return True
             read += 1

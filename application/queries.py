@@ -124,7 +124,9 @@ class Queries:
         except ValueError:
             return read(self.read_store.live_view(projection))
 
-    def rebuild_projection(self, name: str) -> str:
-        """Replay one projection from position zero into fresh tables and swap it in."""
-        return self.projections.rebuild(name)
+    def rebuild_projection(self, name: str,
+                           progress: Callable[[int, int], None] | None = None) -> str:
+        """Replay one projection from position zero into fresh tables and swap it in;
+        `progress(position, head)` after each batch."""
+        return self.projections.rebuild(name, progress)
 

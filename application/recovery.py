@@ -115,7 +115,8 @@ class Recovery:
                                   limits, now, result)
             except Exception as exc:  # this integration waits for the next round
                 log.warning("recovery of %s/%s failed: %s: %s", project_id, integration_id,
-                            type(exc).__name__, exc)
+                            type(exc).__name__, exc, extra={"fields": {
+                                "project_id": project_id, "integration_id": integration_id}})
                 result.failed_integrations.append(f"{project_id}/{integration_id}")
         result.failed_integrations = sorted(set(result.failed_integrations))
         return result
@@ -167,7 +168,8 @@ class Recovery:
             # The provider cannot be asked. Sending again still goes on below: under the
             # same id, which the provider refuses as a duplicate if it has the message.
             log.warning("asking the provider about %s/%s failed: %s: %s", project_id,
-                        integration_id, type(exc).__name__, exc)
+                        integration_id, type(exc).__name__, exc, extra={"fields": {
+                            "project_id": project_id, "integration_id": integration_id}})
             result.failed_integrations.append(f"{project_id}/{integration_id}")
         unknown = [m for m in messages if m.identity.message_id not in known
                    and m.status is MessageStatus.REQUESTED and m.handovers > 0

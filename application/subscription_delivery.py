@@ -110,7 +110,9 @@ class SubscriptionDelivery:
             return self._deliver(due)
         except Exception:
             log.exception("delivering subscription %s of project %s failed",
-                          due.subscription.name, due.project_id)
+                          due.subscription.name, due.project_id, extra={"fields": {
+                              "project_id": due.project_id,
+                              "subscription": due.subscription.name}})
             return DeliveryRound(subscriptions=1)
 
     def _deliver(self, due: _Due) -> DeliveryRound:

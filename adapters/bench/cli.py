@@ -22,6 +22,7 @@ from smsledger.adapters.bench.common import (
     progress,
 )
 from smsledger.adapters.bench.profiling import Profiles
+from smsledger.adapters.cli.progress import Progress
 
 # Which databases each benchmark runs on unless --database says otherwise (issue 7:
 # ingest on PostgreSQL and SQLite; replay from PostgreSQL; send on the production store).
@@ -44,6 +45,8 @@ DEFAULTS = {
     "soak_seconds": 120,
     "soak_rate": 200,  # messages per second
     "soak_batch": 100,
+    "stores_reports": 20_000,
+    "stores_rounds": 2,
 }
 
 
@@ -65,6 +68,7 @@ def add_bench_command(subcommands: Any) -> None:
         "all": "ingest, send, replay and audit",
     }
     _add_soak_command(commands)
+    _add_stores_command(commands)
     for name, text in helps.items():
         parser = commands.add_parser(name, help=text, description=text)
         default_db = DEFAULT_DATABASES.get(name)
@@ -169,14 +173,45 @@ def _add_soak_command(commands: Any) -> None:
     parser.set_defaults(handler=run_soak_command)
 
 
+def _add_stores_command(commands: Any) -> None:
+    """`bench stores`: PostgreSQL only, not part of `all` (a question of deployment)."""
+    text = ("application-layer ingest by two writer processes on one PostgreSQL store and on "
+            "two stores (a schema each), against one writer: where one store tops out")
+    parser = commands.add_parser("stores", help=text, description=text)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                        help="server and database; each layout uses new schemas "
+                             f"bench_<random>, dropped at the end (default {DEFAULT_POSTGRES_URL})")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--reports", type=_positive, default=DEFAULTS["stores_reports"],
+                        help="reports per writer and round "
+                             f"(default {DEFAULTS['stores_reports']:,})")
+    parser.add_argument("--rounds", type=_positive, default=DEFAULTS["stores_rounds"],
+                        help="rounds in which the three layouts take turns "
+                             f"(default {DEFAULTS['stores_rounds']})")
+    parser.set_defaults(handler=run_stores_command)
+
+
+def run_stores_command(args: argparse.Namespace) -> int:
+    from smsledger.adapters.bench.stores import StoresOptions, run_stores
+
+    started = time.perf_counter()
+    env = environment(args.postgres_url, ["postgres"])
+    report = run_stores(StoresOptions(args.postgres_url, reports=args.reports,
+                                      rounds=args.rounds))
+    print_reports([report], as_json=args.json, seconds=time.perf_counter() - started,
+                  environment=env)
+    return 0
+
+
 def run_soak_command(args: argparse.Namespace) -> int:
     from smsledger.adapters.bench.soak import SoakOptions, run_soak
 
     started = time.perf_counter()
     env = environment(args.postgres_url, [args.database])
-    report = run_soak(SoakOptions(
-        args.database, args.postgres_url, seconds=args.seconds, rate=args.rate,
-        batch=args.batch, audit_interval=args.audit_interval, workers=args.serve_workers))
+    with Progress("soak", note=f"{args.seconds}s of load").tick():  # on a terminal only
+        report = run_soak(SoakOptions(
+            args.database, args.postgres_url, seconds=args.seconds, rate=args.rate,
+            batch=args.batch, audit_interval=args.audit_interval, workers=args.serve_workers))
     print_reports([report], as_json=args.json, seconds=time.perf_counter() - started,
                   environment=env)
     return 0
@@ -202,12 +237,18 @@ def run_bench(args: argparse.Namespace) -> int:
     all_databases = sorted({d for b in wanted for d in _databases(args, b)})
     env = environment(args.postgres_url, all_databases)
     reports: list[BenchReport] = []
-    for benchmark in wanted:
-        if len(wanted) > 1:
-            reports.append(_in_own_process(benchmark, args, _databases(args, benchmark)))
-        else:
-            reports.append(_RUNNERS[benchmark](args, _databases(args, benchmark), profiles))
-        progress(f"{benchmark} done in {reports[-1].seconds:.1f}s")
+    # A bar of the benchmarks done, its clock ticking (a benchmark runs for minutes with
+    # its own progress lines only); drawn only when stderr is a terminal. A benchmark of
+    # `all` runs in a process of its own whose lines the bar cannot print above: it is
+    # redrawn a second later.
+    with Progress("bench", total=len(wanted), unit="benchmarks").tick() as bar:
+        for done, benchmark in enumerate(wanted):
+            bar.update(done, note=benchmark)
+            if len(wanted) > 1:
+                reports.append(_in_own_process(benchmark, args, _databases(args, benchmark)))
+            else:
+                reports.append(_RUNNERS[benchmark](args, _databases(args, benchmark), profiles))
+            progress(f"{benchmark} done in {reports[-1].seconds:.1f}s")
     profiles.print()
     print_reports(reports, as_json=args.json, seconds=time.perf_counter() - started,
                   environment=env)

@@ -329,8 +329,11 @@ def print_reports(reports: Sequence[BenchReport], *, as_json: bool, seconds: flo
 
 
 def progress(text: str) -> None:
-    """Progress lines go to stderr, so --json output stays clean."""
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
+    """Progress lines go to stderr, so --json output stays clean (above the progress
+    bar, when `smsledger bench` draws one on a terminal)."""
+    from smsledger.adapters.cli.progress import say
+
+    say(f"[bench] {text}")
 
 
 # --- throw-away stores -----------------------------------------------------------------

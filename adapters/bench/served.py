@@ -138,13 +138,13 @@ def _running(arguments: list[str], folder: str, log: Path) -> Iterator[subproces
 def _wait_until_ready(base: str, workers: int, process: subprocess.Popen[bytes],
                       log: Path) -> None:
     """Until every worker says it is up (uvicorn logs it once per process; the first to
-    answer /healthz may be alone for a second or two, a good part of a measurement)
-    and the service answers /healthz."""
+    answer may be alone for a second or two, a good part of a measurement)
+    and the service is ready: /readyz, its store answers."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         if log.read_text(errors="replace").count(STARTED) >= workers:
             try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

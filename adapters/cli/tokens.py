@@ -21,16 +21,24 @@ def add_token_commands(token_commands: Any, *,
     """Add `list` and `revoke` to the `tokens` command (smsledger.adapters.cli.main)."""
     listing = token_commands.add_parser(
         "list", help='a project\'s tokens, secrets never shown; prints {"tokens": [...]}')
-    listing.add_argument("--project", required=True)
+    listing.add_argument("--project", required=True, help="the project id")
+    _json_option(listing)
     store_options(listing)
     listing.set_defaults(handler=with_settings(list_tokens))
 
     revoke = token_commands.add_parser(
         "revoke", help="revoke a token (by the id in `tokens list`): refused from now on")
-    revoke.add_argument("--project", required=True)
-    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    revoke.add_argument("--project", required=True, help="the project id")
+    revoke.add_argument("token_id", metavar="TOKEN_ID",
+                        help="the token's id: its middle part, as `tokens list` shows it")
+    _json_option(revoke)
     store_options(revoke)
     revoke.set_defaults(handler=with_settings(revoke_token))
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the answer as JSON (the default: it is data for scripts)")
 
 
 def list_tokens(args: argparse.Namespace, settings: Settings) -> int:

@@ -33,6 +33,7 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None) -
     locks up) and close the store. Call it from the main thread: it sets the
     handlers of both signals."""
     _read_secret_key(settings)
+    logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
     channel = bootstrap(settings=settings, public_url=public_url)

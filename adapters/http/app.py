@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from smsledger.adapters.http import messages, operations, projects, subscriptions, two_way, webhooks
+from smsledger.adapters.http import (messages, operations, projects, reports, subscriptions,
+                                     two_way, webhooks)
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.errors import install_error_handlers
 from smsledger.adapters.http.middleware import ServiceMiddleware
@@ -27,7 +28,7 @@ def create_app(context: ServiceContext) -> FastAPI:
                     "(integration id, webhook secret).")
     app.state.context = context
     install_error_handlers(app)
-    for module in (projects, messages, two_way, subscriptions, webhooks, operations):
+    for module in (projects, messages, reports, two_way, subscriptions, webhooks, operations):
         # The client API's operations may answer 429 (the middleware limits them).
         limited = is_client_api(module.router.prefix + "/")
         app.include_router(module.router, responses=RATE_LIMITED_RESPONSES if limited else None)

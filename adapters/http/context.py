@@ -29,12 +29,15 @@ class ServiceContext:
 
     @classmethod
     def serving(cls, channel: SmsChannel, public_url: str, settings: Settings, *,
-                monotonic: Callable[[], float] = time.monotonic) -> ServiceContext:
+                monotonic: Callable[[], float] = time.monotonic,
+                metrics: ServiceMetrics | None = None) -> ServiceContext:
         """The context of a service answering at `public_url`, as `settings` say;
-        `monotonic` is the rate limiter's clock (tests pass their own)."""
+        `monotonic` is the rate limiter's clock (tests pass their own); `metrics` the
+        ones the channel's Infobip calls already count into (default: new ones)."""
         rate = settings.rate_limit_per_second
         return cls(channel, public_url=public_url.rstrip("/"),
                    max_body_bytes=settings.max_body_bytes,
+                   metrics=metrics or ServiceMetrics(),
                    rate_limiter=RateLimiter(rate, clock=monotonic) if rate else None)
 
     def webhook_url(self, project_id: str, integration_id: str, kind: str) -> str:

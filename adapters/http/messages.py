@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from smsledger.adapters.http.auth import caller
 from smsledger.adapters.http.context import ServiceContext, context_of
 from smsledger.adapters.http.errors import ApiError, invalid_fields
+from smsledger.adapters.http.metrics import label_value
 from smsledger.adapters.http.schemas import (
     CURSOR_PATTERN,
     ERRORS,
@@ -41,10 +42,10 @@ def _send(request: Request, project_id: str, messages: list[MessageIn], *,
         results: list[SendResult] = context.channel.send(
             project_id, [_request(m) for m in messages], report_invalid=report_invalid)
     except MessageIdReused as exc:  # raised when the call holds one message
+        context.metrics.refusals.labels(label_value(exc.code)).inc()
         where = "body.messages.0.message_id" if report_invalid else "body.message_id"
         raise ApiError(409, exc.code, str(exc), invalid_fields((where, str(exc)))) from None
-    for result in results:
-        context.metrics.statuses.labels(result.status).inc()
+    context.metrics.record_sends(results)
     return [SendOut(**vars(r)) for r in results]
 
 

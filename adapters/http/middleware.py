@@ -3,11 +3,14 @@ client API authenticated and held to its project's rate limit, one structured lo
 line, and the request metrics.
 
 Headers (Authorization included) and bodies are never logged, so tokens, webhook
-secrets and API keys cannot end up in the logs.
+secrets and API keys cannot end up in the logs. Every line logged while a request of
+a project is handled carries its `project_id` (the authenticated caller's, or the
+webhook's), whichever module logs it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -28,6 +31,11 @@ from smsledger.adapters.http.errors import (
 from smsledger.adapters.store.refusals import refused_a_value
 
 log = logging.getLogger("smsledger.http")
+
+# The project of the request being handled, for every log line written meanwhile (the
+# handlers' threads get a copy of the context, so it follows them there).
+current_project: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "smsledger_project_id", default=None)
 
 
 class ServiceMiddleware:
@@ -55,6 +63,8 @@ class ServiceMiddleware:
 
         declared = _header(scope, b"content-length")
         denied = await self._authenticate(scope)
+        project = _project_of(scope)
+        project_set = current_project.set(project)
         if denied is None:
             denied = self._within_rate_limit(scope, rate_headers)
         body = None if declared and declared.isdigit() and int(declared) > limit else (
@@ -81,6 +91,7 @@ class ServiceMiddleware:
 
             await self.app(scope, replay, send_with_id)
         self._record(scope, request_id, status["code"], time.perf_counter() - started)
+        current_project.reset(project_set)
 
     async def _authenticate(self, scope: Scope) -> ApiError | None:
         """For the client API (/v1/projects/{project}/...): the caller, kept in the
@@ -128,9 +139,12 @@ class ServiceMiddleware:
             "route_label", "unmatched")
         self.context.metrics.requests.labels(scope["method"], route, str(status)).inc()
         self.context.metrics.latency.labels(route).observe(seconds)
-        log.info("request", extra={"fields": {
-            "request_id": request_id, "method": scope["method"], "path": scope["path"],
-            "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}})
+        fields = {"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                  "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}
+        project = _project_of(scope)
+        if project is not None:
+            fields["project_id"] = project
+        log.info("request", extra={"fields": fields})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -171,6 +185,21 @@ def _request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def _project_of(scope: Scope) -> str | None:
+    """The project a request is about: the authenticated caller's (client API; an
+    unauthenticated caller's claim is not taken), or the one a webhook path names
+    (the path Infobip was given, logged with the request anyway)."""
+    principal = scope["state"].get("principal")
+    if principal is not None:
+        project: str = principal.project_id
+        return project
+    parts = scope["path"].split("/")
+    if len(parts) > 4 and parts[1:4] == ["v1", "webhooks", "infobip"] and parts[4]:
+        named: str = parts[4]
+        return named
+    return None
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -193,13 +222,16 @@ class JsonLineFormatter(logging.Formatter):
             "level": record.levelname.lower(), "logger": record.name,
             "message": record.getMessage(), **self.fields, **getattr(record, "fields", {}),
         }
+        if "project_id" not in entry and (project := current_project.get()) is not None:
+            entry["project_id"] = project
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_json_logging(level: int = logging.INFO, **fields: Any) -> None:
-    """JSON lines on stderr; `fields` go into every line (e.g. worker=2)."""
+def configure_json_logging(level: int | str = logging.INFO, **fields: Any) -> None:
+    """JSON lines on stderr from `level` up (a number, or a name: "DEBUG", the setting
+    log_level); `fields` go into every line (e.g. worker=2)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLineFormatter(fields))
     logging.Formatter.converter = time.gmtime

@@ -1,4 +1,9 @@
-"""Health and metrics, for load balancers and Prometheus."""
+"""Health, readiness and metrics, for supervisors, load balancers and Prometheus.
+
+/healthz says the process answers (liveness: restart it when it does not); it never
+touches the store, so a database outage does not get every instance restarted at
+once. /readyz says the store answers within a second and has its tables (readiness:
+send it traffic only then)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pydantic import BaseModel
 from smsledger.adapters.http.errors import STORE_ERRORS, error_response
 from smsledger.adapters.http.schemas import ErrorOut
 from smsledger.adapters.http.context import context_of
+from smsledger.adapters.store.health import TablesMissing
 
 router = APIRouter(tags=["Operations"])
 
@@ -20,15 +26,31 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
 
 
-@router.get("/healthz", summary="200 when the store answers, 503 when it does not",
-            responses={200: {"model": HealthOut},
-                       503: {"model": ErrorOut, "description": "the store does not answer"}})
-def get_health(request: Request) -> JSONResponse:
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+
+
+@router.get("/healthz", summary="200 while the process answers (liveness; the store is "
+                                "not asked: see /readyz)",
+            responses={200: {"model": HealthOut}})
+async def get_health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="200 when the store answers within a second and has its "
+                               "tables (readiness), 503 when not",
+            responses={200: {"model": ReadyOut},
+                       503: {"model": ErrorOut, "description": "store_unavailable: the store "
+                             "does not answer; store_not_ready: it answers without its "
+                             "tables"}})
+def get_ready(request: Request) -> JSONResponse:
     try:
-        context_of(request).channel.check_store()
+        context_of(request).channel.check_ready()
+    except TablesMissing as error:
+        return error_response(503, "store_not_ready", str(error))
     except STORE_ERRORS:
         return error_response(503, "store_unavailable", "the store does not answer")
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
@@ -38,6 +60,6 @@ def get_metrics(request: Request) -> Response:
     context = context_of(request)
     try:
         context.metrics.record_lag(context.channel.projection_lag())
-    except STORE_ERRORS:  # the counters still answer; /healthz says the store is down
+    except STORE_ERRORS:  # the counters still answer; /readyz says the store is down
         pass
     return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

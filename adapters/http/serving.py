@@ -14,7 +14,10 @@ background work in a process of its own.) Worker 0 alone does the background wor
 the others would only stand by for its job locks, a connection each. If a worker
 exits, the others are stopped and `serve` exits with an error, for the supervisor
 (systemd, Kubernetes) to restart it whole; SIGTERM or Ctrl-C stops every worker
-gracefully, and workers whose parent is killed outright stop too.
+gracefully, and workers whose parent is killed outright stop too. The workers count
+their metrics together (prometheus-client's multiprocess mode, in a directory of
+this `serve`'s own, removed when it stops): any of them answers /metrics with the
+service's totals.
 """
 
 from __future__ import annotations
@@ -23,21 +26,25 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
 
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
+from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.secrets import SecretKey
 from smsledger.application.background import BackgroundRun
@@ -61,15 +68,17 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
     `reuse_port`: bind with SO_REUSEPORT, beside other processes listening on the same
     address."""
     _read_secret_key(settings)
+    logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     public_url = settings.public_url or f"http://{host}:{port}"
-    channel = bootstrap(settings=settings, public_url=public_url)
-    context = ServiceContext.serving(channel, public_url, settings)
+    metrics = ServiceMetrics()  # first: the channel's Infobip calls count into it
+    channel = bootstrap(settings=settings, public_url=public_url, observer=metrics)
+    context = ServiceContext.serving(channel, public_url, settings, metrics=metrics)
     background: list[BackgroundRun] = []
     try:
         if background_work:
-            background.append(channel.keep_projections_current())
-            background.append(channel.keep_maintenance_running())
-            background.append(channel.keep_subscriptions_delivering())
+            background.append(channel.keep_projections_current(observer=metrics))
+            background.append(channel.keep_maintenance_running(observer=metrics))
+            background.append(channel.keep_subscriptions_delivering(observer=metrics))
         app = create_app(context)
         with _signals_end_normally():
             # Every request head must arrive in time (header_deadline).
@@ -95,9 +104,15 @@ def run_workers(settings: Settings, host: str, port: int, workers: int, *,
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         raise CannotServe("--workers above 1 needs Linux (SO_REUSEPORT spreading "
                           "connections); run one process per port elsewhere")
+    logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     _check_port_free(host, port)
     _read_secret_key(settings)  # made once here, if missing, before the workers read it
     values = {name: getattr(settings, name) for name in Settings.model_fields}
+    # Set before the workers start: prometheus-client picks its mode when a worker
+    # imports it. A fresh directory, as it asks: old files would count again.
+    counted_in = tempfile.mkdtemp(prefix="smsledger-metrics-")
+    previous_directory = os.environ.get(MULTIPROCESS_DIRECTORY)
+    os.environ[MULTIPROCESS_DIRECTORY] = counted_in
     spawn = multiprocessing.get_context("spawn")
     processes = [spawn.Process(target=_worker, args=(values, host, port, index, os.getpid(),
                                                      background_work and index == 0),
@@ -122,6 +137,7 @@ def run_workers(settings: Settings, host: str, port: int, workers: int, *,
             exited = [p for p in processes if p.sentinel in ended]
             for process in exited:
                 process.join(STOP_TIMEOUT)  # its pipe closes a moment before it is reaped
+                _count_as_dead(process, counted_in)
             if exited and not stopping.is_set():
                 log.error("a worker exited; stopping the others", extra={"fields": {
                     "exit_codes": {p.name: p.exitcode for p in exited}}})
@@ -131,7 +147,19 @@ def run_workers(settings: Settings, host: str, port: int, workers: int, *,
             signal.signal(sig, handler)
         os.close(woken)
         os.close(wake)
+        shutil.rmtree(counted_in, ignore_errors=True)
+        if previous_directory is None:
+            os.environ.pop(MULTIPROCESS_DIRECTORY, None)
+        else:
+            os.environ[MULTIPROCESS_DIRECTORY] = previous_directory
     return 0 if stopping.is_set() else 1
+
+
+def _count_as_dead(process: Any, counted_in: str) -> None:
+    """A worker that exited no longer reports its gauges (the projection lag it last
+    measured); its counters still count in the totals."""
+    if process.pid is not None and not process.is_alive():
+        multiprocess.mark_process_dead(process.pid, counted_in)  # type: ignore[no-untyped-call]
 
 
 def _read_secret_key(settings: Settings) -> None:
@@ -159,10 +187,10 @@ def _stop_all(processes: list[Any]) -> None:
 def _worker(values: dict[str, Any], host: str, port: int, index: int, parent: int,
             background_work: bool) -> None:
     _stop_with_parent(parent)
-    configure_json_logging(worker=index)
     # The values were validated in the parent; validating again would read the
     # environment again, which must not change what the workers run with.
     settings = Settings.model_construct(**values)
+    configure_json_logging(settings.log_level, worker=index)
     run_service(settings, host, port, background_work=background_work, reuse_port=True)
 
 

@@ -79,8 +79,7 @@ async def receive_delivery_reports(project_id: str, integration_id: str,
     context = context_of(request)
     result = await _ingest(request, project_id, integration_id, lambda body: (
         context.channel.ingest_delivery_reports(project_id, body)))
-    for effect in ("applied", "noted", "parked", "quarantined"):
-        context.metrics.reports.labels(effect).inc(getattr(result, effect))
+    context.metrics.record_reports(result)
     return DeliveryReportsOut(applied=result.applied, noted=result.noted, parked=result.parked,
                               quarantined=result.quarantined)
 
@@ -89,8 +88,9 @@ async def receive_delivery_reports(project_id: str, integration_id: str,
              summary="Inbound SMS pushed by Infobip")
 async def receive_inbound(project_id: str, integration_id: str,
                           request: Request) -> InboundOut:
-    channel = context_of(request).channel
+    context = context_of(request)
     result = await _ingest(request, project_id, integration_id, lambda body: (
-        channel.ingest_inbound(project_id, integration_id, body)))
+        context.channel.ingest_inbound(project_id, integration_id, body)))
+    context.metrics.record_inbound(result)
     return InboundOut(received=result.applied, duplicates=result.noted,
                       quarantined=result.quarantined)

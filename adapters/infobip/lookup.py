@@ -11,12 +11,19 @@ known from its reports alone. (Infobip keeps both for 48 hours.)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 
 import httpx
 
 from smsledger.adapters.infobip.accounts import AccountDirectory
 from smsledger.adapters.infobip.addresses import ProviderAddresses, VettedTransport
+from smsledger.adapters.infobip.observer import (
+    CONNECT_ERROR,
+    TRANSPORT_ERROR,
+    InfobipObserver,
+    NoObserver,
+)
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.application.commands import ProviderReport
 from smsledger.application.ports import DeliveryLookup
@@ -32,8 +39,11 @@ MAX_IDS_PARAMETER = 2048  # characters of comma-separated ids Infobip accepts
 class InfobipLookup(DeliveryLookup):
     def __init__(self, accounts: AccountDirectory, *,
                  timeout: httpx.Timeout = httpx.Timeout(10.0, connect=5.0),
-                 addresses: ProviderAddresses | None = None) -> None:
-        """`addresses`: where it may connect; default public addresses only."""
+                 addresses: ProviderAddresses | None = None,
+                 observer: InfobipObserver | None = None) -> None:
+        """`addresses`: where it may connect; default public addresses only. `observer`
+        hears of every request (the service's metrics)."""
+        self.observer: InfobipObserver = observer or NoObserver()
         self.accounts = accounts
         self.timeout = timeout
         self.addresses = addresses or ProviderAddresses(allow_private_networks=False)
@@ -58,13 +68,26 @@ class InfobipLookup(DeliveryLookup):
         if account is None or path is None or not message_ids:
             return
         headers = {"Authorization": f"App {account.api_key}", "Accept": "application/json"}
-        with httpx.Client(base_url=account.base_url, timeout=self.timeout,
-                          headers=headers) as client:
+        # Through the vetted transport, as sends go: an integration's base URL may
+        # name (or come to resolve to) an address the operator did not allow.
+        with httpx.Client(base_url=account.base_url, timeout=self.timeout, headers=headers,
+                          transport=VettedTransport(self.addresses)) as client:
             for ids in _id_groups(message_ids):
-                yield self._fetch(client, path, ids)
+                yield self._fetch(client, integration_id, path, ids)
 
-    def _fetch(self, client: httpx.Client, path: str, ids: list[str]) -> list[ProviderReport]:
-        response = client.get(path, params={"messageId": ",".join(ids), "limit": 1000})
+    def _fetch(self, client: httpx.Client, integration_id: str, path: str, ids: list[str]
+               ) -> list[ProviderReport]:
+        started = time.perf_counter()
+        outcome = TRANSPORT_ERROR
+        try:
+            response = client.get(path, params={"messageId": ",".join(ids), "limit": 1000})
+            outcome = str(response.status_code)
+        except httpx.ConnectError:
+            outcome = CONNECT_ERROR
+            raise
+        finally:
+            self.observer.infobip_call(integration_id, path, outcome,
+                                       time.perf_counter() - started)
         response.raise_for_status()
         found: list[ProviderReport] = []
         for entry in response.json().get("results") or []:

@@ -33,6 +33,13 @@ import httpx
 
 from smsledger.adapters.infobip.accounts import AccountDirectory, AccountUnusable, InfobipAccount
 from smsledger.adapters.infobip.addresses import AddressRefused, ProviderAddresses, VettedTransport
+from smsledger.adapters.infobip.observer import (
+    ADDRESS_REFUSED,
+    CONNECT_ERROR,
+    TRANSPORT_ERROR,
+    InfobipObserver,
+    NoObserver,
+)
 from smsledger.adapters.infobip.outcomes import outcome_from_infobip
 from smsledger.adapters.infobip.requests import (
     MMS_PATH,
@@ -83,8 +90,10 @@ class InfobipProvider(SmsProvider):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         addresses: ProviderAddresses | None = None,
+        observer: InfobipObserver | None = None,
     ) -> None:
-        """`addresses`: where it may connect; default public addresses only."""
+        """`addresses`: where it may connect; default public addresses only. `observer`
+        hears of every request and retry (the service's metrics)."""
         if not 1 <= batch_size <= MAX_DESTINATIONS_PER_REQUEST:
             raise ValueError(f"batch_size must be 1..{MAX_DESTINATIONS_PER_REQUEST}")
         self.accounts = accounts
@@ -94,6 +103,7 @@ class InfobipProvider(SmsProvider):
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.addresses = addresses or ProviderAddresses(allow_private_networks=False)
+        self.observer: InfobipObserver = observer or NoObserver()
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -146,28 +156,36 @@ class InfobipProvider(SmsProvider):
         path, build = (MMS_PATH, mms_body) if kind == "mms" else (SMS_PATH, sms_body)
         body = json.dumps(build(chunk, account.delivery_webhook_url)).encode()
         client = self._client(account.base_url)
+        integration = chunk[0].integration_id  # a chunk is of one integration (send())
         ambiguous = False  # an earlier attempt may have been accepted
         last_problem = ""
+        last_outcome = ""  # of the attempt before: why this one is a retry
         last_response: httpx.Response | None = None  # a 429/5xx answer, for Retry-After
         for attempt in range(self.retry.max_attempts):
             if attempt:
                 self.sleep(self._retry_delay(attempt - 1, last_response))
+                self.observer.infobip_retry(integration, path, last_outcome)
             last_response = None
+            started = time.perf_counter()
             try:
                 response = client.post(path, content=body, headers=_headers(account))
             except AddressRefused as exc:
+                self._observe(integration, path, ADDRESS_REFUSED, started)
                 if ambiguous:  # an earlier attempt may have been accepted
                     break
                 return {m.message_id: SendRefused(m.message_id, 403, "PROVIDER_ADDRESS_REFUSED",
                                                   str(exc)) for m in chunk}
             except httpx.ConnectError as exc:
+                last_outcome = self._observe(integration, path, CONNECT_ERROR, started)
                 last_problem = f"could not connect: {exc}"
                 continue
             except httpx.TransportError as exc:  # timeouts, resets, dropped connections
+                last_outcome = self._observe(integration, path, TRANSPORT_ERROR, started)
                 ambiguous = True
                 last_problem = f"{type(exc).__name__}: {exc}"
                 continue
             status = response.status_code
+            last_outcome = self._observe(integration, path, str(status), started)
             if status == 429 or status >= 500:
                 ambiguous = ambiguous or status >= 500
                 last_response = response
@@ -183,10 +201,17 @@ class InfobipProvider(SmsProvider):
                                           error.comment or "throttled by Infobip")
                     for m in chunk}
         log.warning("no definite answer from the provider", extra={"fields": {
+            "project_id": chunk[0].project_id, "integration_id": integration,
             "base_url": account.base_url, "attempts": attempts, "problem": last_problem,
             "messages": len(chunk)}})
         return {m.message_id: Unknown(m.message_id, UNREACHABLE.format(attempts))
                 for m in chunk}
+
+    def _observe(self, integration: str, endpoint: str, outcome: str, started: float) -> str:
+        """Tells the observer of one request; returns `outcome`."""
+        self.observer.infobip_call(integration, endpoint, outcome,
+                                   time.perf_counter() - started)
+        return outcome
 
     def _retry_delay(self, retry_number: int, response: httpx.Response | None) -> float:
         delay = self.retry.delay(retry_number, self.rng)

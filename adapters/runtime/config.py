@@ -37,6 +37,7 @@ from smsledger.domain.errors import DomainError, InvalidInput
 from smsledger.domain.project import validate_event_name
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigurationError(InvalidInput):
@@ -92,12 +93,23 @@ class Settings(BaseSettings):
     subscription_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
     subscription_retry_budget_seconds: float = Field(default=3 * 86400.0, ge=0, le=30 * 86400)
     subscription_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The least level logged by serve, worker and maintenance (JSON lines on stderr):
+    # DEBUG, INFO, WARNING, ERROR or CRITICAL, any case.
+    log_level: str = "INFO"
 
     @field_validator("database_url")
     @classmethod
     def _known_store(cls, url: str) -> str:
         persistence_env(url)  # raises ValueError naming what is wrong
         return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        name = level.strip().upper()
+        if name not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+        return name
 
     @field_validator("public_url")
     @classmethod

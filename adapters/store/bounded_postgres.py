@@ -118,6 +118,18 @@ class BoundedPostgresDatastore(PostgresDatastore):
                     raise
                 self.pool.drain()
 
+    def has_table(self, table: str, within: float) -> bool:
+        """Whether `table` exists in this store's schema; StoreTimeout if the server
+        gave no connection within `within` seconds."""
+        try:
+            with self.pool.connection(timeout=within) as conn:
+                found = conn.execute(
+                    "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) AS found",
+                    (self.schema, table)).fetchone()
+        except _NO_CONNECTION as error:
+            raise self._timeout(within) from error
+        return found is not None and found["found"] is not None
+
     def _timeout(self, seconds: float | None = None) -> StoreTimeout:
         seconds = self.pool.timeout if seconds is None else seconds
         return StoreTimeout(f"PostgreSQL at {self._address()} gave no connection "

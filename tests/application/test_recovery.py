@@ -3,6 +3,7 @@ is settled from the provider's logs, sent again under the same id when they do n
 know it, and ends enqueue_failed when the attempts are used up. Never requested
 for ever. (On each store: in memory, SQLite, PostgreSQL.)"""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -133,7 +134,7 @@ def test_a_resend_the_provider_accepts_enqueues_it(make_ledger, clock):
     assert ledger.message("acme", "m-0").status == "enqueued"
 
 
-def test_one_failing_integration_does_not_stop_the_others(make_ledger, clock):
+def test_one_failing_integration_does_not_stop_the_others(make_ledger, clock, caplog):
     provider = ScriptedProvider(never_answered)
     ledger = make_ledger(provider_=provider)
     ledger.send("acme", [request(1, integration_id="broken"), request(2, integration_id="ok")])
@@ -146,7 +147,10 @@ def test_one_failing_integration_does_not_stop_the_others(make_ledger, clock):
 
     logs = OneBroken()
     logs.known["m-2"] = ProviderReport("m-2", outcome("DELIVERED_TO_HANDSET"))
-    done = ledger.run_maintenance(logs, older_than=timedelta(0))
+    with caplog.at_level(logging.WARNING):
+        done = ledger.run_maintenance(logs, older_than=timedelta(0))
+    [logged] = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
+    assert "acme/broken" in logged and "connection refused" in logged
     assert done["failed_integrations"] == ["acme/broken"]
     assert done["settled"] == 1
     assert ledger.message("acme", "m-2").status == "delivered"

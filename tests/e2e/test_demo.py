@@ -49,7 +49,7 @@ def test_every_plan_line_gets_recipients():
 def test_the_demo_command_prints_json_with_the_audit_keys(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "smsledger.adapters.cli", "demo", "--messages", "40", "--json",
-         "--database-url", f"sqlite:///{tmp_path}/cli.db"],
+         "--report", "demo-report.html", "--database-url", f"sqlite:///{tmp_path}/cli.db"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stderr
@@ -59,3 +59,10 @@ def test_the_demo_command_prints_json_with_the_audit_keys(tmp_path):
                 "no_report_expected", "no_report_received", "late", "parts", "cost", "drift"):
         assert key in audit
     assert "Sending campaign" in done.stderr  # progress goes to stderr
+    # ...in the audit's words: all 40 enqueued, as the audit counts them.
+    assert (f"40 requested: {audit['enqueued']} accepted by Infobip (enqueued)" in done.stderr
+            and audit["enqueued"] == 40)
+    assert "\x1b[K" not in done.stderr  # no progress bar when stderr is not a terminal
+    # `make demo` writes the campaign's report page beside it (--report).
+    page = (tmp_path / "demo-report.html").read_text()
+    assert audit["campaign_id"] in page and 'data-key="audit.requested"' in page

@@ -4,9 +4,11 @@ Infobip never accepted is sent again under its id, then ends enqueue_failed."""
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from smsledger.adapters.infobip.accounts import InfobipAccount
+from smsledger.adapters.infobip.addresses import AddressRefused
 from smsledger.adapters.infobip.lookup import InfobipLookup, _id_groups
 from smsledger.application.commands import SendRequest
 from smsledger.domain.content import SmsContent
@@ -81,6 +83,20 @@ def test_ids_are_grouped_under_infobips_parameter_limit():
     groups = _id_groups(ids)
     assert sum(groups, []) == ids
     assert all(len(",".join(g)) <= 2048 for g in groups)
+
+
+def test_by_default_the_lookup_does_not_reach_a_server_on_loopback(stack):
+    """Reconciliation asks Infobip under the same address rule as sends: the
+    simulator on loopback is not connected to unless private networks are allowed."""
+    stack.accounts.add(PROJECT, INTEGRATION, InfobipAccount(
+        base_url=stack.simulator.base_url, api_key=API_KEY, delivery_webhook_url=None))
+    before = len(stack.simulator.requests)
+    with pytest.raises((AddressRefused, httpx.ConnectError)):
+        list(InfobipLookup(stack.accounts).pulled_reports(PROJECT, INTEGRATION, ["m-1"],
+                                                          kind="sms"))
+    with pytest.raises((AddressRefused, httpx.ConnectError)):
+        InfobipLookup(stack.accounts).logs(PROJECT, INTEGRATION, ["m-1"], kind="sms")
+    assert len(stack.simulator.requests) == before
 
 
 def test_reports_not_pushed_are_pulled_once_and_stored(stack):

@@ -60,7 +60,7 @@ class ServeProcess:
     def _healthy(self) -> bool:
         assert self.process is not None and self.process.poll() is None, f"{self.name} exited"
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 

@@ -62,14 +62,14 @@ class ServeProcess:
             self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port)],
                                             env=self.env, cwd=self.folder, stdout=log,
                                             stderr=subprocess.STDOUT)
-        wait_for(self.healthy, timeout=60, what="the service to answer /healthz")
+        wait_for(self.healthy, timeout=60, what="the service to answer /readyz")
         return self
 
     def healthy(self) -> bool:
         assert self.process is not None and self.process.poll() is None, (
             f"the service exited:\n{self.log.read_text()[-4000:]}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 

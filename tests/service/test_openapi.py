@@ -43,9 +43,11 @@ REQUIRED = {
     ("GET", "/v1/projects/{project_id}/messages/{message_id}"),
     ("GET", "/v1/projects/{project_id}/events"),
     ("GET", "/v1/projects/{project_id}/campaigns/{campaign_id}/audit"),
+    ("GET", "/v1/projects/{project_id}/campaigns/{campaign_id}/report"),
     ("POST", "/v1/webhooks/infobip/{project_id}/{integration_id}/delivery-reports"),
     ("POST", "/v1/webhooks/infobip/{project_id}/{integration_id}/inbound"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
 }
 ADMIN_CHANGES = {
@@ -200,8 +202,9 @@ def test_client_endpoints_declare_bearer_auth_and_webhooks_basic_auth(served):
             assert wanted in used, (method, path)
 
 
-def test_health_declares_its_503(served):
-    assert "503" in served.document["paths"]["/healthz"]["get"]["responses"]
+def test_readiness_declares_its_503_and_health_answers_alone(served):
+    assert "503" in served.document["paths"]["/readyz"]["get"]["responses"]
+    assert set(served.document["paths"]["/healthz"]["get"]["responses"]) == {"200"}
 
 
 def test_metrics_are_documented_as_prometheus_text(served):
@@ -228,6 +231,7 @@ def test_every_operation_id_is_a_short_name_not_a_path(served):
     assert by_route["GET", prefix + "/messages/{message_id}"] == "get_message"
     assert by_route["GET", prefix + "/events"] == "list_events"
     assert by_route["GET", prefix + "/campaigns/{campaign_id}/audit"] == "get_campaign_audit"
+    assert by_route["GET", prefix + "/campaigns/{campaign_id}/report"] == "get_campaign_report"
     assert by_route["PUT", prefix + "/integrations/{integration_id}"] == "put_integration"
 
 
@@ -270,6 +274,9 @@ def test_every_success_answer_is_a_typed_model(served):
             content = response.get("content", {})
             if path == "/metrics":  # Prometheus' text format, not JSON
                 assert all(media.startswith("text/plain") for media in content), content
+                continue
+            if path.endswith("/campaigns/{campaign_id}/report"):  # a page for people
+                assert set(content) == {"text/html"}, content
                 continue
             schema = content["application/json"]["schema"]
             assert set(schema) == {"$ref"}, (method, path, status, schema)

@@ -58,6 +58,7 @@ CLIENT_ENDPOINTS = [
     ("GET", "/v1/projects/{project_id}/messages/{message_id}"),
     ("GET", "/v1/projects/{project_id}/events"),
     ("GET", "/v1/projects/{project_id}/campaigns/{campaign_id}/audit"),
+    ("GET", "/v1/projects/{project_id}/campaigns/{campaign_id}/report"),
     ("GET", "/v1/projects/{project_id}/consents/{number}"),
     ("GET", "/v1/projects/{project_id}/consents/{number}/{category}"),
     ("PUT", "/v1/projects/{project_id}/consents/{number}/{category}"),
@@ -946,10 +947,10 @@ def set_login(role: str, allowed: bool) -> None:
 
 @dataclass
 class Outage:
-    before: httpx.Response  # /healthz before
-    during: dict[str, httpx.Response]  # healthz, webhook, client: asked while it was down
+    before: httpx.Response  # /readyz before
+    during: dict[str, httpx.Response]  # readyz, healthz, webhook, client: asked while down
     infobip_failed: int  # the simulator's failed report POSTs while it was down
-    recovered: httpx.Response | None  # the first /healthz 200 after, if any
+    recovered: httpx.Response | None  # the first /readyz 200 after, if any
     retried: httpx.Response | None  # our webhook POST again, after
     infobip_idle: bool  # every report the simulator had was posted in the end
     infobip_gave_up: int
@@ -970,7 +971,7 @@ def outage(postgres_available) -> Iterator[Outage]:
             secret = configure_infobip(acme, service.simulator)["webhooks"]["secret"]
             waiting = acme.post("/v1/projects/acme/messages", json=message()).json()[
                 "message_id"]
-            before = client.get("/healthz")
+            before = client.get("/readyz")
             # Infobip has a report to post half a second from now; the store goes first.
             reported = acme.post("/v1/projects/acme/messages",
                                  json=message(to=DELIVERED)).json()["message_id"]
@@ -979,8 +980,9 @@ def outage(postgres_available) -> Iterator[Outage]:
             webhook = "/v1/webhooks/infobip/acme/infobip/delivery-reports"
             our_report = {"results": [delivered_report(waiting)]}
             auth = basic("infobip", secret)
-            with ThreadPoolExecutor(3) as pool:
+            with ThreadPoolExecutor(4) as pool:
                 asked = {
+                    "readyz": pool.submit(client.get, "/readyz"),
                     "healthz": pool.submit(client.get, "/healthz"),
                     "webhook": pool.submit(client.post, webhook, json=our_report, headers=auth),
                     "client": pool.submit(
@@ -997,7 +999,7 @@ def outage(postgres_available) -> Iterator[Outage]:
             recovered = retried = None
             deadline = time.monotonic() + 45
             while time.monotonic() < deadline:
-                if (answer := client.get("/healthz")).status_code == 200:
+                if (answer := client.get("/readyz")).status_code == 200:
                     recovered = answer
                     break
             if recovered is not None:
@@ -1018,11 +1020,18 @@ def assert_unavailable(answer: httpx.Response) -> None:
     assert answer.headers.get("x-request-id")
 
 
-def test_health_answers_503_while_the_store_is_down_and_200_once_it_is_back(outage):
+def test_readiness_answers_503_while_the_store_is_down_and_200_once_it_is_back(outage):
     assert outage.before.status_code == 200
-    assert_unavailable(outage.during["healthz"])
+    assert_unavailable(outage.during["readyz"])
     assert outage.recovered is not None, "the service did not recover within 45 s"
-    assert outage.recovered.json() == {"status": "ok"}
+    assert outage.recovered.json() == {"status": "ready"}
+
+
+def test_health_says_the_process_answers_even_while_the_store_is_down(outage):
+    """Liveness: a supervisor restarting every instance for a database outage would
+    only add restarts to it."""
+    assert outage.during["healthz"].status_code == 200
+    assert outage.during["healthz"].json() == {"status": "ok"}
 
 
 def test_a_webhook_answers_503_while_the_store_is_down_and_infobip_s_retry_is_stored(outage):

@@ -42,7 +42,7 @@ class Service:
     def _healthy(self):
         assert self.process.poll() is None, "the service exited"
         try:
-            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 

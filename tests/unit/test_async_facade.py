@@ -103,6 +103,7 @@ SCRIPT: list[tuple[str, tuple, dict]] = [
     ("reconcile", (timedelta(hours=1),), {}),
     ("projection_names", (), {}),
     ("check_store", (), {"within": 5.0}),
+    ("check_ready", (), {"within": 5.0}),
 ]
 
 
