@@ -7,11 +7,9 @@ import weakref
 
 from eventsourcing.persistence import Recorder
 from eventsourcing.popo import POPORecorder
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
 
 from smsledger.adapters.store.memory_read_store import MemoryReadStore
-from smsledger.adapters.store.sql_read_store import SqlReadStore
+from smsledger.adapters.store.sql_read_store import SqlReadStore, dialect_beside
 from smsledger.application.ports import ReadStore
 
 _memory_stores: weakref.WeakKeyDictionary[Recorder, MemoryReadStore] = weakref.WeakKeyDictionary()
@@ -29,9 +27,4 @@ def read_store_for(recorder: Recorder) -> ReadStore:
             if store is None:
                 store = _memory_stores[recorder] = MemoryReadStore()
             return store
-    datastore = getattr(recorder, "datastore", None)
-    if isinstance(datastore, SQLiteDatastore):
-        return SqlReadStore.for_sqlite(datastore)
-    if isinstance(datastore, PostgresDatastore):
-        return SqlReadStore.for_postgres(datastore)
-    raise TypeError(f"no read store for a {type(recorder).__name__}")
+    return SqlReadStore(dialect_beside(recorder))

@@ -106,6 +106,19 @@ def docs_table(view: str) -> str:
     return f"{view}_docs"
 
 
+def read_again_when_cut(dialect: Dialect, query: Callable[[Any], T]) -> T:
+    """`query(cursor)` on a reading connection, repeated when a server restart had cut
+    the connection it was given (for every table beside the event store)."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            with dialect.reading() as cursor:
+                return query(cursor)
+        except ConnectionCut:
+            if attempt == READ_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 # --- dialects ---------------------------------------------------------------------------
 
 class SQLiteDialect:
@@ -234,6 +247,17 @@ def _sqlite_errors() -> Iterator[None]:
 Dialect = SQLiteDialect | PostgresDialect
 
 
+def dialect_beside(recorder: Any) -> Dialect:
+    """The dialect of the datastore `recorder` (the ledger's) writes to: the tables
+    beside the event store share its database and connections."""
+    datastore = getattr(recorder, "datastore", None)
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteDialect(datastore)
+    if isinstance(datastore, PostgresDatastore):
+        return PostgresDialect(datastore)
+    raise TypeError(f"no SQL tables beside a {type(recorder).__name__}")
+
+
 # --- the store --------------------------------------------------------------------------
 
 class _SqlWriter(ReadWriter):
@@ -304,14 +328,6 @@ class SqlReadStore(ReadStore):
             cursor.execute(self._sql(CREATE_REGISTRY, reg=REGISTRY))
             cursor.execute(self._sql(CREATE_REGISTRY_INDEX, reg=REGISTRY,
                                      index=f"{REGISTRY}_live"))
-
-    @classmethod
-    def for_sqlite(cls, datastore: SQLiteDatastore) -> SqlReadStore:
-        return cls(SQLiteDialect(datastore))
-
-    @classmethod
-    def for_postgres(cls, datastore: PostgresDatastore) -> SqlReadStore:
-        return cls(PostgresDialect(datastore))
 
     # --- views and tracking ---------------------------------------------------------
 
@@ -413,16 +429,7 @@ class SqlReadStore(ReadStore):
             yield cursor
 
     def _read(self, query: Callable[[Any], T]) -> T:
-        """`query(cursor)` on a reading connection, repeated when a server restart
-        had cut the connection it was given."""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                with self._dialect.reading() as cursor:
-                    return query(cursor)
-            except ConnectionCut:
-                if attempt == READ_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return read_again_when_cut(self._dialect, query)
 
     def _read_docs(self, view: str, template: str, params: Sequence[Any]) -> list[Any]:
         statement = self._dialect.statement(template, docs=docs_table(check_view(view)))

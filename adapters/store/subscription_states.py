@@ -25,15 +25,11 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import Recorder
 from eventsourcing.popo import POPORecorder
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
 
-from smsledger.adapters.store.bounded_postgres import ConnectionCut
 from smsledger.adapters.store.sql_read_store import (
-    READ_ATTEMPTS,
     Dialect,
-    PostgresDialect,
-    SQLiteDialect,
+    dialect_beside,
+    read_again_when_cut,
 )
 from smsledger.adapters.store.views import decode, encode
 from smsledger.application.ports import Document, SubscriptionStates
@@ -97,16 +93,7 @@ class SqlSubscriptionStates(SubscriptionStates):
             cursor.execute(self._sql(DELETE), (project_id, name))
 
     def _read(self, query: Callable[[Any], T]) -> T:
-        """As the read store reads: again on a fresh connection when a server restart
-        had cut the one it was given."""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                with self._dialect.reading() as cursor:
-                    return query(cursor)
-            except ConnectionCut:
-                if attempt == READ_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return read_again_when_cut(self._dialect, query)
 
 
 class MemorySubscriptionStates(SubscriptionStates):
@@ -155,9 +142,4 @@ def subscription_states_for(recorder: Recorder) -> SubscriptionStates:
             if states is None:
                 states = _memory_states[recorder] = MemorySubscriptionStates()
             return states
-    datastore = getattr(recorder, "datastore", None)
-    if isinstance(datastore, SQLiteDatastore):
-        return SqlSubscriptionStates(SQLiteDialect(datastore))
-    if isinstance(datastore, PostgresDatastore):
-        return SqlSubscriptionStates(PostgresDialect(datastore))
-    raise TypeError(f"no subscription states for a {type(recorder).__name__}")
+    return SqlSubscriptionStates(dialect_beside(recorder))
