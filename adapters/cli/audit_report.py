@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from smsledger.application.audit import CampaignAudit
 
-_ROWS = [
+# The funnel as people read it: (label, indented by depth; audit key; what it means).
+# The report page (adapters/report) shows the same rows.
+FUNNEL_ROWS = [
     ("requested", "requested", "messages the campaign asked for"),
     ("  unresolved", "unresolved", "no definite answer from Infobip yet"),
     ("  enqueue_failed", "enqueue_failed", "Infobip refused the send request"),
@@ -20,12 +22,13 @@ _ROWS = [
 
 
 def format_audit(audit: CampaignAudit) -> str:
-    width = max(len(label) for label, _, _ in _ROWS)
+    width = max(len(label) for label, _, _ in FUNNEL_ROWS)
     heading = f"Campaign audit: project {audit.project_id!r}, campaign {audit.campaign_id!r}"
     if audit.as_of:
         heading += f", as of {audit.as_of.isoformat()}"
     lines = [heading, ""]
-    lines += [f"{label:<{width}}  {audit.counts[key]:>7}  {note}" for label, key, note in _ROWS]
+    lines += [f"{label:<{width}}  {audit.counts[key]:>7}  {note}"
+              for label, key, note in FUNNEL_ROWS]
     lines.append(f"{'parts':<{width}}  {audit.parts:>7}  SMS parts billed")
     cost = ", ".join(f"{amount} {currency}" for currency, amount in audit.cost.items()) or "0"
     lines.append(f"{'cost':<{width}}  {cost:>7}  as reported by Infobip")

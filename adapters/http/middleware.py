@@ -90,7 +90,7 @@ class ServiceMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
 
             await self.app(scope, replay, send_with_id)
-        self._record(scope, request_id, status["code"], time.perf_counter() - started)
+        self._record(scope, request_id, project, status["code"], time.perf_counter() - started)
         current_project.reset(project_set)
 
     async def _authenticate(self, scope: Scope) -> ApiError | None:
@@ -134,14 +134,14 @@ class ServiceMiddleware:
             {"limit_per_second": limiter.per_second, "retry_after": decision.retry_after},
             headers=decision.headers())
 
-    def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+    def _record(self, scope: Scope, request_id: str, project: str | None, status: int,
+                seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or scope["state"].get(
             "route_label", "unmatched")
         self.context.metrics.requests.labels(scope["method"], route, str(status)).inc()
         self.context.metrics.latency.labels(route).observe(seconds)
         fields = {"request_id": request_id, "method": scope["method"], "path": scope["path"],
                   "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}
-        project = _project_of(scope)
         if project is not None:
             fields["project_id"] = project
         log.info("request", extra={"fields": fields})

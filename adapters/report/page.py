@@ -22,7 +22,7 @@ import phonenumbers
 from phonenumbers import geocoder
 
 from smsledger import __version__
-from smsledger.adapters.cli.audit_report import _ROWS as FUNNEL_ROWS
+from smsledger.adapters.cli.audit_report import FUNNEL_ROWS
 from smsledger.adapters.report.style import CSS
 from smsledger.adapters.report.timeline import timeline_rows
 from smsledger.application.campaign_report import CampaignReport

@@ -68,7 +68,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         message = "Debian's chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
     with sync_playwright() as playwright:
