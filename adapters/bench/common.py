@@ -22,13 +22,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 if TYPE_CHECKING:
     import psycopg
 
     from smsledger.adapters.runtime.config import Settings
+
+T = TypeVar("T")
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASES = ("postgres", "sqlite")
@@ -98,6 +100,12 @@ class Stopwatch:
     peak_mb: float | None = None
     start_mb: float | None = None  # resident when the measurement began
     cpu_seconds: float = 0.0
+
+
+def turn_share(items: Sequence[T], turn: int, turns: int) -> Sequence[T]:
+    """The turn-th of `turns` consecutive, near-equal parts of `items` (variants measured
+    in turns each take their share of their own items per turn)."""
+    return items[len(items) * turn // turns: len(items) * (turn + 1) // turns]
 
 
 @contextlib.contextmanager

@@ -39,7 +39,11 @@ from smsledger.adapters.bench.common import (
     progress,
     settings_for,
     store,
+    turn_share,
 )
+from smsledger.adapters.bench import group_commit
+from smsledger.adapters.bench.group_commit import VARIANTS as GROUP_COMMIT_VARIANTS
+from smsledger.adapters.bench.group_commit import measure_group_commit
 from smsledger.adapters.bench.profiling import Profiles, now
 from smsledger.adapters.bench.senders import SenderProcess
 from smsledger.adapters.bench.served import Layout, measure_served
@@ -133,6 +137,8 @@ def run_ingest(options: IngestOptions) -> BenchReport:
     for database in options.databases:
         _run_on(database, options, report)
         report.compare(database, "ours-app", BASELINES)
+        if database == "postgres":
+            report.compare(database, "callbacks-of-1-grouped", ["callbacks-of-1-alone"])
         if options.http:
             report.compare(database, "ours-http", BASELINES)
         for layout in _served_layouts(options)[1:]:
@@ -166,10 +172,16 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "delayed ACK)." if options.nodelay else
             "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
             "request waits ~40 ms for a delayed ACK.")
+    if "postgres" in options.databases:
+        report.notes.append(
+            f"(d), PostgreSQL only: {group_commit.THREADS} threads apply callbacks of one "
+            "report each through the application layer, with group commit and without "
+            f"(each callback its own insert), in {group_commit.TURNS} alternating turns "
+            "(adapters/bench/group_commit.py).")
     if _served_layouts(options):
         report.notes.append(
-            f"(c) starts `smsledger serve` as a process of its own, with one worker and with "
-            f"{options.serve_workers}, each with the background work in its first worker, and "
+            f"(c) starts `smsledger serve` as an operator does, with one HTTP worker and with "
+            f"{options.serve_workers}, each beside serve's background process, and "
             "with one worker and --no-worker beside a `smsledger worker` process "
             f"(adapters/bench/served.py), posted to by {options.concurrency} senders per "
             f"worker of the largest service, in every run (the kernel spreads connections, "
@@ -177,8 +189,9 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "current during the measurement. On 2 cores the processes share them with the "
             "database and the senders. Then the feed's lag: seconds from the last webhook "
             "answer until the feed view held every event stored (read from the store, "
-            "without catching the view up). In one process the background thread competes "
-            "for the interpreter with the request threads; a worker process does not.")
+            "without catching the view up). The background work runs in a process of its "
+            "own in every layout: in the HTTP process its threads would compete for the "
+            "interpreter with the request threads.")
     report.seconds = now() - started
     return report
 
@@ -202,6 +215,8 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
             ledger.projects.choose_default_provider(PROJECT, INTEGRATION, changed_by="bench")
 
             sizes = {"app": options.reports, "naive": options.baseline_reports}
+            if database == "postgres":  # (d): only PostgreSQL's recorder commits in groups
+                sizes.update(dict.fromkeys(GROUP_COMMIT_VARIANTS, options.reports // 2))
             if options.http:
                 sizes["http"] = options.reports
             served = _served_layouts(options)
@@ -216,6 +231,11 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
                 if options.catch_up_events:
                     _projection_catch_up(database, ledger, options.catch_up_events, report)
                 _naive(database, url, batches["naive"], report)
+                if database == "postgres":
+                    measure_group_commit(database, ledger, {
+                        variant: [one for callback in batches[variant].parsed()
+                                  for one in callback] for variant in GROUP_COMMIT_VARIANTS},
+                        report)
                 if options.http:
                     server.start(create_app(context))
                     try:
@@ -297,13 +317,13 @@ def _ours_against_ceiling(database: str, ledger: LedgerApplication, batch: _Batc
     ours, plain_turns = _Turns(), _Turns()
     for turn in range(TURNS):
         with ours.turn() as latencies:
-            for reports in _share(callbacks, turn):
+            for reports in turn_share(callbacks, turn, TURNS):
                 started = now()
                 result = ledger.record_reports(PROJECT, reports)
                 latencies.append(now() - started)
                 assert result.applied == len(reports), result
         with plain_turns.turn() as latencies:
-            for reports in _share(ceiling, turn):
+            for reports in turn_share(ceiling, turn, TURNS):
                 started = now()
                 plain.update_in_one_transaction(reports)
                 latencies.append(now() - started)
@@ -320,11 +340,6 @@ def _ours_against_ceiling(database: str, ledger: LedgerApplication, batch: _Batc
         with profiles.cprofile(f"ingest-app-{database}"):
             for reports in profiled:
                 ledger.record_reports(PROJECT, reports)
-
-
-def _share(items: list[Any], turn: int) -> list[Any]:
-    """The turn-th of TURNS consecutive, near-equal parts of `items`."""
-    return items[len(items) * turn // TURNS: len(items) * (turn + 1) // TURNS]
 
 
 class _UpTo:

@@ -7,7 +7,8 @@ The library's recorders select one aggregate's events per query; a callback of
 Notification object per row): the application's EventRows port, which it requires. They are selected through the library's
 APPLICATION_RECORDER_TOPIC setting (adapters/runtime/persistence.py).
 
-On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__).
+On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__), and the
+events of concurrent savers are inserted together (adapters/store/group_commit.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from smsledger.adapters.store.group_commit import GroupCommit
+
 SQLITE_MAX_PARAMETERS = 900  # below SQLite's historical limit of 999 host parameters
 
 
@@ -39,6 +42,10 @@ def sqlite_in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str
 
 
 class PostgresBatchRecorder(PostgresApplicationRecorder):
+    # Whether concurrent savers share inserts (group commit); `bench ingest` turns it
+    # off for its baseline.
+    group_commits = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         schema = Identifier(self.datastore.schema)
@@ -71,6 +78,8 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, originator_id, topic, state FROM {0}.{1} "
             "WHERE notification_id > %b AND topic = ANY(%b) ORDER BY notification_id LIMIT %b"
         ).format(schema, Identifier(self.events_table_name)).as_string()
+        # Concurrent savers' events go in one insert (adapters/store/group_commit.py).
+        self._group_commit = GroupCommit(self._insert_in_one_call)
         self._select_many_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
@@ -107,7 +116,9 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             return cast("Sequence[int] | None", super().insert_events(stored_events, **kwargs))
         if not stored_events:
             return []
-        return cast("list[int]", self._insert_in_one_call(stored_events))
+        if not self.group_commits:
+            return cast("list[int]", self._insert_in_one_call(stored_events))
+        return self._group_commit.insert(stored_events)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library
     def _insert_in_one_call(self, stored_events: Sequence[StoredEvent]) -> list[int]:

@@ -92,3 +92,77 @@ def test_ledgers_opening_a_new_sqlite_file_together_all_start(tmp_path):
         for ledger in ledgers:
             ledger.close()
         assert errors == [] and len(ledgers) == 6
+
+
+
+def saving_while_the_table_is_held(postgres_url, recorder, batches):
+    """Each batch saved by a thread of its own while another transaction holds the
+    events table: one saver waits in PostgreSQL, the others queue behind it. Each
+    thread's answer: its notification ids, or the error raised."""
+    import threading
+    import time
+
+    from support.postgres import connect
+
+    answers: dict[int, object] = {}
+
+    def save(index, batch):
+        try:
+            answers[index] = recorder.insert_events(batch)
+        except Exception as error:  # noqa: BLE001 - the answer under test
+            answers[index] = error
+
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    with connect() as holder, holder.transaction():
+        holder.execute(f'LOCK TABLE "{schema}".{recorder.events_table_name} IN EXCLUSIVE MODE')
+        threads = [threading.Thread(target=save, args=(n, b)) for n, b in enumerate(batches)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(recorder._group_commit._waiting) < len(batches) - 1 and (
+                time.monotonic() < deadline):
+            time.sleep(0.005)
+    for thread in threads:
+        thread.join(10)
+    return answers
+
+
+@pytest.fixture
+def postgres_recorder(postgres_url):
+    ledger = build_ledger(load_settings(database_url=postgres_url,
+                                        secret_key="test-secret-key-0123456789"))
+    yield ledger.recorder
+    ledger.close()
+
+
+def assert_stored_as_answered(recorder, batches, answers):
+    stored = {n.id: n for n in recorder.select_notifications(start=1, limit=100)}
+    for index, ids in answers.items():
+        assert [(stored[i].originator_id, stored[i].originator_version) for i in ids] == [
+            (e.originator_id, e.originator_version) for e in batches[index]]
+    return stored
+
+
+def test_savers_waiting_for_the_events_table_on_postgres_share_one_insert(
+        postgres_url, postgres_recorder):
+    """Group commit (adapters/store/group_commit.py) on the real server."""
+    batches = [[event(uuid.uuid4(), 1), event(uuid.uuid4(), 1)] for _ in range(7)]
+    answers = saving_while_the_table_is_held(postgres_url, postgres_recorder, batches)
+    stored = assert_stored_as_answered(postgres_recorder, batches, answers)
+    assert len(stored) == 14
+    # The saver that waited in PostgreSQL alone, then the six queued behind it in one.
+    assert postgres_recorder._group_commit.inserts == 2
+    assert postgres_recorder._group_commit.grouped == 6
+
+
+def test_a_taken_version_among_grouped_savers_on_postgres_fails_only_its_saver(
+        postgres_url, postgres_recorder):
+    taken = uuid.uuid4()
+    postgres_recorder.insert_events([event(taken, 1)])
+    batches = [[event(uuid.uuid4(), 1), event(uuid.uuid4(), 1)] for _ in range(6)]
+    batches.insert(3, [event(taken, 1, state=b'{"n": 2}')])
+    answers = saving_while_the_table_is_held(postgres_url, postgres_recorder, batches)
+    assert isinstance(answers.pop(3), IntegrityError)
+    assert all(isinstance(ids, list) for ids in answers.values())
+    stored = assert_stored_as_answered(postgres_recorder, batches, answers)
+    assert len(stored) == 1 + 12
