@@ -1,9 +1,9 @@
 """bench ingest, (c): the webhook of `smsledger serve` run as an operator runs it.
 
 `serve` is started as a process of its own, on the benchmark's store, in three
-layouts: with one worker and with `--workers N`, each doing the background work (the
-projections kept current, the periodic maintenance) in its first worker, and with one
-worker and `--no-worker` beside a `smsledger worker` process that does it; the same
+layouts: with one HTTP worker and with `--workers N`, each beside serve's background
+process (the projections kept current, the periodic maintenance), and with one worker
+and `--no-worker` beside a `smsledger worker` process that does that work; the same
 sender process as (b) posts the callbacks. The projections are caught up before (untimed), so the service's runner
 only follows what the measurement itself stores, as in a service that has been
 running. Only the rate and latencies are ours to read here: the service's memory and
@@ -37,8 +37,8 @@ STARTED = '"message": "Application startup complete."'
 
 @dataclass(frozen=True)
 class Layout:
-    """How the service runs: `workers` serve processes, the background work in the
-    first of them or (`separate_worker`) in a `smsledger worker` process of its own."""
+    """How the service runs: `workers` HTTP processes, the background work in serve's
+    background process or (`separate_worker`) in a `smsledger worker` process."""
 
     workers: int
     separate_worker: bool = False
@@ -73,8 +73,8 @@ def measure_served(database: str, url: str, secret: str, batches: dict[Layout, l
             finally:
                 senders.close()
         report.feed_lags[(database, layout.name)] = feed_lag
-        background = ("background work in a worker process of its own"
-                      if layout.separate_worker else "background work in its first worker")
+        background = ("background work in a `smsledger worker` process"
+                      if layout.separate_worker else "background work in its background process")
         report.add(Measurement(
             layout.key, f"smsledger {layout.name} (own processes, {background}), "
             f"{senders_count} concurrent senders", database,

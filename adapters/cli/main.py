@@ -95,26 +95,23 @@ def _channel(settings: Settings) -> SmsChannel:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.http.middleware import configure_json_logging
-    from smsledger.adapters.http.serving import CannotServe, run_service, run_workers
+    from smsledger.adapters.http.serving import CannotServe, serve
 
-    if args.workers > 1:
+    background_work = not args.no_worker
+    if args.workers > 1 or background_work:  # a supervisor of processes: its own lines
         configure_json_logging(settings.log_level, worker="main")
     else:
         configure_json_logging(settings.log_level)
-    background_work = not args.no_worker
     try:
-        if args.workers > 1:
-            return run_workers(settings, args.host, args.port, args.workers,
-                               background_work=background_work)
-        run_service(settings, args.host, args.port, background_work=background_work)
+        return serve(settings, args.host, args.port, workers=args.workers,
+                     background_work=background_work)
     except CannotServe as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return EXIT_OK
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.adapters.cli.worker import CannotWork, run_worker
+    from smsledger.adapters.runtime.worker import CannotWork, run_worker
     from smsledger.adapters.http.middleware import configure_json_logging
 
     configure_json_logging(settings.log_level)
@@ -316,14 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "interface)")
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
     serve.add_argument("--workers", type=_positive, default=1,
-                       help="processes answering on the port (default 1; one process uses "
-                            "about one core)")
+                       help="HTTP processes answering on the port (default 1; one process "
+                            "uses about one core), beside one background process")
     serve.add_argument("--public-url", default=None, metavar="URL",
                        help="where Infobip reaches this service, for its webhook URLs "
                             "(env SMSLEDGER_PUBLIC_URL; default: the address it listens on)")
     serve.add_argument("--no-worker", action="store_true",
-                       help="run no background work (projections, maintenance): leave it to "
-                            "`smsledger worker` processes")
+                       help="start no background process (projections, maintenance, "
+                            "subscriptions): leave that work to `smsledger worker` processes")
     _store_options(serve)
     serve.set_defaults(handler=_with_settings(_serve))
 

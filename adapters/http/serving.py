@@ -1,23 +1,25 @@
-"""`smsledger serve`: the service in one process, or in several on one port.
+"""`smsledger serve`: the HTTP service, and the background work in a process beside it.
 
-One process runs uvicorn, with the projections kept current, the periodic
-maintenance and the event subscriptions' delivery in background threads, each while
-this process holds that job's lock on the store (application/background.py); it
-uses about one core (the interpreter lock). With `background_work` off
-(`serve --no-worker`) it runs none of them and leaves them to `smsledger worker`
-processes; its reads still catch their projections up.
+By default `serve` supervises processes of its own, on the same store: `workers` HTTP
+processes (one by default) and one background process, which keeps the projections
+current, runs the periodic maintenance and delivers the event subscriptions, each job
+while it holds that job's lock on the store (smsledger.adapters.runtime.worker, as
+`smsledger worker` runs it). The background work has a process of its own because in
+one process its threads and the request threads take turns at the interpreter: under
+a burst of webhooks the requests slowed down and the feed fell behind (README,
+Scale). With `background_work` off (`serve --no-worker`) there is no background
+process: the work is left to `smsledger worker` processes (the requests' reads still
+catch their projections up), and one HTTP process is `serve` itself.
 
-With `workers` > 1 (Linux), each worker is a process of its own, a whole smsledger on
-the same store, listening on the same address with SO_REUSEPORT, so the kernel spreads
-the connections between them. (These workers answer HTTP; `smsledger worker` is the
-background work in a process of its own.) Worker 0 alone does the background work:
-the others would only stand by for its job locks, a connection each. If a worker
-exits, the others are stopped and `serve` exits with an error, for the supervisor
-(systemd, Kubernetes) to restart it whole; SIGTERM or Ctrl-C stops every worker
-gracefully, and workers whose parent is killed outright stop too. The workers count
-their metrics together (prometheus-client's multiprocess mode, in a directory of
-this `serve`'s own, removed when it stops): any of them answers /metrics with the
-service's totals.
+With `workers` > 1 (Linux), each HTTP process is a whole smsledger listening on the
+same address with SO_REUSEPORT, so the kernel spreads the connections between them.
+If any process exits, the others are stopped and `serve` exits with an error, for the
+supervisor (systemd, Kubernetes) to restart it whole; SIGTERM or Ctrl-C stops every
+process gracefully, and processes whose parent is killed outright stop too (Linux).
+The processes count their metrics together (prometheus-client's multiprocess mode, in
+a directory of this `serve`'s own, removed when it stops): any HTTP process answers
+/metrics with the service's totals, the background process's job runs and Infobip
+calls included.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.secrets import SecretKey
-from smsledger.application.background import BackgroundRun
+from smsledger.adapters.runtime.worker import run_worker
 
 log = logging.getLogger("smsledger.serve")
 
-STOP_TIMEOUT = 30.0  # seconds a worker has to finish its requests once told to stop
+STOP_TIMEOUT = 30.0  # seconds a process has to finish its requests once told to stop
+MAINTENANCE_INTERVAL = 60.0  # seconds between the background process's maintenance rounds
+BACKGROUND = "background"  # the background process's name in the log's `worker` field
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
@@ -60,25 +64,28 @@ class CannotServe(RuntimeError):
     the key file is bad."""
 
 
-def run_service(settings: Settings, host: str, port: int, *, background_work: bool = True,
-                reuse_port: bool = False) -> None:
-    """Serve until stopped (SIGTERM, Ctrl-C), then stop the background work and close the
-    store; CannotServe for a bad key file. `background_work`: keep the projections
-    current and run the maintenance rounds, each while this process holds its job.
-    `reuse_port`: bind with SO_REUSEPORT, beside other processes listening on the same
-    address."""
+def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
+          background_work: bool = True) -> int:
+    """Serve until stopped (SIGTERM, Ctrl-C): 0 then, 1 if a process of the service
+    exited on its own. CannotServe before starting anything."""
+    if workers == 1 and not background_work:
+        run_service(settings, host, port)
+        return 0
+    return _supervise(settings, host, port, workers, background_work)
+
+
+def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """One HTTP process: serve until stopped (SIGTERM, Ctrl-C), then close the store;
+    CannotServe for a bad key file. `reuse_port`: bind with SO_REUSEPORT, beside other
+    processes listening on the same address."""
     _read_secret_key(settings)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
-    public_url = settings.public_url or f"http://{host}:{port}"
     metrics = ServiceMetrics()  # first: the channel's Infobip calls count into it
-    channel = bootstrap(settings=settings, public_url=public_url, observer=metrics)
-    context = ServiceContext.serving(channel, public_url, settings, metrics=metrics)
-    background: list[BackgroundRun] = []
+    channel = bootstrap(settings=settings, public_url=_public_url(settings, host, port),
+                        observer=metrics)
+    context = ServiceContext.serving(channel, _public_url(settings, host, port), settings,
+                                     metrics=metrics)
     try:
-        if background_work:
-            background.append(channel.keep_projections_current(observer=metrics))
-            background.append(channel.keep_maintenance_running(observer=metrics))
-            background.append(channel.keep_subscriptions_delivering(observer=metrics))
         app = create_app(context)
         with _signals_end_normally():
             # Every request head must arrive in time (header_deadline).
@@ -90,33 +97,44 @@ def run_service(settings: Settings, host: str, port: int, *, background_work: bo
             else:
                 uvicorn.run(app, host=host, port=port, **options)
     finally:
-        for run in background:
-            run.stop()
         channel.close()
         log.info("service stopped")
 
 
-def run_workers(settings: Settings, host: str, port: int, workers: int, *,
-                background_work: bool = True) -> int:
-    """Serve from `workers` processes, the first with the background work unless
-    `background_work` is false; 0 once stopped by a signal, 1 if a worker exited.
-    CannotServe before starting any."""
-    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+def _public_url(settings: Settings, host: str, port: int) -> str:
+    return settings.public_url or f"http://{host}:{port}"
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int,
+               background_work: bool) -> int:
+    """`workers` HTTP processes and, with `background_work`, the background process;
+    0 once stopped by a signal, 1 if one of them exited. CannotServe before starting
+    any."""
+    if workers > 1 and (not sys.platform.startswith("linux")
+                        or not hasattr(socket, "SO_REUSEPORT")):
         raise CannotServe("--workers above 1 needs Linux (SO_REUSEPORT spreading "
                           "connections); run one process per port elsewhere")
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     _check_port_free(host, port)
-    _read_secret_key(settings)  # made once here, if missing, before the workers read it
+    _read_secret_key(settings)  # made once here, if missing, before the processes read it
+    # The store opened (its tables made or upgraded) once here: one that cannot be opened
+    # is named in one line now, not in a traceback from each process.
+    bootstrap(settings=settings, sends=False).close()
     values = {name: getattr(settings, name) for name in Settings.model_fields}
-    # Set before the workers start: prometheus-client picks its mode when a worker
+    # Set before the processes start: prometheus-client picks its mode when a process
     # imports it. A fresh directory, as it asks: old files would count again.
     counted_in = tempfile.mkdtemp(prefix="smsledger-metrics-")
     previous_directory = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = counted_in
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_worker, args=(values, host, port, index, os.getpid(),
-                                                     background_work and index == 0),
+    processes = [spawn.Process(target=_http_process, args=(values, host, port, index,
+                                                           os.getpid(), workers > 1),
                                name=f"smsledger-worker-{index}") for index in range(workers)]
+    if background_work:
+        processes.append(spawn.Process(
+            target=_background_process, args=(values, _public_url(settings, host, port),
+                                              os.getpid()),
+            name=f"smsledger-{BACKGROUND}"))
     # A signal only notes that it came and wakes the wait below; raising from the
     # handler could interrupt a process start half done.
     woken, wake = os.pipe()
@@ -139,8 +157,9 @@ def run_workers(settings: Settings, host: str, port: int, workers: int, *,
                 process.join(STOP_TIMEOUT)  # its pipe closes a moment before it is reaped
                 _count_as_dead(process, counted_in)
             if exited and not stopping.is_set():
-                log.error("a worker exited; stopping the others", extra={"fields": {
-                    "exit_codes": {p.name: p.exitcode for p in exited}}})
+                log.error("a process of the service exited; stopping the others",
+                          extra={"fields": {
+                              "exit_codes": {p.name: p.exitcode for p in exited}}})
     finally:
         _stop_all(processes)
         for sig, handler in previous.items():
@@ -156,7 +175,7 @@ def run_workers(settings: Settings, host: str, port: int, workers: int, *,
 
 
 def _count_as_dead(process: Any, counted_in: str) -> None:
-    """A worker that exited no longer reports its gauges (the projection lag it last
+    """A process that exited no longer reports its gauges (the projection lag it last
     measured); its counters still count in the totals."""
     if process.pid is not None and not process.is_alive():
         multiprocess.mark_process_dead(process.pid, counted_in)  # type: ignore[no-untyped-call]
@@ -184,19 +203,29 @@ def _stop_all(processes: list[Any]) -> None:
             process.join()
 
 
-def _worker(values: dict[str, Any], host: str, port: int, index: int, parent: int,
-            background_work: bool) -> None:
+def _http_process(values: dict[str, Any], host: str, port: int, index: int, parent: int,
+                  reuse_port: bool) -> None:
     _stop_with_parent(parent)
     # The values were validated in the parent; validating again would read the
-    # environment again, which must not change what the workers run with.
+    # environment again, which must not change what the processes run with.
     settings = Settings.model_construct(**values)
     configure_json_logging(settings.log_level, worker=index)
-    run_service(settings, host, port, background_work=background_work, reuse_port=True)
+    run_service(settings, host, port, reuse_port=reuse_port)
+
+
+def _background_process(values: dict[str, Any], public_url: str, parent: int) -> None:
+    _stop_with_parent(parent)
+    settings = Settings.model_construct(**values)
+    configure_json_logging(settings.log_level, worker=BACKGROUND)
+    run_worker(settings, interval=MAINTENANCE_INTERVAL, public_url=public_url,
+               observer=ServiceMetrics())
 
 
 def _stop_with_parent(parent: int) -> None:
-    """SIGTERM this worker when `serve` dies, even by SIGKILL: orphaned workers would go
-    on answering on the port, beside whatever starts there next."""
+    """SIGTERM this process when `serve` dies, even by SIGKILL: orphaned processes would
+    go on answering on the port, beside whatever starts there next. (Linux only: prctl.)"""
+    if not sys.platform.startswith("linux"):
+        return
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
@@ -205,7 +234,7 @@ def _stop_with_parent(parent: int) -> None:
 class _signals_end_normally:
     """uvicorn stops gracefully on SIGTERM or SIGINT, then raises the signal again for the
     handler it found: SIGTERM's default would kill the process there, SIGINT's raise
-    KeyboardInterrupt, before the background work is stopped and the store closed. With
+    KeyboardInterrupt, before the store is closed. With
     these the service returns from `run` instead. (Only the main thread may set
     handlers; elsewhere this does nothing.)"""
 
@@ -227,8 +256,9 @@ class _signals_end_normally:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Workers bind with SO_REUSEPORT, which would let them share the port with another
-    `serve` already there: refuse instead, as a single process would."""
+    """Refused before any process starts (with --workers above 1 they bind with
+    SO_REUSEPORT, which would let them share the port with another `serve` already
+    there), as a single process would refuse it."""
     probe, address = _tcp_socket(host, port)
     with probe:
         try:

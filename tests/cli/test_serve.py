@@ -78,16 +78,18 @@ def test_serve_with_workers_answers_from_each_and_stops_them_all(tmp_path):
                               auth=("infobip", secret), json={"results": []}).status_code == 200
         served.process.terminate()
         assert served.process.wait(timeout=40) == 0
-    assert all(not os.path.exists(f"/proc/{pid}") for pid in served.workers)
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in served.processes)
     lines = served.log_lines()
     assert {line.get("worker") for line in lines if line.get("message") == "request"} == {0, 1}
-    # Each worker stopped its background work and closed the store before it exited.
+    # Each worker closed the store before it exited.
     assert sorted(line["worker"] for line in lines if line["message"] == "service stopped"
                   ) == [0, 1]
-    # The first worker alone had the background jobs, and gave their locks up.
+    # The background process alone had the background jobs, and gave their locks up.
     assert sorted((line["worker"], line["message"]) for line in lines
                   if line.get("job") == "projections") == [
-        (0, "released job projections"), (0, "took job projections")]
+        ("background", "released job projections"), ("background", "took job projections")]
+    assert [line["worker"] for line in lines if line["message"] == "worker stopped"] == [
+        "background"]
 
 
 def test_serve_with_workers_and_no_worker_runs_no_background_job(tmp_path):
@@ -108,9 +110,25 @@ def test_serve_stops_every_worker_and_fails_when_one_dies(tmp_path):
     with Served(tmp_path, env, workers=2) as served:
         os.kill(served.workers[1], signal.SIGKILL)
         assert served.process.wait(timeout=40) == 1
-    assert not os.path.exists(f"/proc/{served.workers[0]}")
-    died = [line for line in served.log_lines() if line["message"].startswith("a worker exited")]
-    assert died and list(died[0]["exit_codes"].values()) == [-signal.SIGKILL]
+    assert not any(_alive(pid) for pid in served.processes)
+    died = [line for line in served.log_lines()
+            if line["message"].startswith("a process of the service exited")]
+    assert died and died[0]["exit_codes"] == {"smsledger-worker-1": -signal.SIGKILL}
+
+
+def test_serve_stops_and_fails_when_its_background_process_dies(tmp_path):
+    """The background work is a process of `serve` (by default, with one HTTP process):
+    without it the feed would stop moving while the service answers, so its death
+    stops the service, for the supervisor to restart it whole."""
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    with Served(tmp_path, env, workers=1) as served:
+        assert len(served.processes) == 2 and served.background not in served.workers
+        os.kill(served.background, signal.SIGKILL)
+        assert served.process.wait(timeout=40) == 1
+    assert not any(_alive(pid) for pid in served.processes)
+    died = [line for line in served.log_lines()
+            if line["message"].startswith("a process of the service exited")]
+    assert died and died[0]["exit_codes"] == {"smsledger-background": -signal.SIGKILL}
 
 
 def test_workers_stop_when_serve_is_killed_outright(tmp_path):
@@ -119,7 +137,7 @@ def test_workers_stop_when_serve_is_killed_outright(tmp_path):
         served.process.kill()
         served.process.wait(timeout=10)
         deadline = time.monotonic() + 40
-        while any(_alive(pid) for pid in served.workers):
+        while any(_alive(pid) for pid in served.processes):
             assert time.monotonic() < deadline, "orphaned workers still running"
             time.sleep(0.1)
 
@@ -151,7 +169,8 @@ CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
 
 class Served:
     """`serve --workers N` on a free port, its output in a file; on entering, every
-    worker has started (each logs it), and the workers' pids are known."""
+    worker has started (each logs it), and the pids of its processes are known: the
+    HTTP workers', and the background process's unless --no-worker."""
 
     def __init__(self, folder, env, *, workers, options=()):
         self.port = free_port()
@@ -162,7 +181,7 @@ class Served:
                 [*CLI, "serve", "--port", str(self.port), "--workers", str(workers), *options],
                 env=env, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
         self.expected = workers
-        self.workers = []
+        self.workers, self.processes, self.background = [], [], None
 
     def __enter__(self):
         deadline = time.monotonic() + 60
@@ -175,9 +194,16 @@ class Served:
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.1)
         _wait_until_healthy(self.base)
-        self.workers = _workers(self.process.pid)
-        assert len(self.workers) == self.expected
+        self.processes = _spawned(self.process.pid)
+        self.workers = [pid for pid in self.processes if self._http_pid(pid)]
+        background = [pid for pid in self.processes if pid not in self.workers]
+        assert len(self.workers) == self.expected and len(background) <= 1
+        self.background = background[0] if background else None
         return self
+
+    def _http_pid(self, pid):
+        return any(line["message"] == f"Started server process [{pid}]"
+                   for line in self.log_lines())
 
     def __exit__(self, *_):
         if self.process.poll() is None:
@@ -208,8 +234,8 @@ def _wait_until_healthy(base):
             time.sleep(0.1)
 
 
-def _workers(pid):
-    """The worker processes serve started."""
+def _spawned(pid):
+    """The processes serve started (HTTP workers and the background process)."""
     return sorted(child for child in _children(pid)
                   if "spawn_main" in _command_line(child)
                   and "resource_tracker" not in _command_line(child))

@@ -3,6 +3,7 @@ it (SIGKILL) and start it again on the same port and store."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ class Service:
             self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port),
                                              *self.options],
                                             env=self.env, cwd=self.folder, stdout=log,
-                                            stderr=subprocess.STDOUT)
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._healthy, timeout=60, what="the service to answer")
         return self
 
@@ -47,7 +48,10 @@ class Service:
             return False
 
     def kill(self):
-        self.process.send_signal(signal.SIGKILL)
+        """A crash: every process of the service (HTTP and background) killed at once,
+        as a host or container going down kills them. (Killing `serve` alone lets its
+        processes stop gracefully: tests/cli/test_serve.py.)"""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
     def stop(self):

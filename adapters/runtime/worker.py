@@ -1,9 +1,10 @@
-"""`smsledger worker`: the service's background work as a process of its own.
+"""The service's background work as a process of its own: `smsledger worker`, and
+the background process `smsledger serve` starts beside its HTTP processes.
 
 It keeps the projections current, runs the maintenance round every `interval`
 seconds and delivers the event subscriptions, each job while it holds that job's
-lock on the store (application/jobs.py), until SIGTERM or Ctrl-C. Beside `smsledger serve --no-worker` instances, two workers
-make one active and one standby per job: when the active one dies, the standby takes
+lock on the store (application/jobs.py), until SIGTERM or Ctrl-C. Beside `smsledger
+serve --no-worker` instances, two workers make one active and one standby per job: when the active one dies, the standby takes
 its jobs within seconds. It logs JSON lines, as `serve` does, among them which jobs
 it took and lost.
 """
@@ -14,29 +15,37 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import Protocol
 
 from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.runtime.secrets import SecretKey
-from smsledger.application.background import BackgroundRun
+from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 
 log = logging.getLogger("smsledger.worker")
+
+
+class WorkObserver(JobObserver, InfobipObserver, Protocol):
+    """Hears of job runs and Infobip calls (smsledger.adapters.http.metrics.ServiceMetrics)."""
 
 
 class CannotWork(RuntimeError):
     """Refused before starting: the key file is bad."""
 
 
-def run_worker(settings: Settings, *, interval: float, public_url: str | None) -> None:
+def run_worker(settings: Settings, *, interval: float, public_url: str | None,
+               observer: WorkObserver | None = None) -> None:
     """Run the background jobs until SIGTERM or SIGINT, then stop them (giving their
     locks up) and close the store. Call it from the main thread: it sets the
-    handlers of both signals."""
+    handlers of both signals. `observer` hears of every job run and Infobip call
+    (the service's metrics, when `serve` runs this)."""
     _read_secret_key(settings)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
-    channel = bootstrap(settings=settings, public_url=public_url)
+    channel = bootstrap(settings=settings, public_url=public_url, observer=observer)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -45,9 +54,9 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None) -
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     runs: list[BackgroundRun] = []
     try:
-        runs.append(channel.keep_projections_current())
-        runs.append(channel.keep_maintenance_running(interval))
-        runs.append(channel.keep_subscriptions_delivering())
+        runs.append(channel.keep_projections_current(observer=observer))
+        runs.append(channel.keep_maintenance_running(interval, observer=observer))
+        runs.append(channel.keep_subscriptions_delivering(observer=observer))
         log.info("worker started", extra={"fields": {
             "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB, SUBSCRIPTIONS_JOB],
             "maintenance_interval": interval}})
