@@ -98,7 +98,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.http.serving import CannotServe, serve
 
     background_work = not args.no_worker
-    if args.workers > 1 or background_work:  # a supervisor of processes: its own lines
+    in_memory = settings.database_url.startswith("memory:")  # one process (serving.py)
+    if (args.workers > 1 or background_work) and not in_memory:  # a supervisor: its lines
         configure_json_logging(settings.log_level, worker="main")
     else:
         configure_json_logging(settings.log_level)

@@ -34,6 +34,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -50,6 +51,7 @@ from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetri
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.secrets import SecretKey
 from smsledger.adapters.runtime.worker import run_worker
+from smsledger.application.background import BackgroundRun
 
 log = logging.getLogger("smsledger.serve")
 
@@ -68,16 +70,27 @@ def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
           background_work: bool = True) -> int:
     """Serve until stopped (SIGTERM, Ctrl-C): 0 then, 1 if a process of the service
     exited on its own. CannotServe before starting anything."""
+    if settings.database_url.startswith("memory:"):
+        # A store in memory lives in one process: the background work shares it only
+        # as threads of that process.
+        if workers > 1:
+            raise CannotServe("--workers above 1 needs a store the processes share "
+                              "(sqlite:///file.db or postgresql://...), not memory://")
+        run_service(settings, host, port, background_threads=background_work)
+        return 0
     if workers == 1 and not background_work:
         run_service(settings, host, port)
         return 0
     return _supervise(settings, host, port, workers, background_work)
 
 
-def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = False,
+                background_threads: bool = False) -> None:
     """One HTTP process: serve until stopped (SIGTERM, Ctrl-C), then close the store;
     CannotServe for a bad key file. `reuse_port`: bind with SO_REUSEPORT, beside other
-    processes listening on the same address."""
+    processes listening on the same address. `background_threads`: run the background
+    work in threads of this process (for a store in memory, which no other process
+    sees)."""
     _read_secret_key(settings)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     metrics = ServiceMetrics()  # first: the channel's Infobip calls count into it
@@ -85,9 +98,16 @@ def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = 
                         observer=metrics)
     context = ServiceContext.serving(channel, _public_url(settings, host, port), settings,
                                      metrics=metrics)
-    try:
-        app = create_app(context)
-        with _signals_end_normally():
+    background: list[BackgroundRun] = []
+    # Everything up to the store's close under these handlers: `serve` stopping its
+    # processes (SIGTERM) after a Ctrl-C (SIGINT) must not kill this one while it closes.
+    with _signals_end_normally():
+        try:
+            if background_threads:
+                background += [channel.keep_projections_current(observer=metrics),
+                               channel.keep_maintenance_running(observer=metrics),
+                               channel.keep_subscriptions_delivering(observer=metrics)]
+            app = create_app(context)
             # Every request head must arrive in time (header_deadline).
             options: dict[str, Any] = {"log_config": None, "access_log": False,
                                        "http": with_header_deadline()}
@@ -96,9 +116,11 @@ def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = 
                 uvicorn.Server(config).run(sockets=[_shared_socket(host, port)])
             else:
                 uvicorn.run(app, host=host, port=port, **options)
-    finally:
-        channel.close()
-        log.info("service stopped")
+        finally:
+            for run in background:
+                run.stop()
+            channel.close()
+            log.info("service stopped")
 
 
 def _public_url(settings: Settings, host: str, port: int) -> str:
@@ -196,8 +218,9 @@ def _stop_all(processes: list[Any]) -> None:
     for process in started:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+    deadline = time.monotonic() + STOP_TIMEOUT  # for all of them together
     for process in started:
-        process.join(STOP_TIMEOUT)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
             process.join()
@@ -223,12 +246,21 @@ def _background_process(values: dict[str, Any], public_url: str, parent: int) ->
 
 def _stop_with_parent(parent: int) -> None:
     """SIGTERM this process when `serve` dies, even by SIGKILL: orphaned processes would
-    go on answering on the port, beside whatever starts there next. (Linux only: prctl.)"""
+    go on answering on the port, beside whatever starts there next. Linux signals it
+    (prctl); elsewhere a thread looks for a new parent every second."""
     if not sys.platform.startswith("linux"):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
+                         name="smsledger-parent-watch").start()
         return
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _signals_end_normally:

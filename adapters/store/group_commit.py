@@ -14,12 +14,18 @@ again on their own, so each gets its own answer: the others are stored, the one 
 fault gets its IntegrityError (and loads and tries again, as any saver would) or its
 refusal. Any other failure (the store is down) is every saver's answer: each of
 them was told nothing was stored, and nothing was.
+
+A saver waits its turn for at most the store's budget: past it, a saver not yet taken
+into an insert leaves the queue with the store's timeout (503, Infobip retries),
+instead of waiting for every insert queued before it. One taken into an insert waits
+for that insert's outcome, which the store bounds.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,11 +49,16 @@ class _Saver:
 
 
 class GroupCommit:
-    def __init__(self, insert: Insert, max_events: int = MAX_GROUP_EVENTS) -> None:
+    def __init__(self, insert: Insert, max_events: int = MAX_GROUP_EVENTS, *,
+                 patience: float | None = None,
+                 impatient: Callable[[], BaseException] = TimeoutError) -> None:
         """`insert` stores a list of events in one transaction and returns their
-        notification ids in the same order."""
+        notification ids in the same order. A saver waits at most `patience` seconds
+        (None: for ever) to be taken into an insert, then raises `impatient()`."""
         self._insert = insert
         self._max_events = max_events
+        self._patience = patience
+        self._impatient = impatient
         self._turn = threading.Condition()
         self._waiting: list[_Saver] = []
         self._inserting = False
@@ -58,12 +69,18 @@ class GroupCommit:
         """Stores `events` in one transaction, maybe the same as other savers';
         returns their notification ids, or raises this saver's error."""
         saver = _Saver(events)
+        deadline = None if self._patience is None else time.monotonic() + self._patience
         with self._turn:
             self._waiting.append(saver)
         while True:
             with self._turn:
-                while not saver.done and self._inserting:
-                    self._turn.wait()
+                try:
+                    while not saver.done and self._inserting:
+                        self._wait(saver, deadline)
+                except BaseException:
+                    if saver in self._waiting:  # not taken: it stores nothing now
+                        self._waiting.remove(saver)
+                    raise
                 if saver.done:
                     break
                 # Nobody is inserting: this saver inserts for the oldest waiting (its
@@ -80,6 +97,17 @@ class GroupCommit:
             raise saver.error
         return saver.notification_ids
 
+    def _wait(self, saver: _Saver, deadline: float | None) -> None:
+        """Until notified; raises `impatient()` once past `deadline`, unless the saver
+        was taken into an insert meanwhile (its outcome is then awaited)."""
+        if deadline is None or saver not in self._waiting:
+            self._turn.wait()
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._impatient()
+        self._turn.wait(remaining)
+
     def _take_group(self) -> list[_Saver]:
         """The oldest waiting savers, up to the size limit (at least one)."""
         group: list[_Saver] = []
@@ -92,8 +120,11 @@ class GroupCommit:
         return group
 
     def _store(self, group: list[_Saver]) -> None:
+        events = [event for saver in group for event in saver.events]
         try:
-            ids = self._insert([event for saver in group for event in saver.events])
+            ids = self._insert(events)
+            if len(ids) != len(events):
+                raise AssertionError(f"{len(events)} events stored, {len(ids)} ids answered")
         except BaseException as error:  # each saver is answered, whatever happened
             if len(group) > 1 and _may_be_one_savers(error):
                 for saver in group:
@@ -102,6 +133,8 @@ class GroupCommit:
             for saver in group:
                 saver.error = _own_copy(error) if len(group) > 1 else error
                 saver.done = True
+            if not isinstance(error, Exception):  # an interrupt: this thread's too
+                raise
             return
         self.inserts += 1
         self.grouped += len(group) if len(group) > 1 else 0

@@ -9,6 +9,8 @@ APPLICATION_RECORDER_TOPIC setting (adapters/runtime/persistence.py).
 
 On PostgreSQL the insert is ours too (see PostgresBatchRecorder.__init__), and the
 events of concurrent savers are inserted together (adapters/store/group_commit.py).
+An insert is tried again as the library's are (a connection cut by a server restart),
+but not one the database refused for a value: that fails the same way every time.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from typing import Any, cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from smsledger.adapters.store.bounded_postgres import StoreTimeout
 from smsledger.adapters.store.group_commit import GroupCommit
+from smsledger.adapters.store.refusals import refused_a_value
 
 SQLITE_MAX_PARAMETERS = 900  # below SQLite's historical limit of 999 host parameters
+INSERT_ATTEMPTS, INSERT_RETRY_SECONDS = 10, 0.2  # as the library's own retries
 
 
 def sqlite_in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
@@ -78,8 +83,16 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, originator_id, topic, state FROM {0}.{1} "
             "WHERE notification_id > %b AND topic = ANY(%b) ORDER BY notification_id LIMIT %b"
         ).format(schema, Identifier(self.events_table_name)).as_string()
-        # Concurrent savers' events go in one insert (adapters/store/group_commit.py).
-        self._group_commit = GroupCommit(self._insert_in_one_call)
+        # Concurrent savers' events go in one insert (adapters/store/group_commit.py); a
+        # saver waits its turn no longer than a request waits for a connection.
+        budget = float(self.datastore.pool.timeout)
+        self._group_commit = GroupCommit(
+            self._insert_retrying, patience=budget, impatient=lambda: StoreTimeout(
+                f"the events table was not free for an insert within {budget:g} s"))
+        self._select_stored_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {0}.{1} WHERE originator_id = ANY(%b)"
+        ).format(schema, Identifier(self.events_table_name)).as_string()
         self._select_many_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
@@ -117,10 +130,47 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         if not self.group_commits:
-            return cast("list[int]", self._insert_in_one_call(stored_events))
+            return self._insert_retrying(stored_events)
         return self._group_commit.insert(stored_events)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library
+    def _insert_retrying(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The insert, tried again after a cut connection or another passing fault, not
+        after a refused value. An attempt after a cut that meets its own events already
+        stored (the cut fell after the commit) answers with their notification ids:
+        IntegrityError would tell the savers their versions were taken by another
+        writer, and they would apply their commands again."""
+        retried = False
+        for attempt in range(1, INSERT_ATTEMPTS + 1):
+            try:
+                return self._insert_in_one_call(stored_events)
+            except IntegrityError:
+                stored = self._stored_already(stored_events) if retried else None
+                if stored is None:
+                    raise
+                return stored
+            except (InterfaceError, OperationalError) as error:
+                if refused_a_value(error) or attempt == INSERT_ATTEMPTS:
+                    raise
+                retried = True
+                time.sleep(INSERT_RETRY_SECONDS)
+        raise AssertionError("unreachable")
+
+    def _stored_already(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The notification ids of these very events (same aggregate, version, topic and
+        state), if every one of them is stored; None otherwise."""
+        with self.datastore.get_connection() as conn, conn.cursor(
+                binary=True, row_factory=tuple_row) as curs:
+            curs.execute(self._select_stored_statement,
+                         [list({e.originator_id for e in stored_events})])
+            stored = {(row[0], row[1]): row[2:] for row in curs.fetchall()}
+        ids = []
+        for event in stored_events:
+            found = stored.get((event.originator_id, event.originator_version))
+            if found is None or (found[0], bytes(found[1])) != (event.topic, bytes(event.state)):
+                return None
+            ids.append(found[2])
+        return ids
+
     def _insert_in_one_call(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         # Autocommit: the one statement is its own transaction, durable on return.
         with self.datastore.get_connection() as conn, conn.cursor(

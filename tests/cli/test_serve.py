@@ -249,3 +249,28 @@ def _children(pid):
 def _command_line(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as raw:
         return raw.read().replace(b"\0", b" ").decode()
+
+
+def test_serve_on_a_store_in_memory_runs_its_background_work_in_its_one_process(tmp_path):
+    """No other process sees a store in memory: the background work runs as threads of
+    the one HTTP process, and several HTTP processes are refused."""
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": "memory://",
+           "SMSLEDGER_SECRET_KEY": "serve-test-key-0123456789"}
+    port = free_port()
+    refused = subprocess.run([*CLI, "serve", "--port", str(port), "--workers", "2"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "not memory://" in refused.stderr
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                                  stdout=output, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_healthy(f"http://127.0.0.1:{port}")
+        assert _spawned(server.pid) == []
+        deadline = time.monotonic() + 30
+        while '"message": "maintenance"' not in log.read_text():  # its first round
+            assert time.monotonic() < deadline, "the background work never ran"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        assert server.wait(timeout=40) == 0

@@ -113,14 +113,17 @@ def saving_while_the_table_is_held(postgres_url, recorder, batches):
             answers[index] = error
 
     schema = postgres_url.rsplit("schema=", 1)[1]
+    group_commit = recorder._group_commit
     with connect() as holder, holder.transaction():
         holder.execute(f'LOCK TABLE "{schema}".{recorder.events_table_name} IN EXCLUSIVE MODE')
         threads = [threading.Thread(target=save, args=(n, b)) for n, b in enumerate(batches)]
-        for thread in threads:
-            thread.start()
+        threads[0].start()
         deadline = time.monotonic() + 10
-        while len(recorder._group_commit._waiting) < len(batches) - 1 and (
-                time.monotonic() < deadline):
+        while not group_commit._inserting and time.monotonic() < deadline:
+            time.sleep(0.005)  # the first saver is inserting, alone: the others queue
+        for thread in threads[1:]:
+            thread.start()
+        while len(group_commit._waiting) < len(batches) - 1 and time.monotonic() < deadline:
             time.sleep(0.005)
     for thread in threads:
         thread.join(10)
@@ -159,6 +162,9 @@ def test_a_taken_version_among_grouped_savers_on_postgres_fails_only_its_saver(
         postgres_url, postgres_recorder):
     taken = uuid.uuid4()
     postgres_recorder.insert_events([event(taken, 1)])
+    group_commit, sizes = postgres_recorder._group_commit, []
+    insert = group_commit._insert
+    group_commit._insert = lambda events: sizes.append(len(events)) or insert(events)
     batches = [[event(uuid.uuid4(), 1), event(uuid.uuid4(), 1)] for _ in range(6)]
     batches.insert(3, [event(taken, 1, state=b'{"n": 2}')])
     answers = saving_while_the_table_is_held(postgres_url, postgres_recorder, batches)
@@ -166,3 +172,45 @@ def test_a_taken_version_among_grouped_savers_on_postgres_fails_only_its_saver(
     assert all(isinstance(ids, list) for ids in answers.values())
     stored = assert_stored_as_answered(postgres_recorder, batches, answers)
     assert len(stored) == 1 + 12
+    # The first alone; the five others and the taken one together, refused; then each
+    # of those six alone.
+    assert sizes[:2] == [2, 11] and sorted(sizes[2:]) == [1, 2, 2, 2, 2, 2]
+
+
+def test_an_insert_whose_commit_was_cut_off_answers_as_stored(postgres_recorder):
+    """The connection is cut after the server committed: the insert's next attempt
+    meets its own events and answers with their ids, not with IntegrityError (which
+    would make the saver apply its command again)."""
+    from smsledger.adapters.store.bounded_postgres import ConnectionCut
+
+    insert, committed = postgres_recorder._insert_in_one_call, []
+
+    def commit_then_cut(events):
+        if not committed:
+            committed.append(insert(events))
+            raise ConnectionCut("server closed the connection unexpectedly")
+        return insert(events)
+
+    postgres_recorder._insert_in_one_call = commit_then_cut
+    aggregate = uuid.uuid4()
+    ids = postgres_recorder.insert_events([event(aggregate, 1), event(aggregate, 2)])
+    assert ids == committed[0]
+    with pytest.raises(IntegrityError):  # another writer's version is still a conflict
+        postgres_recorder.insert_events([event(aggregate, 2, state=b'{"n": 9}')])
+
+
+def test_a_value_the_database_refuses_is_not_tried_again(postgres_recorder):
+    import psycopg.errors
+    from eventsourcing.persistence import OperationalError
+
+    calls = []
+
+    def refused(events):
+        calls.append(events)
+        raise OperationalError("index row size exceeds maximum") from (
+            psycopg.errors.ProgramLimitExceeded())
+
+    postgres_recorder._insert_in_one_call = refused
+    with pytest.raises(OperationalError):
+        postgres_recorder.insert_events([event(uuid.uuid4(), 1)])
+    assert len(calls) == 1

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import psycopg.errors
 import pytest
 from eventsourcing.persistence import DataError, IntegrityError, OperationalError, StoredEvent
 from hypothesis import given, settings
@@ -128,6 +129,52 @@ def test_a_refused_value_fails_only_its_saver():
     commit = GroupCommit(store.insert)
     answers = saving_together(commit, store, [events(2), events(1, state=b"refused")])
     assert isinstance(answers[0], list) and isinstance(answers[1], DataError)
+
+
+def test_a_value_the_store_refused_inside_an_operational_error_fails_only_its_saver():
+    """PostgreSQL's "index row size exceeds maximum" is an OperationalError to the
+    library, a refusal by its cause (adapters/store/refusals.py)."""
+    store = Store()
+
+    def refusing(batch):
+        if any(e.state == b"too big" for e in batch):
+            raise OperationalError("index row size") from psycopg.errors.ProgramLimitExceeded()
+        return store.insert(batch)
+
+    commit = GroupCommit(refusing)
+    store.hold.clear()
+    answers = saving_together(commit, store, [events(2), events(1, state=b"too big")])
+    assert isinstance(answers[0], list) and isinstance(answers[1], OperationalError)
+
+
+def test_a_saver_waits_its_turn_no_longer_than_its_patience():
+    store = Store()
+    commit = GroupCommit(store.insert, patience=0.2, impatient=lambda: TimeoutError("no turn"))
+    store.hold.clear()
+    first = threading.Thread(target=commit.insert, args=(events(1),))
+    first.start()
+    assert store.entered.wait(5)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="no turn"):
+        commit.insert(events(2))
+    assert 0.2 <= time.monotonic() - started < 2
+    store.hold.set()
+    first.join(5)
+    assert len(store.rows) == 1 and commit._waiting == []  # the impatient saver stored nothing
+
+
+def test_a_saver_taken_into_an_insert_waits_for_its_outcome_past_its_patience():
+    store = Store()
+    commit = GroupCommit(store.insert, patience=0.1, impatient=lambda: TimeoutError("no turn"))
+    store.hold.clear()
+    answer = []
+    saver = threading.Thread(target=lambda: answer.append(commit.insert(events(2))))
+    saver.start()  # it inserts, held in the store: taken, no longer waiting its turn
+    assert store.entered.wait(5)
+    time.sleep(0.3)
+    store.hold.set()
+    saver.join(5)
+    assert answer == [[1, 2]]
 
 
 def test_a_store_that_is_down_answers_every_saver_after_one_attempt():
