@@ -10,12 +10,16 @@ from smsledger.adapters.bootstrap import build_ledger
 from smsledger.adapters.runtime.config import load_settings
 
 
-@pytest.fixture
-def recorder(durable_store_url):
-    ledger = build_ledger(load_settings(database_url=durable_store_url,
+def recorder_of_a_ledger_on(url):
+    ledger = build_ledger(load_settings(database_url=url,
                                         secret_key="test-secret-key-0123456789"))
     yield ledger.recorder
     ledger.close()
+
+
+@pytest.fixture
+def recorder(durable_store_url):
+    yield from recorder_of_a_ledger_on(durable_store_url)
 
 
 def event(aggregate_id, version, topic="t:A", state=b'{"n": 1}'):
@@ -132,10 +136,7 @@ def saving_while_the_table_is_held(postgres_url, recorder, batches):
 
 @pytest.fixture
 def postgres_recorder(postgres_url):
-    ledger = build_ledger(load_settings(database_url=postgres_url,
-                                        secret_key="test-secret-key-0123456789"))
-    yield ledger.recorder
-    ledger.close()
+    yield from recorder_of_a_ledger_on(postgres_url)
 
 
 def assert_stored_as_answered(recorder, batches, answers):
