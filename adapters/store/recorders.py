@@ -135,25 +135,28 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
 
     def _insert_retrying(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The insert, tried again after a cut connection or another passing fault, not
-        after a refused value. An attempt after a cut that meets its own events already
-        stored (the cut fell after the commit) answers with their notification ids:
-        IntegrityError would tell the savers their versions were taken by another
-        writer, and they would apply their commands again."""
-        retried = False
+        after a refused value."""
         for attempt in range(1, INSERT_ATTEMPTS + 1):
             try:
-                return self._insert_in_one_call(stored_events)
-            except IntegrityError:
-                stored = self._stored_already(stored_events) if retried else None
-                if stored is None:
-                    raise
-                return stored
+                return self._insert_once(stored_events, again=attempt > 1)
             except (InterfaceError, OperationalError) as error:
                 if refused_a_value(error) or attempt == INSERT_ATTEMPTS:
                     raise
-                retried = True
                 time.sleep(INSERT_RETRY_SECONDS)
         raise AssertionError("unreachable")
+
+    def _insert_once(self, stored_events: Sequence[StoredEvent], *, again: bool) -> list[int]:
+        """One attempt. Tried `again` after a fault, an attempt that meets its own events
+        already stored (the fault cut the connection after the commit) answers with
+        their notification ids: IntegrityError would tell the savers their versions
+        were taken by another writer, and they would apply their commands again."""
+        try:
+            return self._insert_in_one_call(stored_events)
+        except IntegrityError:
+            stored = self._stored_already(stored_events) if again else None
+            if stored is None:
+                raise
+            return stored
 
     def _stored_already(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The notification ids of these very events (same aggregate, version, topic and
