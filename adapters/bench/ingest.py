@@ -3,9 +3,12 @@
 On each database (a fresh PostgreSQL schema, a fresh SQLite file):
 - ours, (a): `LedgerApplication.record_reports`, one call per callback of 100 parsed reports;
 - ours, (b): the webhook `POST /v1/webhooks/infobip/{project}/{integration}/delivery-reports`
-  (Basic auth, Infobip's JSON), with several concurrent senders (threads, one httpx
-  client each, in a child process), the service in this process on loopback (uvicorn
-  in a thread);
+  (Basic auth, Infobip's JSON), with several concurrent senders (threads, one kept-alive
+  connection each, in a child process), the service in this process on loopback
+  (uvicorn in a thread);
+- ours, (c): `smsledger serve` in its own processes, in three layouts (bench/served.py);
+- ours, (d), PostgreSQL only: group commit, callbacks of one report from many threads,
+  with and without it (bench/group_commit.py);
 - baselines, in the same store: the naive use of the library (per report: repository.get,
   the aggregate's command, save; one transaction per report), a plain relational table
   updated one row per transaction, and the same table updated 100 rows per transaction.
