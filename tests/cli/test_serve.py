@@ -179,7 +179,9 @@ class Served:
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 [*CLI, "serve", "--port", str(self.port), "--workers", str(workers), *options],
-                env=env, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
+                # TMPDIR: the metrics directory of a serve killed outright stays here.
+                env={**env, "TMPDIR": str(folder)}, cwd=folder, stdout=output,
+                stderr=subprocess.STDOUT)
         self.expected = workers
         self.workers, self.processes, self.background = [], [], None
 

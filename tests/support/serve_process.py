@@ -33,9 +33,12 @@ class Service:
 
     def start(self):
         with (self.folder / "serve.log").open("ab") as log:
+            # TMPDIR: serve's metrics directory, which a crash leaves behind, stays in
+            # the test's folder.
             self.process = subprocess.Popen([*CLI, "serve", "--port", str(self.port),
                                              *self.options],
-                                            env=self.env, cwd=self.folder, stdout=log,
+                                            env={**self.env, "TMPDIR": str(self.folder)},
+                                            cwd=self.folder, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._healthy, timeout=60, what="the service to answer")
         return self
