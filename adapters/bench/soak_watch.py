@@ -2,10 +2,11 @@
 and the feed projection's backlog in the store, sampled over the run.
 
 Memory is the resident set (VmRSS) of the service's process and its descendants (its
-HTTP processes and its background process), from /proc. The backlog is the number of events the feed
-projection takes that are stored but not yet in the feed view: what the service's
-background runner (and reads, which catch the view up first) still have to do. It is
-read from the store directly: a read through the service would catch the view up.
+HTTP processes and its background process), from /proc. The backlog is the number of
+events the feed projection takes that are stored but not yet in the feed view: what the
+service's background runner (and reads, which catch the view up first) still have to
+do. It is read from the store directly: a read through the service would catch the view
+up.
 """
 
 from __future__ import annotations

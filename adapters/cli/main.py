@@ -95,11 +95,10 @@ def _channel(settings: Settings) -> SmsChannel:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.http.middleware import configure_json_logging
-    from smsledger.adapters.http.serving import CannotServe, serve
+    from smsledger.adapters.http.serving import CannotServe, serve, supervises
 
     background_work = not args.no_worker
-    in_memory = settings.database_url.startswith("memory:")  # one process (serving.py)
-    if (args.workers > 1 or background_work) and not in_memory:  # a supervisor: its lines
+    if supervises(settings, args.workers, background_work):  # its own log lines
         configure_json_logging(settings.log_level, worker="main")
     else:
         configure_json_logging(settings.log_level)

@@ -50,13 +50,13 @@ from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.secrets import SecretKey
-from smsledger.adapters.runtime.worker import run_worker
+from smsledger.adapters.runtime.worker import run_worker, start_background_work
 from smsledger.application.background import BackgroundRun
 
 log = logging.getLogger("smsledger.serve")
 
 STOP_TIMEOUT = 30.0  # seconds a process has to finish its requests once told to stop
-MAINTENANCE_INTERVAL = 60.0  # seconds between the background process's maintenance rounds
+MAINTENANCE_INTERVAL = 60.0  # seconds between the maintenance rounds of serve's background work
 BACKGROUND = "background"  # the background process's name in the log's `worker` field
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
@@ -70,18 +70,26 @@ def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
           background_work: bool = True) -> int:
     """Serve until stopped (SIGTERM, Ctrl-C): 0 then, 1 if a process of the service
     exited on its own. CannotServe before starting anything."""
-    if settings.database_url.startswith("memory:"):
-        # A store in memory lives in one process: the background work shares it only
-        # as threads of that process.
-        if workers > 1:
-            raise CannotServe("--workers above 1 needs a store the processes share "
-                              "(sqlite:///file.db or postgresql://...), not memory://")
-        run_service(settings, host, port, background_threads=background_work)
-        return 0
-    if workers == 1 and not background_work:
-        run_service(settings, host, port)
+    in_memory = _in_memory(settings)
+    if in_memory and workers > 1:
+        raise CannotServe("--workers above 1 needs a store the processes share "
+                          "(sqlite:///file.db or postgresql://...), not memory://")
+    if not supervises(settings, workers, background_work):
+        # A store in memory lives in this one process: the background work shares it
+        # only as threads of the process.
+        run_service(settings, host, port, background_threads=in_memory and background_work)
         return 0
     return _supervise(settings, host, port, workers, background_work)
+
+
+def supervises(settings: Settings, workers: int, background_work: bool) -> bool:
+    """Whether `serve` runs as a supervisor of processes (HTTP and background), or as
+    one process (a store in memory, or one HTTP process without background work)."""
+    return not _in_memory(settings) and (workers > 1 or background_work)
+
+
+def _in_memory(settings: Settings) -> bool:
+    return settings.database_url.startswith("memory:")
 
 
 def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = False,
@@ -104,9 +112,8 @@ def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = 
     with _signals_end_normally():
         try:
             if background_threads:
-                background += [channel.keep_projections_current(observer=metrics),
-                               channel.keep_maintenance_running(observer=metrics),
-                               channel.keep_subscriptions_delivering(observer=metrics)]
+                background = start_background_work(channel, interval=MAINTENANCE_INTERVAL,
+                                                   observer=metrics)
             app = create_app(context)
             # Every request head must arrive in time (header_deadline).
             options: dict[str, Any] = {"log_config": None, "access_log": False,

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Protocol
 
 from smsledger.adapters.bootstrap import bootstrap
+from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.runtime.secrets import SecretKey
@@ -54,9 +55,7 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     runs: list[BackgroundRun] = []
     try:
-        runs.append(channel.keep_projections_current(observer=observer))
-        runs.append(channel.keep_maintenance_running(interval, observer=observer))
-        runs.append(channel.keep_subscriptions_delivering(observer=observer))
+        runs = start_background_work(channel, interval=interval, observer=observer)
         log.info("worker started", extra={"fields": {
             "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB, SUBSCRIPTIONS_JOB],
             "maintenance_interval": interval}})
@@ -71,6 +70,23 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("worker stopped")
+
+
+def start_background_work(channel: SmsChannel, *, interval: float,
+                          observer: WorkObserver | None = None) -> list[BackgroundRun]:
+    """The background jobs in threads of this process, each running while this process
+    holds its job's lock: projections, maintenance every `interval` seconds,
+    subscriptions. If one cannot start, those started are stopped again."""
+    runs: list[BackgroundRun] = []
+    try:
+        runs.append(channel.keep_projections_current(observer=observer))
+        runs.append(channel.keep_maintenance_running(interval, observer=observer))
+        runs.append(channel.keep_subscriptions_delivering(observer=observer))
+    except BaseException:
+        for run in runs:
+            run.stop()
+        raise
+    return runs
 
 
 def _read_secret_key(settings: Settings) -> None:
