@@ -11,6 +11,7 @@ Polling works on every store, including SQLite, which offers no live subscriptio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,11 @@ from smsledger.application.ports import ReadStore
 # the batch size between the feed's catch-ups: smaller ones keep the feed closer to the
 # head under load, at more transactions for those views (bench ingest, feed lag).
 REST_SHARE = 4
+# Decoded events kept by notification id, this many batches' worth: the feed's batches
+# and the other views' overlap while both are behind (keep_current), and a read's
+# catch-up may run beside the background round in the same process. Notifications
+# never change, so a kept event is the event.
+RECENT_BATCHES = 4
 
 
 class ProjectionRunner:
@@ -34,6 +40,8 @@ class ProjectionRunner:
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        self._recent: dict[int, Any] = {}  # notification id -> decoded event, oldest first
+        self._recent_lock = threading.Lock()
 
     def projection(self, name: str) -> Projection:
         try:
@@ -43,9 +51,13 @@ class ProjectionRunner:
                            f"{', '.join(self.projections)}") from None
 
     def catch_up(self, names: Iterable[str] | None = None) -> None:
-        """Bring the live views of the named projections (default: all) up to the head."""
+        """Bring the live views of the named projections (default: all) up to the head,
+        as it was when the catch-up began: a read sees what was stored before it, and
+        under a stream of webhooks it does not chase the head for as long as they last
+        (keeping up is the background round's work)."""
         self._feed([(self.projection(name), self.store.live_view(name))
-                    for name in (names if names is not None else self.projections)])
+                    for name in (names if names is not None else self.projections)],
+                   chase=False)
 
     def keep_current(self, first: str = FEED) -> None:
         """The background runner's round: every live view up to the head, `first` (the
@@ -82,34 +94,51 @@ class ProjectionRunner:
         return view
 
     def _feed(self, feeds: Sequence[tuple[Projection, str]], batches: int | None = None,
-              size: int | None = None, on_batch: Callable[[int], None] | None = None) -> bool:
+              size: int | None = None, on_batch: Callable[[int], None] | None = None,
+              chase: bool = True) -> bool:
         """Feed each (projection, view) up to the head, batch by batch (of `size`
         notifications, default the runner's batch size), or only the first `batches`
-        batches; True when they reached the head."""
+        batches; True when they reached the head. Without `chase`, the head is the one
+        found after the first full batch: events stored later are left for later."""
         size = size or self.batch_size
         topics = sorted({topic for projection, _ in feeds for topic in projection.topics})
         if not topics:
             return True
         read = 0
+        stop: int | None = None
         while True:
             positions = [self.store.position(view) for _, view in feeds]
             batch = self.recorder.select_notifications(
-                start=min(positions), limit=size, topics=topics,
+                start=min(positions), limit=size, stop=stop, topics=topics,
                 inclusive_of_start=False)
             if not batch:
                 return True
-            events = [self.mapper.to_domain_event(notification) for notification in batch]
+            events = self._decoded(batch)
             overtaken = False
             for (projection, view), position in zip(feeds, positions, strict=True):
                 if batch[-1].id > position:
                     overtaken |= not self._apply(projection, view, position, batch, events)
             if on_batch is not None:
                 on_batch(batch[-1].id)
-            if len(batch) < size and not overtaken:
+            if not overtaken and (len(batch) < size or (stop is not None and batch[-1].id >= stop)):
                 return True
+            if not chase and stop is None:
+                stop = self.recorder.max_notification_id() or 0
             read += 1
             if batches is not None and read >= batches:
                 return False
+
+    def _decoded(self, batch: Sequence[Any]) -> list[Any]:
+        """The batch's events, each decoded once however many feeds read it."""
+        recent = self._recent
+        events = [recent.get(notification.id) or self.mapper.to_domain_event(notification)
+                  for notification in batch]
+        with self._recent_lock:
+            recent.update((notification.id, event)
+                          for notification, event in zip(batch, events, strict=True))
+            for oldest in list(recent)[:max(0, len(recent) - RECENT_BATCHES * self.batch_size)]:
+                del recent[oldest]
+        return events
 
     def _apply(self, projection: Projection, view: str, position: int,
                batch: Sequence[Any], events: Sequence[Any]) -> bool:

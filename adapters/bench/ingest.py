@@ -360,6 +360,9 @@ class _UpTo:
             start, limit, stop=self.stop, topics=topics, inclusive_of_start=inclusive_of_start)
         return notifications
 
+    def max_notification_id(self) -> int:
+        return self.stop
+
 
 def _projection_catch_up(database: str, ledger: LedgerApplication, events: int,
                          report: BenchReport) -> None:

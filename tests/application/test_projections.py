@@ -13,6 +13,7 @@ from smsledger.application.projections import (
     CAMPAIGN_INDEX,
     FEED,
     HISTORY,
+    HistoryProjection,
     STATISTICS,
     all_projections,
 )
@@ -109,6 +110,56 @@ def test_projections_caught_up_together_decode_each_notification_once(busy_ledge
                                   ("member", "acme\x1fspring", CAMPAIGN_INDEX)):
         assert list(together.store.scan_all(together.store.live_view(name), kind, partition)) \
             == list(alone.store.scan_all(alone.store.live_view(name), kind, partition))
+
+
+def test_views_caught_up_one_after_the_other_decode_each_notification_once(busy_ledger):
+    """The background round reads a notification once for the feed and once for the
+    views behind it, and a read's catch-up may follow the round: the runner keeps the
+    events it decoded lately, so each is decoded once all the same."""
+    ledger, _ = busy_ledger
+    mapper = CountingMapper(ledger.mapper)
+    runner = ProjectionRunner(ledger.recorder, mapper, MemoryReadStore(), all_projections(),
+                              batch_size=100)
+    runner.catch_up([FEED])
+    runner.catch_up([STATISTICS, HISTORY])
+    runner.catch_up()
+    assert mapper.decoded and len(mapper.decoded) == len(set(mapper.decoded))
+
+
+class StoringMore:
+    """The real recorder; `more()` runs once, when the runner asks for its second
+    batch: events stored while a catch-up is under way."""
+
+    def __init__(self, recorder, more):
+        self.recorder, self.more, self.batches = recorder, more, 0
+
+    def select_notifications(self, *args, **kwargs):
+        self.batches += 1
+        if self.batches == 2:
+            self.more()
+        return self.recorder.select_notifications(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.recorder, name)
+
+
+def test_a_catch_up_stops_at_the_head_it_found(busy_ledger):
+    """A read catches its view up to what was stored when it began, not to what keeps
+    arriving meanwhile (a stream of webhooks would keep it reading); the next catch-up
+    takes the rest."""
+    ledger, _ = busy_ledger
+    history_topics = HistoryProjection().topics
+    head = ledger.recorder.select_notifications(  # the last history event stored by now
+        start=0, limit=1_000_000, topics=history_topics, inclusive_of_start=False)[-1].id
+    more = StoringMore(ledger.recorder, lambda: ledger.send("acme", [
+        SendRequest(customer_id=f"late{i}", to="+385921234567", text="x") for i in range(5)]))
+    runner = ProjectionRunner(more, ledger.mapper, MemoryReadStore(), all_projections(),
+                              batch_size=7)
+    runner.catch_up([HISTORY])
+    view = runner.store.live_view(HISTORY)
+    assert runner.store.position(view) == head < ledger.recorder.max_notification_id()
+    runner.catch_up([HISTORY])
+    assert runner.store.position(view) == ledger.recorder.max_notification_id()
 
 
 def test_views_at_different_positions_are_each_fed_from_their_own(busy_ledger):
