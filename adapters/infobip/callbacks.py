@@ -23,7 +23,7 @@ from smsledger.adapters.infobip.untrusted_json import (
     UnreadableJson,
     problem_in,
     problem_in_fields,
-    read_json,
+    read_untrusted,
     storable_text,
 )
 from smsledger.application.commands import InboundSms, ProviderReport, QuarantinedInput
@@ -68,9 +68,10 @@ def _each(body: bytes | str, parse: Callable[[Any], T], *, source: str
     """Parse every result on its own: the good ones, and the bad ones with the reason."""
     good: list[T] = []
     bad: list[QuarantinedInput] = []
-    for index, result in enumerate(_results(body)):
+    results, clean_text = _results(body)
+    for index, result in enumerate(results):
         try:
-            good.append(_parse_checked(result, parse))
+            good.append(_parse_checked(result, parse, clean_text))
         except _Unfit as unfit:
             bad.append(QuarantinedInput(source=source, raw=unfit.raw,
                                         reason=f"results[{index}]: {unfit}"[:MAX_REASON]))
@@ -86,8 +87,8 @@ class _Unfit(Exception):
         self.raw = raw
 
 
-def _parse_checked(result: Any, parse: Callable[[Any], T]) -> T:
-    if (problem := problem_in(result)) is not None:
+def _parse_checked(result: Any, parse: Callable[[Any], T], clean_text: bool) -> T:
+    if (problem := problem_in(result, clean_text=clean_text)) is not None:
         raise _Unfit(problem, storable_text(result))
     try:
         parsed = parse(result)
@@ -98,15 +99,17 @@ def _parse_checked(result: Any, parse: Callable[[Any], T]) -> T:
     return parsed
 
 
-def _results(body: bytes | str) -> list[Any]:
+def _results(body: bytes | str) -> tuple[list[Any], bool]:
+    """The body's results, and whether their text is known clean (Untrusted)."""
     try:
-        document = read_json(body)
+        read = read_untrusted(body)
     except UnreadableJson as exc:
         raise InvalidCallback(str(exc)) from None
+    document = read.value
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InvalidCallback("body must be a JSON object with a 'results' list")
     results: list[Any] = document["results"]
-    return results
+    return results, read.clean_text
 
 
 def _report(result: Any) -> ProviderReport:

@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -50,13 +52,28 @@ class OversizedInteger:
         return f"<an integer of {self.digits} digits>"
 
 
-def read_json(body: bytes | str) -> Any:
+@dataclasses.dataclass(frozen=True)
+class Untrusted:
+    """A JSON value read from outside, and whether its text is known to be clean: every
+    string Unicode text without NUL (then problem_in need only check sizes and numbers)."""
+
+    value: Any
+    clean_text: bool
+
+
+def read_untrusted(body: bytes | str) -> Untrusted:
+    """Raises UnreadableJson, with the reason, for anything that is no JSON we read."""
     try:
-        return orjson.loads(body)  # several times the json module's speed
+        value = orjson.loads(body)  # several times the json module's speed
     except orjson.JSONDecodeError:
         pass
+    else:
+        # orjson refuses lone surrogates and raw control characters in strings, so a
+        # NUL can only come from its escape.
+        escaped_nul = b"\\u0000" if isinstance(body, bytes) else "\\u0000"
+        return Untrusted(value, clean_text=escaped_nul not in body)  # type: ignore[operator]
     try:
-        return json.loads(body, parse_int=_integer)
+        return Untrusted(json.loads(body, parse_int=_integer), clean_text=False)
     except RecursionError:
         raise UnreadableJson("body is not JSON we can read: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -67,9 +84,12 @@ def _integer(literal: str) -> int | OversizedInteger:
     return int(literal) if len(literal) <= _LONGEST_INT64 else OversizedInteger(literal)
 
 
-def problem_in(value: Any) -> str | None:
+def problem_in(value: Any, *, clean_text: bool = False) -> str | None:
     """What makes a JSON value unfit to keep, and where (e.g. "status.name holds a NUL
-    character"), or None. Recursion is bounded by MAX_DEPTH, not by the input."""
+    character"), or None. Recursion is bounded by MAX_DEPTH, not by the input.
+    `clean_text`: the value's strings are known to be Unicode without NUL (Untrusted)."""
+    if _fits(value, MAX_DEPTH, clean_text):  # nearly always: no need to say where
+        return None
     found = _problem(value, MAX_DEPTH)
     if found is None:
         return None
@@ -112,6 +132,55 @@ def _problem(value: Any, levels: int) -> tuple[list[str | int], str] | None:
     return None if problem is None else ([], problem)
 
 
+def _fits(value: Any, levels: int, clean_text: bool) -> bool:
+    """True when nothing in `value` is unfit; False when something may be, and
+    _problem says what. The callbacks' hot path: one pass, no calls for the leaves."""
+    kind = type(value)
+    if kind is dict:
+        if not value.keys() <= _FIT_KEYS and not _keys_fit(value, clean_text):
+            return False
+        children = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return False  # a result that is no container: rare, _problem decides
+    if levels == 0:
+        return False
+    for child in children:
+        kind = type(child)
+        if kind is str:
+            if len(child) > MAX_STRING or not (clean_text or _plain_text(child, MAX_STRING)):
+                return False
+        elif kind is int:
+            if not INT64[0] <= child <= INT64[1]:
+                return False
+        elif kind is dict or kind is list:
+            if not _fits(child, levels - 1, clean_text):
+                return False
+        elif kind is float:
+            if not -_FLOAT64 < child < _FLOAT64:  # NaN fails too
+                return False
+        elif child is not None and kind is not bool:
+            return False
+    return True
+
+
+def _keys_fit(value: dict[Any, Any], clean_text: bool) -> bool:
+    for key in value:
+        if type(key) is not str or len(key) > MAX_KEY or not (
+                clean_text or _plain_text(key, MAX_KEY)):
+            return False
+        if len(_FIT_KEYS) < _MAX_FIT_KEYS:
+            _FIT_KEYS.add(key)
+    return True
+
+
+# Keys found fit, so that the next item with the same keys is passed in one set
+# comparison; bounded, as the keys come from outside.
+_FIT_KEYS: set[str] = set()
+_MAX_FIT_KEYS = 1_000
+
+
 def _plain_text(value: Any, limit: int) -> bool:
     """The common case, passed over at once: short ASCII text without NUL."""
     return type(value) is str and len(value) <= limit and value.isascii() and "\x00" not in value
@@ -134,29 +203,41 @@ def problem_in_fields(parsed: Any) -> str | None:
     dataclass fields): numbers and text derived from valid JSON can still be out of
     range, e.g. a count given as a 100-digit string. Containers (the raw item) were
     checked as JSON already; other values (dates, enums, decimals) are the parser's."""
-    for name in _field_names(type(parsed)):
-        value = getattr(parsed, name)
+    names, values_of = _fields_of(type(parsed))
+    for name, value in zip(names, values_of(parsed)):
         kind = type(value)
-        if value is None or _plain_text(value, MAX_STRING) or _plain_int(value):
+        if kind is str:
+            if len(value) <= MAX_STRING and value.isascii() and "\x00" not in value:
+                continue
+        elif kind is int:
+            if INT64[0] <= value <= INT64[1]:
+                continue
+        elif kind is not float:
+            if _fields_of(kind)[0] and (problem := problem_in_fields(value)) is not None:
+                return f"{name}.{problem}"  # a dataclass within
             continue
-        if kind is str or kind is int or kind is float:
-            if (problem := problem_in(value)) is not None:
-                return f"{name} holds {problem}"
-        elif _field_names(kind):  # a dataclass
-            if (problem := problem_in_fields(value)) is not None:
-                return f"{name}.{problem}"
+        if (problem := problem_in(value)) is not None:
+            return f"{name} holds {problem}"
     return None
 
 
-def _field_names(kind: type) -> tuple[str, ...]:
-    """A dataclass's field names; none for any other type."""
-    if kind not in _FIELD_NAMES:  # a few types (dataclasses, dates, enums...)
-        _FIELD_NAMES[kind] = (tuple(field.name for field in dataclasses.fields(kind))
-                              if dataclasses.is_dataclass(kind) else ())
-    return _FIELD_NAMES[kind]
+def _fields_of(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """A dataclass's field names, and a function giving an instance's values of them
+    (in one call); no names for any other type."""
+    if kind not in _FIELDS:  # a few types (dataclasses, dates, enums...)
+        names = (tuple(field.name for field in dataclasses.fields(kind))
+                 if dataclasses.is_dataclass(kind) else ())
+        _FIELDS[kind] = (names, _values_getter(names))
+    return _FIELDS[kind]
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # dataclasses.fields() is slow
+def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
+        return lambda instance: (getattr(instance, names[0]),)
+    return operator.attrgetter(*names) if names else (lambda instance: ())
+
+
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
 def _is_unicode(text: str) -> bool:
