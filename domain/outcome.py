@@ -28,6 +28,9 @@ class StatusGroup(Enum):
     def parse(cls, group_id: int | None = None, group_name: str | None = None) -> StatusGroup:
         """The name wins when present (resellers renumber ids); matching ignores case."""
         if group_name is not None:
+            exact = _GROUP_OF_NAME.get(group_name) if type(group_name) is str else None
+            if exact is not None:  # as Infobip writes it, nearly always
+                return exact
             key = str(group_name).strip().upper()
             if key in cls.__members__:
                 return cls[key]
@@ -44,6 +47,8 @@ class StatusGroup(Enum):
         """The message status this group ends in, or None while still in flight."""
         return _FINAL_STATUS_OF_GROUP.get(self)
 
+
+_GROUP_OF_NAME = {group.name: group for group in StatusGroup}
 
 _FINAL_STATUS_OF_GROUP = {
     StatusGroup.DELIVERED: MessageStatus.DELIVERED,
