@@ -26,11 +26,13 @@ from typing import Any
 
 import httpx
 
-from smsledger.adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement
+from smsledger.adapters.bench.common import BENCH_SECRET_KEY, BenchReport, Measurement, measuring
 from smsledger.adapters.bench.senders import SenderProcess
 from smsledger.adapters.bench.feed_backlog import FeedBacklog
-from smsledger.adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, WEBHOOK_PATH
+from smsledger.adapters.bench.workload import CALLBACK_SIZE, INTEGRATION, PROJECT, WEBHOOK_PATH
+from smsledger.application.commands import ProviderReport
 
+APP_BESIDE_SERVE = "app-beside-serve"  # the application layer, timed around serve-1's run
 START_TIMEOUT = 60.0
 STARTED = '"message": "Application startup complete."'
 
@@ -55,15 +57,25 @@ class Layout:
 
 
 def measure_served(database: str, url: str, secret: str, batches: dict[Layout, list[bytes]],
-                   concurrency: int, report: BenchReport, ledger: Any) -> None:
+                   concurrency: int, report: BenchReport, ledger: Any,
+                   beside: list[list[ProviderReport]]) -> None:
     """One measurement per layout in `batches` (layout -> callback bodies), with
     `concurrency` senders per serve worker of the largest: the kernel spreads
     connections, not requests, over the workers, and a few kept-alive connections can
     all land on one of them. Then how long after the last webhook answer the service's
     feed held every event (`ledger`, on the same store, reads the feed view's position
-    without catching it up)."""
+    without catching it up).
+
+    The first layout's share of the application layer compares rates measured at the
+    same machine speed (it drifts by a quarter within a minute): the application layer
+    (`ledger.record_reports`, the parsed callbacks `beside`) is measured in two halves,
+    just before the service starts and just after it stopped, each alone on the machine
+    as (a) is; the projections are caught up after each half, untimed, so that the
+    service's background process has nothing of them to do."""
     senders_count = concurrency * max(layout.workers for layout in batches)
-    for layout, bodies in batches.items():
+    for number, (layout, bodies) in enumerate(batches.items()):
+        app = _AppTurns(ledger, beside if number == 0 else [])
+        app.turn(0)
         with served(url, layout) as base:
             senders = SenderProcess(base, WEBHOOK_PATH, (INTEGRATION, secret), senders_count)
             try:
@@ -72,6 +84,14 @@ def measure_served(database: str, url: str, secret: str, batches: dict[Layout, l
                 feed_lag = feed_complete(ledger) - answered
             finally:
                 senders.close()
+        app.turn(1)
+        if app.reports:
+            report.add(Measurement(
+                APP_BESIDE_SERVE, "smsledger: LedgerApplication.record_reports (application "
+                f"layer), in two halves, before and after {layout.name}", database,
+                app.reports, "reports", app.seconds, ours=True, peak_mb=app.peak_mb,
+                start_mb=app.start_mb, cpu_seconds=app.cpu_seconds,
+                label="ours: application layer beside serve"))
         report.feed_lags[(database, layout.name)] = feed_lag
         background = ("background work in a `smsledger worker` process"
                       if layout.separate_worker else "background work in its background process")
@@ -80,6 +100,33 @@ def measure_served(database: str, url: str, secret: str, batches: dict[Layout, l
             f"{senders_count} concurrent senders", database,
             posted.applied, "reports", watch.seconds, ours=True, latencies=posted.latencies,
             latency_of=f"request of {CALLBACK_SIZE}", label=f"ours: {layout.name}"))
+
+
+class _AppTurns:
+    """The application layer applying `callbacks` in two halves, timed together; the
+    projections caught up after each, untimed."""
+
+    def __init__(self, ledger: Any, callbacks: list[list[ProviderReport]]) -> None:
+        self.ledger, self.callbacks = ledger, callbacks
+        self.seconds = self.cpu_seconds = 0.0
+        self.reports = 0
+        self.start_mb: float | None = None
+        self.peak_mb: float | None = None
+
+    def turn(self, half: int) -> None:
+        middle = len(self.callbacks) // 2
+        share = self.callbacks[:middle] if half == 0 else self.callbacks[middle:]
+        with measuring() as watch:
+            for reports in share:
+                result = self.ledger.record_reports(PROJECT, reports)
+                assert result.applied == len(reports), result
+        self.seconds += watch.seconds
+        self.cpu_seconds += watch.cpu_seconds
+        self.start_mb = watch.start_mb if self.start_mb is None else self.start_mb
+        self.peak_mb = max(self.peak_mb or 0.0, watch.peak_mb or 0.0)
+        self.reports += sum(len(reports) for reports in share)
+        if share:
+            self.ledger.projections.catch_up()
 
 
 def feed_complete(ledger: Any, timeout: float = 120.0) -> float:

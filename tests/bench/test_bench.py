@@ -21,7 +21,7 @@ TINY = {
 }
 EXPECTED_KEYS = {
     "ingest": {"ours-app", "ours-http", "catch-up", "naive", "plain-1", "plain-100",
-               "serve-1", "serve-2", "serve-1+worker"},
+               "serve-1", "serve-2", "serve-1+worker", "app-beside-serve"},
     "send": {"ours", "one-per-message"},
     "replay": {"ours", "read", "read-decode"},
     "audit": {"alone", "crowded", "whole-store"},
@@ -32,7 +32,7 @@ POSTGRES_ONLY_RATIOS = {"ingest": {("callbacks-of-1-grouped", "callbacks-of-1-al
 EXPECTED_RATIOS = {
     "ingest": {("ours-app", "naive"), ("ours-app", "plain-1"), ("ours-app", "plain-100"),
                ("ours-http", "naive"), ("ours-http", "plain-1"), ("ours-http", "plain-100"),
-               ("serve-2", "serve-1"), ("serve-1+worker", "serve-1"), ("serve-1", "ours-app")},
+               ("serve-2", "serve-1"), ("serve-1+worker", "serve-1"), ("serve-1", "app-beside-serve")},
     "send": {("ours", "one-per-message")},
     "replay": {("ours", "read"), ("ours", "read-decode")},
     "audit": {("crowded", "alone"), ("crowded", "whole-store")},
