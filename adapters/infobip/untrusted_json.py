@@ -213,7 +213,12 @@ def problem_in_fields(parsed: Any) -> str | None:
             if INT64[0] <= value <= INT64[1]:
                 continue
         elif kind is not float:
-            if _fields_of(kind)[0] and (problem := problem_in_fields(value)) is not None:
+            if value is None or kind in _NOT_DATACLASSES:
+                continue
+            if not _fields_of(kind)[0]:
+                _NOT_DATACLASSES.add(kind)  # dates, enums, decimals, the raw item
+                continue
+            if (problem := problem_in_fields(value)) is not None:
                 return f"{name}.{problem}"  # a dataclass within
             continue
         if (problem := problem_in(value)) is not None:
@@ -238,6 +243,7 @@ def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 _FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+_NOT_DATACLASSES: set[type] = set()  # found by _fields_of: passed over in one lookup
 
 
 def _is_unicode(text: str) -> bool:
