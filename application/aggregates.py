@@ -48,11 +48,16 @@ class AggregateStore:
         """The stored aggregates among `ids` (each once, however often it is named),
         rebuilt from one query's rows."""
         event_from_row = self.decoder.event_from_row
-        rebuilt: dict[UUID, Any] = {}
+        # Keyed by the ids' integers while rebuilding: a UUID's hash and equality are
+        # Python code, and every event is looked up and stored again (the ingest's hot loop).
+        rebuilt: dict[int, tuple[UUID, Any]] = {}
         for row in self.rows.select_event_rows(list(dict.fromkeys(ids))):
             event = event_from_row(*row)
-            rebuilt[event.originator_id] = event.mutate(rebuilt.get(event.originator_id))
-        return rebuilt
+            key = event.originator_id.int
+            found = rebuilt.get(key)
+            rebuilt[key] = (event.originator_id,
+                            event.mutate(None if found is None else found[1]))
+        return dict(rebuilt.values())
 
     def get(self, aggregate_id: UUID) -> Any | None:
         return self.load_many([aggregate_id]).get(aggregate_id)
