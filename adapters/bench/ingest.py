@@ -147,7 +147,7 @@ def run_ingest(options: IngestOptions) -> BenchReport:
         for layout in _served_layouts(options)[1:]:
             report.compare(database, layout.key, ["serve-1"])
         if _served_layouts(options):
-            report.compare(database, "serve-1", [APP_BESIDE_SERVE])
+            report.compare(database, "serve-1", [_app_rate_for_share(database, report)])
         _targets(database, report)
     report.notes += [
         f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
@@ -616,9 +616,20 @@ def _plain_measurement(key: str, how: str, database: str, callbacks: list[list[A
 
 # --- targets -----------------------------------------------------------------------------
 
+def _app_rate_for_share(database: str, report: BenchReport) -> str:
+    """Which application-layer measurement the served share is taken of: the faster of
+    (a) and the one around serve --workers 1's run. The second was meant to see the
+    same machine speed as the served run, but later in a run the application layer
+    is often slower (the benchmark process then holds every prepared callback, and the
+    database has more to vacuum): the faster one keeps the share from being flattered."""
+    rates = {key: found.rate for key in ("ours-app", APP_BESIDE_SERVE)
+             if (found := report.find(key, database)) is not None}
+    return max(rates, key=lambda key: rates[key]) if rates else "ours-app"
+
+
 def _targets(database: str, report: BenchReport) -> None:
-    report.require_ratio("ingest, one served process vs the application layer beside it",
-                         database, "serve-1", APP_BESIDE_SERVE, TARGET_SERVED_SHARE,
+    report.require_ratio("ingest, one served process vs the application layer", database,
+                         "serve-1", _app_rate_for_share(database, report), TARGET_SERVED_SHARE,
                          as_share=True)
     for (where, layout), lag in sorted(report.feed_lags.items()):
         if where == database:

@@ -32,7 +32,7 @@ POSTGRES_ONLY_RATIOS = {"ingest": {("callbacks-of-1-grouped", "callbacks-of-1-al
 EXPECTED_RATIOS = {
     "ingest": {("ours-app", "naive"), ("ours-app", "plain-1"), ("ours-app", "plain-100"),
                ("ours-http", "naive"), ("ours-http", "plain-1"), ("ours-http", "plain-100"),
-               ("serve-2", "serve-1"), ("serve-1+worker", "serve-1"), ("serve-1", "app-beside-serve")},
+               ("serve-2", "serve-1"), ("serve-1+worker", "serve-1")},
     "send": {("ours", "one-per-message")},
     "replay": {("ours", "read"), ("ours", "read-decode")},
     "audit": {("crowded", "alone"), ("crowded", "whole-store")},
@@ -68,7 +68,12 @@ def test_each_benchmark_reports_figures_ratios_and_targets(capsys, database, ben
             assert m["peak_rss_mb"] > 0 and m["start_rss_mb"] > 0
         if m["latency_of"]:
             assert set(m["latency_ms"]) == {"p50", "p95", "p99"}
-    assert {(r["ours"], r["baseline"]) for r in report["ratios"]} == EXPECTED_RATIOS[benchmark] | (
+    ratios = {(r["ours"], r["baseline"]) for r in report["ratios"]}
+    # The served share is taken of the faster of two application-layer measurements.
+    served_share = {(ours, base) for ours, base in ratios
+                    if ours == "serve-1" and base in ("ours-app", "app-beside-serve")}
+    assert len(served_share) == (benchmark == "ingest")
+    assert ratios - served_share == EXPECTED_RATIOS[benchmark] | (
         POSTGRES_ONLY_RATIOS.get(benchmark, set()) if database == "postgres" else set())
     assert all(r["ratio"] > 0 and r["database"] == database for r in report["ratios"])
     assert report["targets"] and all(isinstance(t["met"], bool) for t in report["targets"])
