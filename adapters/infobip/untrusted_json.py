@@ -10,7 +10,9 @@ Then each item is checked before any of it is used (`problem_in`): text PostgreS
 UTF-8 cannot hold (NUL, lone surrogates), strings and nesting of absurd size, numbers
 a 64-bit column or the event transcoder cannot hold. An item that fails is kept in
 quarantine as `storable_text`: its JSON with those characters escaped, cut to a
-bounded length.
+bounded length. Nearly every item is fit, and one pass with no call per value proves
+it (`_fits`, on every webhook's hot path); only an item that may not be goes through
+the full check, which says what is wrong and where.
 """
 
 from __future__ import annotations
