@@ -194,7 +194,9 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "answer until the feed view held every event stored (read from the store, "
             "without catching the view up). The background work runs in a process of its "
             "own in every layout: in the HTTP process its threads would compete for the "
-            "interpreter with the request threads.")
+            "interpreter with the request threads. The served share is taken of the faster "
+            "of (a) and the application layer measured in two halves around serve "
+            "--workers 1's run, each alone on the machine.")
     report.seconds = now() - started
     return report
 
