@@ -71,9 +71,11 @@ def read_untrusted(body: bytes | str) -> Untrusted:
         pass
     else:
         # orjson refuses lone surrogates and raw control characters in strings, so a
-        # NUL can only come from its escape.
-        escaped_nul = b"\\u0000" if isinstance(body, bytes) else "\\u0000"
-        return Untrusted(value, clean_text=escaped_nul not in body)  # type: ignore[operator]
+        # NUL can only come from its escape. Other buffers (a memoryview) get the full
+        # check: `in` means something else there.
+        if isinstance(body, bytes):
+            return Untrusted(value, clean_text=b"\\u0000" not in body)
+        return Untrusted(value, clean_text=isinstance(body, str) and "\\u0000" not in body)
     try:
         return Untrusted(json.loads(body, parse_int=_integer), clean_text=False)
     except RecursionError:

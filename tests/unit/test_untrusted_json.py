@@ -93,3 +93,13 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def test_a_nul_in_a_body_of_any_buffer_type_is_found():
+    """Only bytes and str bodies are searched for the escape; any other buffer orjson
+    reads gets the full check."""
+    body = b'{"results": [{"a": "x\\u0000y"}]}'
+    for given in (body, body.decode(), bytearray(body), memoryview(body)):
+        read = read_untrusted(given)
+        result = read.value["results"][0]
+        assert problem_in(result, clean_text=read.clean_text) == "a holds a NUL character"
