@@ -38,14 +38,6 @@ class OrjsonTranscoder(JSONTranscoder):
                 raise
             raise UnstorableValue(f"a value cannot be stored: {exc}") from None
 
-    def _encode_obj(self, o: Any) -> dict[str, Any]:
-        # orjson asks for every datetime (each event has at least its timestamp): the
-        # library's DatetimeAsISO, without its lookup by type.
-        if type(o) is datetime:
-            return {"_type_": "datetime_iso", "_data_": o.isoformat()}
-        encoded: dict[str, Any] = super()._encode_obj(o)
-        return encoded
-
     def decode(self, data: bytes) -> Any:
         value = orjson.loads(data)
         # Most events hold one marker, their timestamp: restore just that, without
