@@ -11,6 +11,7 @@ Polling works on every store, including SQLite, which offers no live subscriptio
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -120,7 +121,8 @@ class ProjectionRunner:
                     overtaken |= not self._apply(projection, view, position, batch, events)
             if on_batch is not None:
                 on_batch(batch[-1].id)
-            if not overtaken and (len(batch) < size or (stop is not None and batch[-1].id >= stop)):
+            at_head = len(batch) < size or (stop is not None and batch[-1].id >= stop)
+            if at_head and not overtaken:
                 return True
             if not chase and stop is None:
                 stop = self.recorder.max_notification_id() or 0
@@ -136,7 +138,8 @@ class ProjectionRunner:
         with self._recent_lock:
             recent.update((notification.id, event)
                           for notification, event in zip(batch, events, strict=True))
-            for oldest in list(recent)[:max(0, len(recent) - RECENT_BATCHES * self.batch_size)]:
+            excess = len(recent) - RECENT_BATCHES * self.batch_size
+            for oldest in list(itertools.islice(recent, max(0, excess))):
                 del recent[oldest]
         return events
 
