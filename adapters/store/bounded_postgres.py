@@ -28,6 +28,7 @@ how events are stored.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,15 @@ STORE_TIMEOUT_SECONDS = "STORE_TIMEOUT_SECONDS"
 
 # Waits for a pooled connection that ended without one.
 _NO_CONNECTION = (PoolTimeout, TooManyRequests)
+
+# No parallel plans on the store's connections. Its statements each touch a few
+# hundred rows by index; without table statistics (a new or fast-growing events
+# table, until autovacuum first analyzes it) the planner estimated tens of thousands
+# of rows for an aggregate load (`originator_id = ANY(...)`) and ran it with parallel
+# workers: 20 ms instead of 0.2 to 0.6 ms per callback of 100, and two worker
+# processes started per request. The figures of `bench ingest` then depended on
+# when autovacuum happened to run.
+NO_PARALLEL_PLANS = "-c max_parallel_workers_per_gather=0"
 
 
 class StoreTimeout(PersistenceError):
@@ -82,7 +92,8 @@ class BoundedPostgresDatastore(PostgresDatastore):
             # libpq's connect timeout has whole seconds, at least 2; the user timeout
             # ends a connection whose server stopped acknowledging what was sent.
             pool.kwargs.update(connect_timeout=max(2, math.ceil(budget)),
-                               tcp_user_timeout=math.ceil(budget * 1000))
+                               tcp_user_timeout=math.ceil(budget * 1000),
+                               options=_options())
         datastore.__class__ = cls
 
     @contextmanager
@@ -139,3 +150,9 @@ class BoundedPostgresDatastore(PostgresDatastore):
         kwargs: Any = self.pool.kwargs if isinstance(self.pool.kwargs, dict) else {}
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
+
+
+def _options() -> str:
+    """libpq's `options`: NO_PARALLEL_PLANS, then the operator's PGOPTIONS, which libpq
+    reads only when no `options` are given (a setting given later wins)."""
+    return f"{NO_PARALLEL_PLANS} {os.environ.get('PGOPTIONS', '')}".strip()
