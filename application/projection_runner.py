@@ -73,7 +73,10 @@ class ProjectionRunner:
         rest = [(projection, self.store.live_view(name))
                 for name, projection in self.projections.items() if name != first]
         while True:
-            self._feed(lead)
+            # Up to the head as found: under a steady stream the feed would otherwise
+            # chase the head for as long as the stream lasts, and the other views would
+            # get no turn at all (measured: 40,000 events behind after a 4 s burst).
+            self._feed(lead, chase=False)
             if self._feed(rest, batches=1, size=max(1, self.batch_size // REST_SHARE)):
                 return
 

@@ -216,6 +216,50 @@ def test_the_background_round_keeps_the_feed_ahead_of_the_other_views(busy_ledge
             together.store.scan_all(together.store.live_view(name), kind, partition))
 
 
+class Streaming(StoringMore):
+    """The real recorder, with webhooks arriving: each read of notifications is
+    followed by `store_more()`, `reads` times over."""
+
+    def __init__(self, recorder, store_more, reads):
+        super().__init__(recorder, store_more)
+        self.left = reads
+
+    def select_notifications(self, *args, **kwargs):
+        found = self.recorder.select_notifications(*args, **kwargs)
+        if self.left:
+            self.left -= 1
+            self.more()
+        return found
+
+
+def test_under_a_steady_stream_the_other_views_still_get_their_turns(busy_ledger):
+    """The feed goes first, but it does not chase a head that keeps moving: the other
+    views take batches while the stream lasts, not only after it ends."""
+    ledger, _ = busy_ledger
+    store = WriteLog()
+    # Seven messages per read: seven feed events (the fixture's provider leaves each
+    # message's fate unknown), a whole batch, so the feed never finds itself at the head.
+    streaming = Streaming(ledger.recorder, lambda: ledger.send("acme", [
+        SendRequest(customer_id=f"s{i}", to="+385921234567", text="x") for i in range(7)]),
+        reads=60)
+    runner = ProjectionRunner(streaming, ledger.mapper, store, all_projections(), batch_size=7)
+    stream_ended_after = None
+
+    def note_end(view, position, *, after=None):
+        nonlocal stream_ended_after
+        if streaming.left == 0 and stream_ended_after is None:
+            stream_ended_after = len(store.moves)
+        return WriteLog.write(store, view, position, after=after)
+
+    store.write = note_end
+    runner.keep_current()
+    assert stream_ended_after is not None
+    during = [view for view, _ in store.moves[:stream_ended_after]]
+    assert during.count(FEED) > 2
+    assert during.count(STATISTICS) >= 2  # the old round gave it none until the stream ended
+    assert store.position(store.live_view(STATISTICS)) == ledger.recorder.max_notification_id()
+
+
 def test_a_projection_is_caught_up_before_it_is_read(ledger):
     (sent,) = ledger.send("acme", [SendRequest(customer_id="c", to="+385921234567", text="Hi")])
     view = ledger.read_store.live_view(FEED)
