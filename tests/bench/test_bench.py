@@ -13,8 +13,8 @@ from smsledger.adapters.bench.cli import add_bench_command, main
 from smsledger.adapters.bench.common import BenchReport, Measurement, percentile
 
 TINY = {
-    "ingest": ["--reports", "200", "--baseline-reports", "100", "--concurrency", "2",
-               "--catch-up-events", "200"],
+    "ingest": ["--reports", "200", "--served-reports", "200", "--baseline-reports", "100",
+               "--concurrency", "2", "--catch-up-events", "200"],
     "send": ["--messages", "200", "--baseline-messages", "20", "--call-size", "100"],
     "replay": ["--events", "2000"],
     "audit": ["--campaign-messages", "50", "--other-events", "2000", "--repeats", "2"],
