@@ -151,7 +151,6 @@ class BoundedPostgresDatastore(PostgresDatastore):
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
-
 def _options() -> str:
     """libpq's `options`: NO_PARALLEL_PLANS, then the operator's PGOPTIONS, which libpq
     reads only when no `options` are given (a setting given later wins)."""
