@@ -52,7 +52,7 @@ from smsledger.domain.errors import (
     StoreUnavailable,
 )
 
-__version__ = "0.5.1"
+__version__ = "0.5.2"
 
 __all__ = [
     "__version__",
