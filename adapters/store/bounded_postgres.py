@@ -28,9 +28,8 @@ how events are stored.
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,14 +46,15 @@ STORE_TIMEOUT_SECONDS = "STORE_TIMEOUT_SECONDS"
 # Waits for a pooled connection that ended without one.
 _NO_CONNECTION = (PoolTimeout, TooManyRequests)
 
-# No parallel plans on the store's connections. Its statements each touch a few
-# hundred rows by index; without table statistics (a new or fast-growing events
-# table, until autovacuum first analyzes it) the planner estimated tens of thousands
-# of rows for an aggregate load (`originator_id = ANY(...)`) and ran it with parallel
-# workers: 20 ms instead of 0.2 to 0.6 ms per callback of 100, and two worker
-# processes started per request. The figures of `bench ingest` then depended on
-# when autovacuum happened to run.
-NO_PARALLEL_PLANS = "-c max_parallel_workers_per_gather=0"
+# No parallel plans on the store's connections: its statements each read a few hundred
+# rows by index, and on a table without statistics the planner ran an aggregate load
+# with two parallel workers, 20 ms instead of under 1 ms (README, Deployment). Set
+# after connecting, not as a startup option, which PgBouncer refuses; left alone where
+# the operator chose a value for this client, role or database (PGOPTIONS, ALTER ROLE).
+NO_PARALLEL_PLANS = (
+    "SELECT set_config('max_parallel_workers_per_gather', '0', false) FROM pg_settings "
+    "WHERE name = 'max_parallel_workers_per_gather' "
+    "AND source IN ('default', 'configuration file')")
 
 
 class StoreTimeout(PersistenceError):
@@ -92,8 +92,10 @@ class BoundedPostgresDatastore(PostgresDatastore):
             # libpq's connect timeout has whole seconds, at least 2; the user timeout
             # ends a connection whose server stopped acknowledging what was sent.
             pool.kwargs.update(connect_timeout=max(2, math.ceil(budget)),
-                               tcp_user_timeout=math.ceil(budget * 1000),
-                               options=_options())
+                               tcp_user_timeout=math.ceil(budget * 1000))
+        # psycopg_pool keeps the callback it runs on each new connection in
+        # `_configure`; the library's sets autocommit and its idle timeout.
+        pool._configure = _then_no_parallel_plans(pool._configure)
         datastore.__class__ = cls
 
     @contextmanager
@@ -151,7 +153,11 @@ class BoundedPostgresDatastore(PostgresDatastore):
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
-def _options() -> str:
-    """libpq's `options`: NO_PARALLEL_PLANS, then the operator's PGOPTIONS, which libpq
-    reads only when no `options` are given (a setting given later wins)."""
-    return f"{NO_PARALLEL_PLANS} {os.environ.get('PGOPTIONS', '')}".strip()
+def _then_no_parallel_plans(configure: Callable[[Any], None] | None
+                            ) -> Callable[[Any], None]:
+    def configured(conn: Any) -> None:
+        if configure is not None:
+            configure(conn)
+        conn.execute(NO_PARALLEL_PLANS)
+
+    return configured
