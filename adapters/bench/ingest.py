@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,20 +81,6 @@ SETUP_CHUNK = 2_000
 TURNS = 5  # (a) and the 100-rows-per-transaction table alternate, this many times each
 
 BASELINES = ("naive", "plain-1", "plain-100")
-
-
-class ServiceServer(BackgroundServer):
-    """The service's in-process server (uvicorn in a thread), with TCP_NODELAY on its
-    listening socket as `smsledger serve` has it. BackgroundServer binds a socket whose
-    protocol number is 0, so asyncio does not set TCP_NODELAY on the connections it
-    accepts, and h11 writes an answer's headers and body apart: every request then waits
-    ~40 ms for the client's delayed ACK. uvicorn.run(host, port), as `serve` runs it,
-    gets a socket with the TCP protocol number and does set it."""
-
-    def __init__(self, *, nodelay: bool = True) -> None:
-        super().__init__()
-        if nodelay:
-            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @dataclass
@@ -173,12 +158,10 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "(adapters/bench/senders.py), as Infobip is another machine; it shares the 2 "
             "cores with the service and the database.")
         report.notes.append(
-            "the in-process server's listening socket has TCP_NODELAY, as `smsledger serve` "
-            "has it (set by the benchmark: smsledger.adapters.http.server.BackgroundServer binds a "
-            "socket that asyncio does not set it on, which costs every request ~40 ms of "
-            "delayed ACK)." if options.nodelay else
-            "the in-process server runs as BackgroundServer makes it (--keep-nagle): every "
-            "request waits ~40 ms for a delayed ACK.")
+            "the in-process server's connections have TCP_NODELAY, as `smsledger serve`'s "
+            "have." if options.nodelay else
+            "the in-process server's connections have no TCP_NODELAY (--keep-nagle: asyncio's "
+            "loop and a socket of protocol 0): every request waits ~40 ms for a delayed ACK.")
     if "postgres" in options.databases:
         report.notes.append(
             f"(d), PostgreSQL only: {group_commit.THREADS} threads apply callbacks of one "
@@ -209,7 +192,7 @@ def _run_on(database: str, options: IngestOptions, report: BenchReport) -> None:
     with store(database, options.postgres_url) as (url, where):
         progress(f"ingest on {database} ({where})")
         settings = settings_for(url)
-        server = ServiceServer(nodelay=options.nodelay)
+        server = BackgroundServer(nodelay=options.nodelay)
         # Wired as smsledger.adapters.bootstrap.bootstrap wires the service, keeping
         # the application service at hand for the benchmark's own setup.
         ledger = build_ledger(settings, provider=AcceptAll(),

@@ -19,10 +19,15 @@ from smsledger.adapters.http.header_deadline import HEADER_TIMEOUT, with_header_
 
 class BackgroundServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 header_timeout: float = HEADER_TIMEOUT) -> None:
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP,
-        # and without it every keep-alive answer waits for the delayed ACK (~40 ms).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                 header_timeout: float = HEADER_TIMEOUT, *, nodelay: bool = True) -> None:
+        # Without TCP_NODELAY every keep-alive answer waits for the client's delayed ACK
+        # (~40 ms): h11 writes the head and the body apart. uvloop sets it on every TCP
+        # connection, asyncio's loop on those accepted from a socket that says TCP
+        # (IPPROTO_TCP, not 0). Without `nodelay` (`bench ingest --keep-nagle`, to show
+        # what it costs) neither: a socket of protocol 0, on asyncio's loop.
+        self._loop = "auto" if nodelay else "asyncio"
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM,
+                                     socket.IPPROTO_TCP if nodelay else 0)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
@@ -36,7 +41,8 @@ class BackgroundServer:
 
     def start(self, app: Any, timeout: float = 10.0) -> BackgroundServer:
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                http=with_header_deadline(self._header_timeout))
+                                http=with_header_deadline(self._header_timeout),
+                                loop=self._loop)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._socket]}, daemon=True,
