@@ -63,8 +63,8 @@ class ProjectionRunner:
     def keep_current(self, first: str = FEED) -> None:
         """The background runner's round: every live view up to the head, `first` (the
         feed, the platform's contract) ahead of the others. The feed is caught up alone,
-        then the other views together get one smaller batch, and so on until all are at
-        the head: under a burst of webhooks the feed trails the last stored event by
+        to the head it found, then the other views together get one smaller batch, and
+        so on until all are at the head: under a burst of webhooks the feed trails the last stored event by
         about one such batch of the other views, not by their whole backlog. The price:
         while both are behind, a notification the feed and another view share is read
         twice (and decoded once: `_decoded`)."""
@@ -103,7 +103,8 @@ class ProjectionRunner:
         """Feed each (projection, view) up to the head, batch by batch (of `size`
         notifications, default the runner's batch size), or only the first `batches`
         batches; True when they reached the head. Without `chase`, the head is the one
-        found after the first full batch: events stored later are left for later."""
+        found after the first full batch (and True means they reached that): events
+        stored later are left for later."""
         size = size or self.batch_size
         topics = sorted({topic for projection, _ in feeds for topic in projection.topics})
         if not topics:

@@ -268,7 +268,8 @@ def _ingest(args: argparse.Namespace, databases: list[str], profiles: Profiles) 
 
     return run_ingest(IngestOptions(
         databases, args.postgres_url, reports=args.reports,
-        served_reports=args.served_reports, baseline_reports=args.baseline_reports, concurrency=args.concurrency,
+        served_reports=args.served_reports, baseline_reports=args.baseline_reports,
+        concurrency=args.concurrency,
         http=not args.no_http, catch_up_events=args.catch_up_events,
         serve_workers=args.serve_workers, nodelay=not args.keep_nagle, profiles=profiles))
 

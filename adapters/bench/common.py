@@ -374,16 +374,16 @@ def postgres_schema(base_url: str) -> Iterator[tuple[str, str]]:
 def analyze(database: str, url: str, where: str) -> None:
     """Table statistics for the store's tables (PostgreSQL; `where` is the schema), as a
     store that has run for a minute has them from autovacuum. A benchmark's store is
-    minutes old: before autovacuum's first visit the planner guesses, and it scanned a
-    whole read-model table for each batch of documents (20 to 90 ms for 1,000, against
-    4 to 6 ms by index), so a run's figures depended on when autovacuum came by."""
+    minutes old, and without them the planner's guesses made a run's figures depend on
+    when autovacuum came by (README, Deployment: "Table statistics")."""
     if database != "postgres":
         return
     from psycopg import sql
 
     with connect_postgres(url) as conn:
         tables = conn.execute("SELECT table_name FROM information_schema.tables "
-                              "WHERE table_schema = %s", (where,)).fetchall()
+                              "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+                              (where,)).fetchall()
         for (table,) in tables:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(where, table)))
 

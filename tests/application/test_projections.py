@@ -216,13 +216,15 @@ def test_the_background_round_keeps_the_feed_ahead_of_the_other_views(busy_ledge
             together.store.scan_all(together.store.live_view(name), kind, partition))
 
 
-class Streaming(StoringMore):
+class Streaming:
     """The real recorder, with webhooks arriving: each read of notifications is
     followed by `store_more()`, `reads` times over."""
 
     def __init__(self, recorder, store_more, reads):
-        super().__init__(recorder, store_more)
-        self.left = reads
+        self.recorder, self.more, self.left = recorder, store_more, reads
+
+    def __getattr__(self, name):
+        return getattr(self.recorder, name)
 
     def select_notifications(self, *args, **kwargs):
         found = self.recorder.select_notifications(*args, **kwargs)
