@@ -49,7 +49,7 @@ from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.middleware import configure_json_logging
-from smsledger.adapters.runtime.secrets import SecretKey
+from smsledger.adapters.runtime.secrets import key_file_problem
 from smsledger.adapters.runtime.worker import run_worker, start_background_work
 from smsledger.application.background import BackgroundRun
 
@@ -211,13 +211,8 @@ def _count_as_dead(process: Any, counted_in: str) -> None:
 
 
 def _read_secret_key(settings: Settings) -> None:
-    """The key file, read (or made) at start: a bad one is refused now, by name, not at
-    the first request that derives a webhook secret."""
-    if settings.secret_key is None:
-        try:
-            SecretKey(None, settings.secret_key_file).bytes()
-        except (OSError, ValueError) as error:
-            raise CannotServe(str(error)) from None
+    if (problem := key_file_problem(settings.secret_key, settings.secret_key_file)) is not None:
+        raise CannotServe(problem)
 
 
 def _stop_all(processes: list[Any]) -> None:

@@ -94,6 +94,20 @@ class SecretKey:
         return key
 
 
+def key_file_problem(key: object | None, key_file: str | Path) -> str | None:
+    """Read (or make) the key file now, when no key is given: what is wrong with it, by
+    name, or None. A process refuses a bad one at its start, not at the first request
+    that needs the key; every process of a store must share one key (API keys sealed
+    with another cannot be unsealed)."""
+    if key is not None:
+        return None
+    try:
+        SecretKey(None, key_file).bytes()
+    except (OSError, ValueError) as error:
+        return str(error)
+    return None
+
+
 def _write_new(path: Path, key: bytes) -> None:
     """Create the file (FileExistsError if it is there), owner-only, and write the key
     to the disk before returning."""

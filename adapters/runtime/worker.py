@@ -21,7 +21,7 @@ from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
-from smsledger.adapters.runtime.secrets import SecretKey
+from smsledger.adapters.runtime.secrets import key_file_problem
 from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 
@@ -42,7 +42,8 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
     locks up) and close the store. Call it from the main thread: it sets the
     handlers of both signals. `observer` hears of every job run and Infobip call
     (the service's metrics, when `serve` runs this)."""
-    _read_secret_key(settings)
+    if (problem := key_file_problem(settings.secret_key, settings.secret_key_file)) is not None:
+        raise CannotWork(problem)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
@@ -87,14 +88,3 @@ def start_background_work(channel: SmsChannel, *, interval: float,
             run.stop()
         raise
     return runs
-
-
-def _read_secret_key(settings: Settings) -> None:
-    """The key file, read (or made) at start, as `serve` does: a bad one is refused
-    now, by name. Every process of a store must share one key: API keys sealed
-    with another cannot be unsealed here, and sends through them are refused."""
-    if settings.secret_key is None:
-        try:
-            SecretKey(None, settings.secret_key_file).bytes()
-        except (OSError, ValueError) as error:
-            raise CannotWork(str(error)) from None

@@ -52,3 +52,27 @@ def test_an_empty_or_short_key_file_is_refused_by_name(tmp_path):
     path.write_bytes(b"short\n")
     with pytest.raises(ValueError, match="smsledger.key.*5 characters"):
         SecretKey(None, path).bytes()
+
+
+def test_a_bad_key_file_stops_serve_and_the_worker_at_their_start_by_name(tmp_path):
+    """Each refuses it before it starts anything, naming the file: not at the first
+    request or job that needs the key."""
+    from smsledger.adapters.http.serving import CannotServe, run_service
+    from smsledger.adapters.runtime.config import load_settings
+    from smsledger.adapters.runtime.secrets import key_file_problem
+    from smsledger.adapters.runtime.worker import CannotWork, run_worker
+
+    not_a_file = tmp_path / "key-folder"
+    not_a_file.mkdir()
+    assert str(not_a_file) in key_file_problem(None, not_a_file)
+    assert key_file_problem("given-key-0123456789", not_a_file) is None
+    fresh = tmp_path / "smsledger.key"
+    assert key_file_problem(None, fresh) is None and fresh.exists()  # made once, now
+
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'store.db'}",
+                             secret_key_file=str(not_a_file))
+    with pytest.raises(CannotServe, match="key-folder"):
+        run_service(settings, "127.0.0.1", 0)
+    with pytest.raises(CannotWork, match="key-folder"):
+        run_worker(settings, interval=60, public_url=None)
+    assert not (tmp_path / "store.db").exists()  # nothing started
