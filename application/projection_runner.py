@@ -64,8 +64,9 @@ class ProjectionRunner:
         """The background runner's round: every live view up to the head, `first` (the
         feed, the platform's contract) ahead of the others. The feed is caught up alone,
         to the head it found, then the other views together get one smaller batch, and
-        so on until all are at the head: under a burst of webhooks the feed trails the last stored event by
-        about one such batch of the other views, not by their whole backlog. The price:
+        so on until all are at the head: under a burst of webhooks the feed trails the
+        last stored event by about one such batch of the other views, not by their whole
+        backlog. The price:
         while both are behind, a notification the feed and another view share is read
         twice (and decoded once: `_decoded`)."""
         lead = ([(self.projections[first], self.store.live_view(first))]
