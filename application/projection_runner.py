@@ -66,9 +66,8 @@ class ProjectionRunner:
         to the head it found, then the other views together get one smaller batch, and
         so on until all are at the head: under a burst of webhooks the feed trails the
         last stored event by about one such batch of the other views, not by their whole
-        backlog. The price:
-        while both are behind, a notification the feed and another view share is read
-        twice (and decoded once: `_decoded`)."""
+        backlog. The price: while both are behind, a notification the feed and another
+        view share is read twice (and decoded once: `_decoded`)."""
         lead = ([(self.projections[first], self.store.live_view(first))]
                 if first in self.projections else [])
         rest = [(projection, self.store.live_view(name))
