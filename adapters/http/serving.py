@@ -49,6 +49,7 @@ from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.middleware import configure_json_logging
+from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
 from smsledger.adapters.runtime.worker import run_worker, start_background_work
 from smsledger.application.background import BackgroundRun
@@ -101,6 +102,7 @@ def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = 
     sees)."""
     _read_secret_key(settings)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
+    tune_for_a_service()
     metrics = ServiceMetrics()  # first: the channel's Infobip calls count into it
     channel = bootstrap(settings=settings, public_url=_public_url(settings, host, port),
                         observer=metrics)

@@ -21,6 +21,7 @@ from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.facade import SmsChannel
 from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
+from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
 from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
@@ -45,6 +46,7 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
     if (problem := key_file_problem(settings.secret_key, settings.secret_key_file)) is not None:
         raise CannotWork(problem)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
+    tune_for_a_service()
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
     channel = bootstrap(settings=settings, public_url=public_url, observer=observer)

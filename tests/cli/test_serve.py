@@ -90,6 +90,11 @@ def test_serve_with_workers_answers_from_each_and_stops_them_all(tmp_path):
         ("background", "released job projections"), ("background", "took job projections")]
     assert [line["worker"] for line in lines if line["message"] == "worker stopped"] == [
         "background"]
+    # Every process of the service collects its youngest generation every 10,000
+    # allocations, not Python's 700 (adapters/runtime/garbage_collection.py).
+    assert sorted((str(line["worker"]), line["gc_thresholds"]) for line in lines
+                  if "gc_thresholds" in line) == [
+        ("0", [10_000, 10, 10]), ("1", [10_000, 10, 10]), ("background", [10_000, 10, 10])]
 
 
 def test_serve_with_workers_and_no_worker_runs_no_background_job(tmp_path):

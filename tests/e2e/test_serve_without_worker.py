@@ -90,4 +90,11 @@ def test_serve_without_worker_leaves_maintenance_to_a_worker(store, tmp_path):
     finally:
         worker.stop()
         service.stop()
+    # Both are our processes: each collects its youngest generation every 10,000
+    # allocations (adapters/runtime/garbage_collection.py), as its log says.
+    serve_lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()
+                   if line.startswith("{")]
+    for lines in (serve_lines, worker.lines()):
+        assert [line["gc_thresholds"] for line in lines if "gc_thresholds" in line][-1] == [
+            10_000, 10, 10]
 
