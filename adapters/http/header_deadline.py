@@ -12,6 +12,10 @@ as uvicorn closes idle keep-alive connections.
 
 The body is not covered: once the head is in, the app reads the body (bounded in
 size by the middleware).
+
+Built on uvicorn's httptools protocol (llhttp, in C). On uvicorn's h11 protocol, pure
+Python, the served process spent 7% more CPU per callback of 100 reports (6.84 against
+6.39 ms, four alternating rounds; README, Scale).
 """
 
 from __future__ import annotations
@@ -19,29 +23,33 @@ from __future__ import annotations
 import asyncio
 import json
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIMEOUT = 10.0  # seconds; a request head is a few hundred bytes
 
 
-class HeaderDeadlineH11Protocol(H11Protocol):
+class HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout = HEADER_TIMEOUT
 
     _head_deadline: asyncio.TimerHandle | None = None
+    _head_begun = False  # a request head's first bytes are in, not its end
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_request_head()
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.conn.their_state is not h11.IDLE:  # the head is in (or the request failed)
-            self._cancel_head_deadline()
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_begun = True
+
+    def on_headers_complete(self) -> None:
+        self._head_begun = False
+        self._cancel_head_deadline()
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
-        # Armed first: the call below reads a pipelined request's head at once, if any
-        # (handle_events then cancels this).
+        # Armed first: the call below may start a pipelined request whose head is in
+        # (the deadline then finds a request in progress and lets it be).
         self._await_request_head()
         super().on_response_complete()
 
@@ -60,21 +68,21 @@ class HeaderDeadlineH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        in_progress = self.cycle is not None and not self.cycle.response_complete
+        if self.transport.is_closing() or in_progress:
             return
-        received, _ = self.conn.trailing_data  # bytes of a head not complete yet
-        if received:
+        if self._head_begun:
             self.logger.warning("request head not complete after %ss; closing the connection",
                                 self.header_timeout)
-            # Written past h11, which cannot answer a request it has not read; the
-            # connection closes right after.
+            # Written past the parser, which cannot answer a request it has not read;
+            # the connection closes right after.
             self.transport.write(_timeout_answer(self.header_timeout))
         self.transport.close()
 
 
-def with_header_deadline(seconds: float = HEADER_TIMEOUT) -> type[HeaderDeadlineH11Protocol]:
+def with_header_deadline(seconds: float = HEADER_TIMEOUT) -> type[HeaderDeadlineProtocol]:
     """The protocol class for uvicorn's `http` option, with this deadline."""
-    return type("HeaderDeadlineH11Protocol", (HeaderDeadlineH11Protocol,),
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,),
                 {"header_timeout": seconds})
 
 

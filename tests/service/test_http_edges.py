@@ -128,3 +128,15 @@ def test_a_complete_head_is_answered_however_slowly_it_came_within_the_deadline(
             client, trickle=b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             pause=0.005)  # ~0.3 s in all
     assert said.startswith(b"HTTP/1.1 200 ") and said.endswith(b'{"status":"ok"}'), said
+
+
+def test_pipelined_requests_are_each_answered_and_the_next_head_has_its_deadline(url):
+    """Heads sent together, before any answer: each is answered in turn (a head already
+    in is not timed out while the one before it is answered), then the connection waits
+    for a next head no longer than the deadline."""
+    with connect(url) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        seconds, said = closed_after(client)
+    assert said.count(b"HTTP/1.1 200 ") == 3, said
+    assert said.count(b'{"status":"ok"}') == 3
+    assert HEAD_DEADLINE * 0.9 <= seconds < BOUND
