@@ -102,10 +102,10 @@ def run_service(settings: Settings, host: str, port: int, *, reuse_port: bool = 
     sees)."""
     _read_secret_key(settings)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
-    tune_for_a_service()
     metrics = ServiceMetrics()  # first: the channel's Infobip calls count into it
     channel = bootstrap(settings=settings, public_url=_public_url(settings, host, port),
                         observer=metrics)
+    tune_for_a_service()  # once the store opened: a failed start says one thing
     context = ServiceContext.serving(channel, _public_url(settings, host, port), settings,
                                      metrics=metrics)
     background: list[BackgroundRun] = []

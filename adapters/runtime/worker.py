@@ -46,10 +46,10 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
     if (problem := key_file_problem(settings.secret_key, settings.secret_key_file)) is not None:
         raise CannotWork(problem)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
-    tune_for_a_service()
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
     channel = bootstrap(settings=settings, public_url=public_url, observer=observer)
+    tune_for_a_service()  # once the store opened: a failed start says one thing
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
