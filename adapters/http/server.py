@@ -21,7 +21,7 @@ class BackgroundServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  header_timeout: float = HEADER_TIMEOUT, *, nodelay: bool = True) -> None:
         # Without TCP_NODELAY every keep-alive answer waits for the client's delayed ACK
-        # (~40 ms): h11 writes the head and the body apart. uvloop sets it on every TCP
+        # (~40 ms): uvicorn writes the head and the body apart. uvloop sets it on every TCP
         # connection, asyncio's loop on those accepted from a socket that says TCP
         # (IPPROTO_TCP, not 0). Without `nodelay` (`bench ingest --keep-nagle`, to show
         # what it costs) neither: a socket of protocol 0, on asyncio's loop.

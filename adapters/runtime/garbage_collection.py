@@ -31,8 +31,8 @@ log = logging.getLogger("smsledger.runtime")
 
 
 def tune_for_a_service() -> None:
-    """Collect the youngest generation every 10,000 allocations; logged, with the
-    thresholds the process now has."""
+    """Collect the youngest generation after 10,000 new container objects (net of those
+    freed); logged, with the thresholds the process now has."""
     gc.set_threshold(*SERVICE_THRESHOLDS)
     log.info("garbage collection thresholds set",
              extra={"fields": {"gc_thresholds": list(gc.get_threshold())}})

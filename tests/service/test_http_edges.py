@@ -1,6 +1,7 @@
 """HTTP at its edges, over real sockets on loopback: a 405 says which methods the path
 allows, and a connection whose request head never completes is closed after the
-deadline, trickling or silent, fresh or kept alive."""
+deadline, trickling or silent, fresh or kept alive, and one whose head grows past
+MAX_HEAD_BYTES is answered 431 and closed at once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
+from smsledger.adapters.http.header_deadline import MAX_HEAD_BYTES
 from smsledger.adapters.http.server import BackgroundServer
 from smsledger.adapters.runtime.config import load_settings
 
@@ -140,3 +142,44 @@ def test_pipelined_requests_are_each_answered_and_the_next_head_has_its_deadline
     assert said.count(b"HTTP/1.1 200 ") == 3, said
     assert said.count(b'{"status":"ok"}') == 3
     assert HEAD_DEADLINE * 0.9 <= seconds < BOUND
+
+
+def _refused_at_once(url: str, head_start: bytes, filler: bytes) -> tuple[float, bytes]:
+    """Send `head_start` and then 1 MiB of `filler` (a head that never ends) as fast as
+    the server takes it; seconds until the server closed, and what it said."""
+    with connect(url) as client:
+        started = time.monotonic()
+        try:
+            client.sendall(head_start + filler * (1024 * 1024 // len(filler)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused while we were still sending
+        _, said = closed_after(client)
+    return time.monotonic() - started, said
+
+
+@pytest.mark.parametrize("where", ["header", "url"])
+def test_a_head_past_the_size_limit_is_refused_at_once(url, where):
+    """httptools, unlike h11, bounds no head: without the limit a client could send
+    hundreds of megabytes of one header (held in memory) or of a URL within the deadline."""
+    head_start = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " if where == "header"
+                  else b"GET /healthz?q=")
+    seconds, said = _refused_at_once(url, head_start, b"a" * 1024)
+    assert seconds < HEAD_DEADLINE * 0.9  # refused for its size, not at the deadline
+    assert said.startswith(b"HTTP/1.1 431 "), said[:200]
+    assert b'"code": "request_head_too_large"' in said
+    assert str(MAX_HEAD_BYTES).encode() in said
+
+
+def test_a_head_within_the_limit_and_a_large_body_are_answered(url):
+    """The limit counts an incomplete head's bytes, not a body's: a head of 12 KiB is
+    answered, and so is a request after a 200 KiB body on the same connection."""
+    big_head = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 12 * 1024
+                + b"\r\n\r\n")
+    body = b"x" * 200 * 1024
+    post = (b"POST /v1/webhooks/infobip/acme/infobip/delivery-reports HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    with connect(url) as client:
+        client.sendall(big_head + post + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        _, said = closed_after(client)
+    assert said.count(b"HTTP/1.1 200 ") == 2, said[:500]
+    assert said.count(b"HTTP/1.1 401 ") == 1  # the webhook without credentials
