@@ -89,10 +89,13 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._head_deadline.cancel()
             self._head_deadline = None
 
+    def _answering(self) -> bool:
+        """Whether a request is being answered (its head was in)."""
+        return self.cycle is not None and not self.cycle.response_complete
+
     def _head_timed_out(self) -> None:
         self._head_deadline = None
-        in_progress = self.cycle is not None and not self.cycle.response_complete
-        if self.transport.is_closing() or in_progress:
+        if self.transport.is_closing() or self._answering():
             return
         if self._head_begun:
             self._refuse(_timeout_answer(self.header_timeout), "request head not complete "
@@ -101,10 +104,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _refuse(self, answer: bytes, why: str, *args: object) -> None:
         """Answer a request whose head cannot be read, and close: written past the
-        parser, which cannot answer a request it has not read."""
+        parser, which cannot answer a request it has not read. Not in the middle of
+        another answer (a client pipelining a head too large): then only closed."""
         self.logger.warning(why, *args)
         self._cancel_head_deadline()
-        self.transport.write(answer)
+        if not self._answering():
+            self.transport.write(answer)
         self.transport.close()
 
 
