@@ -17,7 +17,8 @@ If any process exits, the others are stopped and `serve` exits with an error, fo
 supervisor (systemd, Kubernetes) to restart it whole; SIGTERM or Ctrl-C stops every
 process gracefully, and processes whose parent is killed outright stop too (Linux).
 The processes count their metrics together (prometheus-client's multiprocess mode, in
-a directory of this `serve`'s own, removed when it stops): any HTTP process answers
+a directory of this `serve`'s own, removed when it stops, or by the next `serve` if it
+was killed: adapters/http/metrics_directory.py): any HTTP process answers
 /metrics with the service's totals, the background process's job runs and Infobip
 calls included.
 """
@@ -32,7 +33,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from multiprocessing.connection import wait
@@ -48,6 +48,7 @@ from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
+from smsledger.adapters.http.metrics_directory import fresh_metrics_directory
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
@@ -153,8 +154,8 @@ def _supervise(settings: Settings, host: str, port: int, workers: int,
     bootstrap(settings=settings, sends=False).close()
     values = {name: getattr(settings, name) for name in Settings.model_fields}
     # Set before the processes start: prometheus-client picks its mode when a process
-    # imports it. A fresh directory, as it asks: old files would count again.
-    counted_in = tempfile.mkdtemp(prefix="smsledger-metrics-")
+    # imports it.
+    counted_in = fresh_metrics_directory()
     previous_directory = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = counted_in
     spawn = multiprocessing.get_context("spawn")

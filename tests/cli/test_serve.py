@@ -145,6 +145,21 @@ def test_workers_stop_when_serve_is_killed_outright(tmp_path):
         while any(_alive(pid) for pid in served.processes):
             assert time.monotonic() < deadline, "orphaned workers still running"
             time.sleep(0.1)
+    # Killed, it could not remove its metrics directory: the next serve does.
+    left = _metrics_directories(tmp_path)
+    assert [path.name.split("-")[2] for path in left] == [str(served.process.pid)]
+    with Served(tmp_path, env, workers=1) as again:
+        assert [path.name.split("-")[2] for path in _metrics_directories(tmp_path)] == [
+            str(again.process.pid)]
+        assert any(line["message"].startswith("removed the metrics directories")
+                   and line["directories"] == [str(left[0])] for line in again.log_lines())
+        again.process.terminate()
+        assert again.process.wait(timeout=40) == 0
+    assert _metrics_directories(tmp_path) == []
+
+
+def _metrics_directories(folder):
+    return sorted(folder.glob("smsledger-metrics-*"))
 
 
 def test_workers_refuse_a_port_already_taken(tmp_path):
