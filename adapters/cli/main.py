@@ -116,7 +116,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_json_logging(settings.log_level)
     try:
-        run_worker(settings, interval=args.interval, public_url=args.public_url)
+        run_worker(settings, interval=args.interval, public_url=args.public_url,
+                   metrics_at=(None if args.metrics_port is None
+                               else (args.metrics_host, args.metrics_port)))
     except CannotWork as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -334,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--public-url", default=None, metavar="URL",
                         help="where Infobip reaches the service, for the webhook URLs of "
                              "messages the maintenance round sends (env SMSLEDGER_PUBLIC_URL)")
+    worker.add_argument("--metrics-port", type=_port, default=None,
+                        help="answer GET /metrics (Prometheus) on this port: the worker's job "
+                             "runs and failures, its Infobip calls, the projections' lag "
+                             "(default: no metrics server)")
+    worker.add_argument("--metrics-host", default="127.0.0.1",
+                        help="address the metrics server listens on (default 127.0.0.1; "
+                             "0.0.0.0 for every interface)")
     _store_options(worker)
     worker.set_defaults(handler=_with_settings(_worker))
 

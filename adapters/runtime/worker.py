@@ -19,10 +19,12 @@ from typing import Protocol
 
 from smsledger.adapters.bootstrap import bootstrap
 from smsledger.adapters.facade import SmsChannel
+from smsledger.adapters.http.metrics import ServiceMetrics
 from smsledger.adapters.infobip.observer import InfobipObserver
 from smsledger.adapters.runtime.config import Settings
 from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
+from smsledger.adapters.runtime.worker_metrics import CannotListen, MetricsServer
 from smsledger.application.background import BackgroundRun, JobObserver
 from smsledger.application.jobs import MAINTENANCE_JOB, PROJECTIONS_JOB, SUBSCRIPTIONS_JOB
 
@@ -34,18 +36,38 @@ class WorkObserver(JobObserver, InfobipObserver, Protocol):
 
 
 class CannotWork(RuntimeError):
-    """Refused before starting: the key file is bad."""
+    """Refused before starting: the key file is bad, or the metrics address cannot be
+    listened on."""
 
 
 def run_worker(settings: Settings, *, interval: float, public_url: str | None,
-               observer: WorkObserver | None = None) -> None:
+               observer: WorkObserver | None = None,
+               metrics_at: tuple[str, int] | None = None) -> None:
     """Run the background jobs until SIGTERM or SIGINT, then stop them (giving their
     locks up) and close the store. Call it from the main thread: it sets the
     handlers of both signals. `observer` hears of every job run and Infobip call
-    (the service's metrics, when `serve` runs this)."""
+    (the service's metrics, when `serve` runs this); with `metrics_at` (host, port),
+    the worker counts them itself and answers GET /metrics there (worker_metrics).
+    CannotWork, before any job starts, for a bad key file or a metrics address that
+    cannot be listened on."""
     if (problem := key_file_problem(settings.secret_key, settings.secret_key_file)) is not None:
         raise CannotWork(problem)
     logging.getLogger().setLevel(settings.log_level)  # SMSLEDGER_LOG_LEVEL
+    if metrics_at is None:
+        _run_jobs(settings, interval, public_url, observer, None)
+        return
+    try:
+        server = MetricsServer(ServiceMetrics(), *metrics_at)
+    except CannotListen as exc:
+        raise CannotWork(str(exc)) from None
+    try:
+        _run_jobs(settings, interval, public_url, server.metrics, server)
+    finally:
+        server.stop()  # if the store could not be opened; a second stop does nothing
+
+
+def _run_jobs(settings: Settings, interval: float, public_url: str | None,
+              observer: WorkObserver | None, metrics: MetricsServer | None) -> None:
     # The maintenance round sends what was never handed to Infobip: the messages'
     # webhook URLs need the service's public address, as `smsledger maintenance`'s do.
     channel = bootstrap(settings=settings, public_url=public_url, observer=observer)
@@ -59,6 +81,8 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
     runs: list[BackgroundRun] = []
     try:
         runs = start_background_work(channel, interval=interval, observer=observer)
+        if metrics is not None:
+            metrics.start(channel.projection_lag)
         log.info("worker started", extra={"fields": {
             "jobs": [PROJECTIONS_JOB, MAINTENANCE_JOB, SUBSCRIPTIONS_JOB],
             "maintenance_interval": interval}})
@@ -67,6 +91,8 @@ def run_worker(settings: Settings, *, interval: float, public_url: str | None,
         while not stopping.wait(0.5):
             pass
     finally:
+        if metrics is not None:  # before the store closes: a scrape measures the lag there
+            metrics.stop()
         for run in runs:
             run.stop()
         channel.close()

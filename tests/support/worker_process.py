@@ -17,16 +17,19 @@ from support.waiting import wait_for
 
 
 class Worker:
-    """`smsledger worker --interval 1`; its JSON log lines go to `<name>.log` in `folder`."""
+    """`smsledger worker --interval 1` and `options`; its JSON log lines go to
+    `<name>.log` in `folder`."""
 
-    def __init__(self, folder: Path, env: dict[str, str], name: str) -> None:
-        self.folder, self.env, self.name = folder, env, name
+    def __init__(self, folder: Path, env: dict[str, str], name: str,
+                 options: tuple[str, ...] = ()) -> None:
+        self.folder, self.env, self.name, self.options = folder, env, name, options
         self.log = folder / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([*CLI, "worker", "--interval", "1"], env=self.env,
+            self.process = subprocess.Popen([*CLI, "worker", "--interval", "1", *self.options],
+                                            env=self.env,
                                             cwd=self.folder, stdout=log,
                                             stderr=subprocess.STDOUT)
         wait_for(lambda: self._running() and self.said("worker started"), timeout=60,
