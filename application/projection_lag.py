@@ -58,5 +58,8 @@ class LagWatch:
 
     def _stored_by(self, notification_id: int) -> float:
         """When the first measurement that saw this notification in the store was made."""
-        return next((when for when, head in self._heads if head >= notification_id),
-                    self._heads[-1][0])  # stored since this measurement began
+        # A copy: scrapes measure in threads of their own, and a deque appended to by
+        # another thread cannot be iterated meanwhile.
+        heads = list(self._heads)
+        return next((when for when, head in heads if head >= notification_id),
+                    heads[-1][0])  # stored since this measurement began

@@ -114,11 +114,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.runtime.worker import CannotWork, run_worker
     from smsledger.adapters.http.middleware import configure_json_logging
 
+    if args.metrics_host is not None and args.metrics_port is None:
+        print("error: --metrics-host needs --metrics-port", file=sys.stderr)
+        return EXIT_USAGE
     configure_json_logging(settings.log_level)
     try:
         run_worker(settings, interval=args.interval, public_url=args.public_url,
                    metrics_at=(None if args.metrics_port is None
-                               else (args.metrics_host, args.metrics_port)))
+                               else (args.metrics_host or "127.0.0.1", args.metrics_port)))
     except CannotWork as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -340,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="answer GET /metrics (Prometheus) on this port: the worker's job "
                              "runs and failures, its Infobip calls, the projections' lag "
                              "(default: no metrics server)")
-    worker.add_argument("--metrics-host", default="127.0.0.1",
+    worker.add_argument("--metrics-host", default=None,
                         help="address the metrics server listens on (default 127.0.0.1; "
                              "0.0.0.0 for every interface)")
     _store_options(worker)

@@ -29,7 +29,6 @@ import ctypes
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -48,7 +47,7 @@ from smsledger.adapters.http.app import create_app
 from smsledger.adapters.http.context import ServiceContext
 from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
-from smsledger.adapters.http.metrics_directory import fresh_metrics_directory
+from smsledger.adapters.http.metrics_directory import MetricsDirectory
 from smsledger.adapters.http.middleware import configure_json_logging
 from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
@@ -155,7 +154,8 @@ def _supervise(settings: Settings, host: str, port: int, workers: int,
     values = {name: getattr(settings, name) for name in Settings.model_fields}
     # Set before the processes start: prometheus-client picks its mode when a process
     # imports it.
-    counted_in = fresh_metrics_directory()
+    directory = MetricsDirectory()
+    counted_in = directory.path
     previous_directory = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = counted_in
     spawn = multiprocessing.get_context("spawn")
@@ -198,7 +198,7 @@ def _supervise(settings: Settings, host: str, port: int, workers: int,
             signal.signal(sig, handler)
         os.close(woken)
         os.close(wake)
-        shutil.rmtree(counted_in, ignore_errors=True)
+        directory.remove()
         if previous_directory is None:
             os.environ.pop(MULTIPROCESS_DIRECTORY, None)
         else:

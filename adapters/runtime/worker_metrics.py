@@ -5,8 +5,9 @@ its background process included. A `smsledger worker` beside `serve --no-worker`
 instances is a process of its own, often on a host of its own: without this, its job
 runs and failures, and the Infobip calls of its maintenance and subscription rounds,
 would be counted nowhere. The projections' lag is measured on each scrape, as
-`serve`'s /metrics measures it. Only GET /metrics is answered; the server runs in a
-thread, so a slow scrape never holds a job up.
+`serve`'s /metrics measures it. Only GET (and HEAD) /metrics is answered; the server
+runs in threads of its own, so a slow scrape never holds a job up, and a client that
+sends nothing is let go after REQUEST_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from smsledger.adapters.http.metrics import ServiceMetrics
 from smsledger.application.projection_lag import Lag
 
 log = logging.getLogger("smsledger.worker")
+
+REQUEST_TIMEOUT = 10.0  # seconds a scrape's connection may sit silent
 
 
 class CannotListen(RuntimeError):
@@ -45,7 +48,10 @@ class MetricsServer:
         except OSError as error:
             raise CannotListen(f"cannot listen for metrics on {host}:{port}: "
                                f"{error.strerror or error}") from None
-        self._server.daemon_threads = True
+        # Stopping waits for the scrapes under way (each bounded by REQUEST_TIMEOUT and the
+        # store's own timeouts): none may read the store after the worker closed it.
+        self._server.daemon_threads = False
+        self._server.block_on_close = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                          name="metrics-server", daemon=True)
 
@@ -70,27 +76,38 @@ class MetricsServer:
         if self.lag is not None:
             try:
                 self.metrics.record_lag(self.lag())
-            except STORE_ERRORS:  # the counters still answer; the log says the store is down
+            except STORE_ERRORS:  # the counters still answer; the jobs' failures say why
                 pass
         return self.metrics.render()
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
     server_of: MetricsServer
+    timeout = REQUEST_TIMEOUT
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        if self.path.split("?", 1)[0] != "/metrics":
-            self._answer(404, b"not found: the worker answers GET /metrics only\n",
-                         "text/plain; charset=utf-8")
-            return
-        self._answer(200, self.server_of.render(), CONTENT_TYPE_LATEST)
+        self._answer(head_only=False)
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(head_only=True)
+
+    def _answer(self, *, head_only: bool) -> None:
+        if self.path.split("?", 1)[0] != "/metrics":
+            status, body, content_type = 404, b"not found: the worker answers /metrics only\n", \
+                "text/plain; charset=utf-8"
+        else:
+            try:
+                status, body, content_type = 200, self.server_of.render(), CONTENT_TYPE_LATEST
+            except Exception:  # noqa: BLE001 - answered and logged, never a bare traceback
+                log.exception("metrics could not be rendered")
+                status, body, content_type = 500, b"metrics could not be rendered\n", \
+                    "text/plain; charset=utf-8"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not head_only:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         pass  # a scrape every few seconds is no news

@@ -41,3 +41,38 @@ def test_events_waiting_are_counted_per_projection_and_their_wait_timed(ledger):
     caught_up = watch.measure()
     assert (caught_up[FEED].events, caught_up[FEED].seconds) == (0, 0.0)
     assert caught_up[STATISTICS].events == 8
+
+
+def test_scrapes_measuring_at_once_in_threads_do_not_trip_over_each_other():
+    """Two Prometheus servers may scrape one process at the same moment: each scrape
+    notes the store's head while another looks up when an event was first seen."""
+    import sys
+    import threading
+
+    watch = LagWatch.__new__(LagWatch)  # only its record of heads is at stake here
+    watch._heads = __import__("collections").deque(((i, i) for i in range(10_000)),
+                                                   maxlen=10_000)
+    errors = []
+
+    def looking_up():
+        for _ in range(2_000):
+            try:
+                watch._stored_by(9_999)
+            except RuntimeError as error:  # "deque mutated during iteration"
+                errors.append(error)
+
+    def noting_heads():
+        for when in range(200_000):
+            watch._heads.append((when, 0))
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the threads take turns often, as under load
+    try:
+        threads = [threading.Thread(target=looking_up), threading.Thread(target=noting_heads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert errors == []

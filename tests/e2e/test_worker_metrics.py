@@ -85,3 +85,64 @@ def test_a_store_that_does_not_answer_leaves_the_counters_answering():
         server.stop()
     assert answer.status_code == 200
     assert _value(answer.text, 'smsledger_background_job_failures_total{job="maintenance"}') == 1
+
+
+def test_a_metrics_host_without_a_port_is_refused(tmp_path):
+    finished = subprocess.run([*CLI, "worker", "--metrics-host", "0.0.0.0"],
+                              env=_env(tmp_path), cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+    assert finished.returncode != 0
+    assert finished.stderr.strip() == "error: --metrics-host needs --metrics-port"
+
+
+def test_stopping_waits_for_a_scrape_under_way_which_never_reads_after():
+    """The worker closes its store once the metrics server stopped: a scrape still
+    measuring the lag then would read a closed store."""
+    import threading
+    import time
+
+    started, finished = threading.Event(), []
+    stopped_at = []
+
+    def slow_lag() -> dict[str, Lag]:
+        started.set()
+        time.sleep(2.0)  # longer than the server's poll (0.5 s): stopping must wait
+        finished.append(time.monotonic())
+        return {"feed": Lag(3, 1.5)}
+
+    server = MetricsServer(ServiceMetrics(), "127.0.0.1", 0)
+    server.start(slow_lag)
+    answers = []
+    scrape = threading.Thread(target=lambda: answers.append(
+        httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10)))
+    scrape.start()
+    assert started.wait(5)
+    server.stop()
+    stopped_at.append(time.monotonic())
+    scrape.join()
+    assert finished and finished[0] <= stopped_at[0]
+    assert answers[0].status_code == 200
+    assert _value(answers[0].text, 'smsledger_projection_events_behind{projection="feed"}') == 3
+
+
+def test_head_is_answered_and_a_failure_to_render_is_a_500_not_a_traceback():
+    metrics = ServiceMetrics()
+    server = MetricsServer(metrics, "127.0.0.1", 0)
+
+    broken = []
+
+    def lag() -> dict[str, Lag]:
+        if broken:
+            raise RuntimeError("a defect, not a store outage")
+        return {}
+
+    server.start(lag)
+    try:
+        head = httpx.head(f"http://127.0.0.1:{server.port}/metrics")
+        broken.append(True)
+        failed = httpx.get(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        server.stop()
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) > 1000  # what GET would have sent
+    assert failed.status_code == 500 and failed.text == "metrics could not be rendered\n"
