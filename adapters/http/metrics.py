@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from smsledger.adapters.http.errors import STORE_ERRORS
 from smsledger.application.projection_lag import COUNT_LIMIT, Lag
 from smsledger.application.views import IngestResult, SendResult
 
@@ -170,6 +171,16 @@ class ServiceMetrics:
         self.job_runs.labels(job).inc()
         if failed:
             self.job_failures.labels(job).inc()
+
+    def scrape(self, lag: Callable[[], Mapping[str, Lag]]) -> bytes:
+        """What a scrape answers: the projections' lag measured now by `lag`, then every
+        metric. A store that does not answer leaves the counters answering (the lag
+        gauges keep their last values; /readyz, or the jobs' failures, say why)."""
+        try:
+            self.record_lag(lag())
+        except STORE_ERRORS:
+            pass
+        return self.render()
 
     def render(self) -> bytes:
         if not self.multiprocess:

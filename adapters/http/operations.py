@@ -58,8 +58,5 @@ def get_ready(request: Request) -> JSONResponse:
                              "description": "Prometheus text exposition format"}})
 def get_metrics(request: Request) -> Response:
     context = context_of(request)
-    try:
-        context.metrics.record_lag(context.channel.projection_lag())
-    except STORE_ERRORS:  # the counters still answer; /readyz says the store is down
-        pass
-    return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(context.metrics.scrape(context.channel.projection_lag),
+                    media_type=CONTENT_TYPE_LATEST)

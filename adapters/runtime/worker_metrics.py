@@ -20,7 +20,6 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from smsledger.adapters.http.errors import STORE_ERRORS
 from smsledger.adapters.http.metrics import ServiceMetrics
 from smsledger.application.projection_lag import Lag
 
@@ -73,12 +72,7 @@ class MetricsServer:
         self._server.server_close()
 
     def render(self) -> bytes:
-        if self.lag is not None:
-            try:
-                self.metrics.record_lag(self.lag())
-            except STORE_ERRORS:  # the counters still answer; the jobs' failures say why
-                pass
-        return self.metrics.render()
+        return self.metrics.render() if self.lag is None else self.metrics.scrape(self.lag)
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
