@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,7 +119,12 @@ class _Batch:
 def _served_layouts(options: IngestOptions) -> list[Layout]:
     if not options.http or options.serve_workers < 2:
         return []
-    return [Layout(1), Layout(options.serve_workers), Layout(1, separate_worker=True)]
+    # The unpinned reference right after the first layout: the store and the machine
+    # as alike as a run allows. With as many HTTP processes as CPUs, pinning leaves the
+    # background process no CPU of its own (README, Deployment): not pinned then.
+    return [Layout(1), Layout(1, pinned=False),
+            Layout(options.serve_workers, pinned=options.serve_workers < (os.cpu_count() or 1)),
+            Layout(1, separate_worker=True)]
 
 
 def run_ingest(options: IngestOptions) -> BenchReport:
@@ -175,7 +181,10 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             "with one worker and --no-worker beside a `smsledger worker` process "
             f"(adapters/bench/served.py), posted to by {options.concurrency} senders per "
             f"worker of the largest service, in every run (the kernel spreads connections, "
-            "not requests, over the workers); the background runner keeps the projections "
+            "not requests, over the workers); with --pin-cpus (each HTTP process on a "
+            "CPU of its own, the background process on the others) where a CPU is left for "
+            "the background process, and serve --workers 1 also without it, for reference. "
+            "The background runner keeps the projections "
             "current during the measurement. On 2 cores the processes share them with the "
             "database and the senders. Then the feed's lag: seconds from the last webhook "
             "answer until the feed view held every event stored (read from the store, "

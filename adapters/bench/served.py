@@ -40,20 +40,29 @@ STARTED = '"message": "Application startup complete."'
 @dataclass(frozen=True)
 class Layout:
     """How the service runs: `workers` HTTP processes, the background work in serve's
-    background process or (`separate_worker`) in a `smsledger worker` process."""
+    background process or (`separate_worker`) in a `smsledger worker` process; each
+    HTTP process on a CPU of its own (`pinned`, serve --pin-cpus) or wherever the
+    kernel puts its threads."""
 
     workers: int
     separate_worker: bool = False
+    pinned: bool = True
 
     @property
     def key(self) -> str:
-        return f"serve-{self.workers}" + ("+worker" if self.separate_worker else "")
+        return (f"serve-{self.workers}" + ("+worker" if self.separate_worker else "")
+                + ("" if self.pinned else "-unpinned"))
 
     @property
     def name(self) -> str:
+        pinning = " --pin-cpus" if self.pinned else ""
         if self.separate_worker:
-            return f"serve --workers {self.workers} --no-worker + worker"
-        return f"serve --workers {self.workers}"
+            return f"serve --workers {self.workers}{pinning} --no-worker + worker"
+        return f"serve --workers {self.workers}{pinning}"
+
+    def serve_options(self) -> list[str]:
+        return ((["--no-worker"] if self.separate_worker else [])
+                + (["--pin-cpus"] if self.pinned else []))
 
 
 def measure_served(database: str, url: str, secret: str, batches: dict[Layout, list[bytes]],
@@ -152,9 +161,9 @@ def served(database_url: str, layout: Layout) -> Iterator[str]:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", str(layout.workers), "--database-url", database_url]
+                 "--workers", str(layout.workers), "--database-url", database_url,
+                 *layout.serve_options()]
         if layout.separate_worker:
-            serve.append("--no-worker")
             stack.enter_context(_running(
                 ["worker", "--public-url", base, "--database-url", database_url],
                 folder, Path(folder) / "worker.log"))

@@ -104,7 +104,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         configure_json_logging(settings.log_level)
     try:
         return serve(settings, args.host, args.port, workers=args.workers,
-                     background_work=background_work)
+                     background_work=background_work, pin_cpus=args.pin_cpus)
     except CannotServe as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -326,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true",
                        help="start no background process (projections, maintenance, "
                             "subscriptions): leave that work to `smsledger worker` processes")
+    serve.add_argument("--pin-cpus", action="store_true",
+                       help="run each HTTP process on a CPU of its own and the background "
+                            "process on the others (Linux): served faster where this serve "
+                            "is alone on its CPUs (README, Deployment); not where several "
+                            "serves share them")
     _store_options(serve)
     serve.set_defaults(handler=_with_settings(_serve))
 

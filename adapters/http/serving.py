@@ -20,7 +20,8 @@ The processes count their metrics together (prometheus-client's multiprocess mod
 a directory of this `serve`'s own, removed when it stops, or by the next `serve` if it
 was killed: adapters/http/metrics_directory.py): any HTTP process answers
 /metrics with the service's totals, the background process's job runs and Infobip
-calls included.
+calls included. With `--pin-cpus`, each HTTP process runs on a CPU of its own and
+the background process on the others (adapters/runtime/cpu_pinning.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from smsledger.adapters.http.header_deadline import with_header_deadline
 from smsledger.adapters.http.metrics import MULTIPROCESS_DIRECTORY, ServiceMetrics
 from smsledger.adapters.http.metrics_directory import MetricsDirectory
 from smsledger.adapters.http.middleware import configure_json_logging
+from smsledger.adapters.runtime.cpu_pinning import CannotPin, CpuPlan, pin_this_process
 from smsledger.adapters.runtime.garbage_collection import tune_for_a_service
 from smsledger.adapters.runtime.secrets import key_file_problem
 from smsledger.adapters.runtime.worker import run_worker, start_background_work
@@ -68,19 +70,30 @@ class CannotServe(RuntimeError):
 
 
 def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
-          background_work: bool = True) -> int:
+          background_work: bool = True, pin_cpus: bool = False) -> int:
     """Serve until stopped (SIGTERM, Ctrl-C): 0 then, 1 if a process of the service
-    exited on its own. CannotServe before starting anything."""
+    exited on its own. CannotServe before starting anything. `pin_cpus`: each HTTP
+    process on a CPU of its own, the background process on the others
+    (adapters/runtime/cpu_pinning.py)."""
     in_memory = _in_memory(settings)
     if in_memory and workers > 1:
         raise CannotServe("--workers above 1 needs a store the processes share "
                           "(sqlite:///file.db or postgresql://...), not memory://")
+    try:
+        plan = CpuPlan.for_workers(workers) if pin_cpus else None
+    except CannotPin as exc:
+        raise CannotServe(str(exc)) from None
+    if plan is not None and plan.background is None and background_work and not in_memory:
+        log.warning("--pin-cpus with as many HTTP processes as CPUs: the background process "
+                    "has no CPU of its own, and under load the feed falls behind (README, "
+                    "Deployment)")
     if not supervises(settings, workers, background_work):
         # A store in memory lives in this one process: the background work shares it
-        # only as threads of the process.
+        # only as threads of the process (and its CPU, when pinned).
+        pin_this_process(plan.http[0] if plan else None, role="http")
         run_service(settings, host, port, background_threads=in_memory and background_work)
         return 0
-    return _supervise(settings, host, port, workers, background_work)
+    return _supervise(settings, host, port, workers, background_work, plan)
 
 
 def supervises(settings: Settings, workers: int, background_work: bool) -> bool:
@@ -137,7 +150,7 @@ def _public_url(settings: Settings, host: str, port: int) -> str:
 
 
 def _supervise(settings: Settings, host: str, port: int, workers: int,
-               background_work: bool) -> int:
+               background_work: bool, plan: CpuPlan | None) -> int:
     """`workers` HTTP processes and, with `background_work`, the background process;
     0 once stopped by a signal, 1 if one of them exited. CannotServe before starting
     any."""
@@ -159,13 +172,13 @@ def _supervise(settings: Settings, host: str, port: int, workers: int,
     previous_directory = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = counted_in
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_http_process, args=(values, host, port, index,
-                                                           os.getpid(), workers > 1),
-                               name=f"smsledger-worker-{index}") for index in range(workers)]
+    processes = [spawn.Process(target=_http_process, args=(
+        values, host, port, index, os.getpid(), workers > 1, plan.http[index] if plan else None),
+        name=f"smsledger-worker-{index}") for index in range(workers)]
     if background_work:
         processes.append(spawn.Process(
             target=_background_process, args=(values, _public_url(settings, host, port),
-                                              os.getpid()),
+                                              os.getpid(), plan.background if plan else None),
             name=f"smsledger-{BACKGROUND}"))
     # A signal only notes that it came and wakes the wait below; raising from the
     # handler could interrupt a process start half done.
@@ -232,19 +245,22 @@ def _stop_all(processes: list[Any]) -> None:
 
 
 def _http_process(values: dict[str, Any], host: str, port: int, index: int, parent: int,
-                  reuse_port: bool) -> None:
+                  reuse_port: bool, cpus: frozenset[int] | None) -> None:
     _stop_with_parent(parent)
     # The values were validated in the parent; validating again would read the
     # environment again, which must not change what the processes run with.
     settings = Settings.model_construct(**values)
     configure_json_logging(settings.log_level, worker=index)
+    pin_this_process(cpus, role="http")  # before any thread starts: they inherit it
     run_service(settings, host, port, reuse_port=reuse_port)
 
 
-def _background_process(values: dict[str, Any], public_url: str, parent: int) -> None:
+def _background_process(values: dict[str, Any], public_url: str, parent: int,
+                        cpus: frozenset[int] | None) -> None:
     _stop_with_parent(parent)
     settings = Settings.model_construct(**values)
     configure_json_logging(settings.log_level, worker=BACKGROUND)
+    pin_this_process(cpus, role=BACKGROUND)
     run_worker(settings, interval=MAINTENANCE_INTERVAL, public_url=public_url,
                observer=ServiceMetrics())
 
