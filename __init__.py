@@ -52,7 +52,7 @@ from smsledger.domain.errors import (
     StoreUnavailable,
 )
 
-__version__ = "0.5.4"
+__version__ = "0.5.5"
 
 __all__ = [
     "__version__",
