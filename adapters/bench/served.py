@@ -1,12 +1,12 @@
 """bench ingest, (c): the webhook of `smsledger serve` run as an operator runs it.
 
-`serve` is started as a process of its own, on the benchmark's store, in three
-layouts: with one HTTP worker and with `--workers N`, each beside serve's background
-process (the projections kept current, the periodic maintenance), and with one worker
-and `--no-worker` beside a `smsledger worker` process that does that work; the same
-sender process as (b) posts the callbacks. The projections are caught up before (untimed), so the service's runner
-only follows what the measurement itself stores, as in a service that has been
-running. Only the rate and latencies are ours to read here: the service's memory and
+`serve` is started as a process of its own, on the benchmark's store, in four
+layouts: with one HTTP worker, also with --pin-cpus (Linux), and with `--workers N`,
+each beside serve's background process (the projections kept current, the periodic
+maintenance), and with one worker and `--no-worker` beside a `smsledger worker`
+process that does that work; the same sender process as (b) posts the callbacks.
+The projections are caught up before (untimed), so the service's runner only follows
+what the measurement itself stores, as in a service that has been running. Only the rate and latencies are ours to read here: the service's memory and
 CPU are another process's.
 """
 
@@ -40,18 +40,17 @@ STARTED = '"message": "Application startup complete."'
 @dataclass(frozen=True)
 class Layout:
     """How the service runs: `workers` HTTP processes, the background work in serve's
-    background process or (`separate_worker`) in a `smsledger worker` process; each
-    HTTP process on a CPU of its own (`pinned`, serve --pin-cpus) or wherever the
-    kernel puts its threads."""
+    background process or (`separate_worker`) in a `smsledger worker` process; with
+    `pinned`, serve --pin-cpus (each HTTP process on a CPU of its own)."""
 
     workers: int
     separate_worker: bool = False
-    pinned: bool = True
+    pinned: bool = False
 
     @property
     def key(self) -> str:
         return (f"serve-{self.workers}" + ("+worker" if self.separate_worker else "")
-                + ("" if self.pinned else "-unpinned"))
+                + ("-pinned" if self.pinned else ""))
 
     @property
     def name(self) -> str:

@@ -328,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "subscriptions): leave that work to `smsledger worker` processes")
     serve.add_argument("--pin-cpus", action="store_true",
                        help="run each HTTP process on a CPU of its own and the background "
-                            "process on the others (Linux): served faster where this serve "
+                            "process on the others (Linux; at most one HTTP process per "
+                            "CPU): more served, the feed a little later, where this serve "
                             "is alone on its CPUs (README, Deployment); not where several "
                             "serves share them")
     _store_options(serve)

@@ -79,18 +79,25 @@ def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
     if in_memory and workers > 1:
         raise CannotServe("--workers above 1 needs a store the processes share "
                           "(sqlite:///file.db or postgresql://...), not memory://")
+    if in_memory and pin_cpus:
+        raise CannotServe("--pin-cpus needs a store the processes share (sqlite:///file.db "
+                          "or postgresql://...): with memory:// the background work runs in "
+                          "threads of the one process, which would share its one CPU")
     try:
         plan = CpuPlan.for_workers(workers) if pin_cpus else None
     except CannotPin as exc:
         raise CannotServe(str(exc)) from None
-    if plan is not None and plan.background is None and background_work and not in_memory:
+    if plan is not None and plan.background is None and background_work:
         log.warning("--pin-cpus with as many HTTP processes as CPUs: the background process "
                     "has no CPU of its own, and under load the feed falls behind (README, "
-                    "Deployment)")
+                    "Performance, Scale)")
     if not supervises(settings, workers, background_work):
         # A store in memory lives in this one process: the background work shares it
-        # only as threads of the process (and its CPU, when pinned).
-        pin_this_process(plan.http[0] if plan else None, role="http")
+        # only as threads of the process.
+        try:
+            pin_this_process(plan.http[0] if plan else None, role="http")
+        except CannotPin as exc:
+            raise CannotServe(str(exc)) from None
         run_service(settings, host, port, background_threads=in_memory and background_work)
         return 0
     return _supervise(settings, host, port, workers, background_work, plan)
@@ -260,7 +267,7 @@ def _background_process(values: dict[str, Any], public_url: str, parent: int,
     _stop_with_parent(parent)
     settings = Settings.model_construct(**values)
     configure_json_logging(settings.log_level, worker=BACKGROUND)
-    pin_this_process(cpus, role=BACKGROUND)
+    pin_this_process(cpus, role=BACKGROUND)  # before any thread starts: they inherit it
     run_worker(settings, interval=MAINTENANCE_INTERVAL, public_url=public_url,
                observer=ServiceMetrics())
 

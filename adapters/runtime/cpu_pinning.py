@@ -4,19 +4,15 @@ on the others.
 An HTTP process runs its requests in threads that take turns at one interpreter lock,
 so it never uses more than about one core. Left to the kernel, its threads are spread
 over the cores, and a hand-over of the lock between threads on two cores wakes the
-other core. Measured on 2 cores with PostgreSQL, three alternating rounds of 30,000
-reports, `serve` with its background process, 8 senders: not pinned, the HTTP process
-spent 8.2 to 9.6 ms of CPU per callback of 100 reports and served 8,210 to 10,039
-reports/s; pinned (the background process on the other CPU), 7.5 to 8.3 ms and 10,801
-to 11,718 reports/s, the feed complete 0.58 to 0.81 s after the last answer (0.37 to
-0.49 s not pinned: pinned, the background process has one CPU, which it shares with
-PostgreSQL, and more reports to follow).
+other core, which costs more than the hand-over itself: pinned, the same process
+serves more on the same machine (measured: README, Performance, "Scale").
 
 Opt-in, because it is only right where this serve's processes are alone on the CPUs
 they may use (a host or VM of their own, or a container given CPUs of its own, a
 cpuset): several serves on one machine would all pin their first process to the same
 CPU. The CPUs are those the process may run on (os.sched_getaffinity), so a cpuset is
-respected.
+respected. More HTTP processes than CPUs are refused: two pinned to one CPU would
+each get half of it, and the kernel could not move either.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ log = logging.getLogger("smsledger.runtime")
 
 
 class CannotPin(RuntimeError):
-    """This platform cannot set a process's CPUs (only Linux can)."""
+    """The processes cannot be pinned as asked; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -44,23 +40,32 @@ class CpuPlan:
 
     @classmethod
     def for_workers(cls, workers: int, available: set[int] | None = None) -> CpuPlan:
-        """HTTP process i on the i-th available CPU (wrapping around when there are more
-        processes than CPUs), the background process on the CPUs left over."""
+        """HTTP process i on the i-th available CPU, the background process on the CPUs
+        left over; CannotPin when there are more HTTP processes than CPUs."""
         if available is None:
             available = _available_cpus()
         cpus = sorted(available)
-        http = tuple(frozenset({cpus[index % len(cpus)]}) for index in range(workers))
-        left = frozenset(cpus[workers:])
-        return cls(http, left or None)
+        if workers > len(cpus):
+            raise CannotPin(
+                f"--pin-cpus with {workers} HTTP processes on {len(cpus)} CPU(s): two would "
+                f"share a CPU the kernel could not move them from; run at most {len(cpus)} "
+                "(--workers) or leave --pin-cpus out")
+        http = tuple(frozenset({cpu}) for cpu in cpus[:workers])
+        return cls(http, frozenset(cpus[workers:]) or None)
 
 
 def pin_this_process(cpus: frozenset[int] | None, *, role: str) -> None:
     """Run this process, and every thread it starts from now on, on `cpus` (None: leave
     it as it is); logged. Call it before the process starts threads: the threads
-    already running keep the CPUs they had."""
+    already running keep the CPUs they had. CannotPin if the kernel refuses (the CPUs
+    allowed changed since the plan was made)."""
     if cpus is None:
         return
-    os.sched_setaffinity(0, cpus)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as error:
+        raise CannotPin(f"cannot pin the {role} process to CPU(s) {sorted(cpus)}: "
+                        f"{error.strerror}") from None
     log.info("pinned to CPUs", extra={"fields": {"cpus": sorted(cpus), "role": role}})
 
 

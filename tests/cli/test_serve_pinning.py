@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from support.serve_process import Service, free_port
+from support.serve_process import CLI, Service, free_port
 
 from tests.cli.test_serve import Served
 
@@ -26,10 +27,14 @@ def allowed() -> list[int]:
 
 
 def cpus_of_every_thread(pid: int) -> list[set[int]]:
-    """The CPUs each thread of `pid` may run on, from /proc."""
+    """The CPUs each thread of `pid` may run on, from /proc, in one pass (a thread that
+    ends meanwhile is left out)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        status = (task / "status").read_text()
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue
         listed = next(line.split(":", 1)[1].strip() for line in status.splitlines()
                       if line.startswith("Cpus_allowed_list:"))
         found.append(_cpu_list(listed))
@@ -53,6 +58,9 @@ def worker_index(served: Served, pid: int) -> int:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_each_http_process_runs_on_a_cpu_of_its_own(tmp_path, workers):
     cpus = allowed()
+    if workers > len(cpus):
+        pytest.skip(f"{workers} HTTP processes need as many CPUs; this machine allows "
+                    f"{len(cpus)}")
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
     with Served(tmp_path, env, workers=workers, options=["--pin-cpus"]) as served:
         # A request thread in each HTTP process: /readyz runs in one, and the kernel
@@ -64,22 +72,40 @@ def test_each_http_process_runs_on_a_cpu_of_its_own(tmp_path, workers):
             # after the process was pinned.
             threads = cpus_of_every_thread(pid)
             assert len(threads) > 1
-            assert threads == [{cpus[worker_index(served, pid) % len(cpus)]}] * len(threads)
+            assert all(thread == {cpus[worker_index(served, pid)]} for thread in threads)
         left_over = set(cpus[workers:]) or set(cpus)  # every CPU when none is left over
-        assert cpus_of_every_thread(served.background) == (
-            [left_over] * len(cpus_of_every_thread(served.background)))
+        assert all(thread == left_over for thread in cpus_of_every_thread(served.background))
         served.process.terminate()
         assert served.process.wait(timeout=40) == 0
     lines = served.log_lines()
     pinned = sorted((str(line["worker"]), line["cpus"]) for line in lines
                     if line["message"] == "pinned to CPUs")
-    expected = [(str(index), [cpus[index % len(cpus)]]) for index in range(workers)]
+    expected = [(str(index), [cpus[index]]) for index in range(workers)]
     if cpus[workers:]:
         expected.append(("background", cpus[workers:]))
     assert pinned == sorted(expected)
     # Told when the background process is left no CPU of its own.
     warned = [line for line in lines if line["message"].startswith("--pin-cpus with as many")]
-    assert len(warned) == (1 if len(cpus) <= workers else 0)
+    assert len(warned) == (1 if len(cpus) == workers else 0)
+
+
+@pytest.mark.parametrize("store, options, refusal", [
+    ("sqlite", ["--workers", "{too_many}"], "--pin-cpus with {too_many} HTTP processes on"),
+    ("memory", [], "--pin-cpus needs a store the processes share"),
+])
+def test_pinning_that_cannot_work_is_refused_before_anything_starts(tmp_path, store, options,
+                                                                     refusal):
+    too_many = str(len(allowed()) + 1)
+    url = f"sqlite:///{tmp_path}/serve.db" if store == "sqlite" else "memory://"
+    done = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port()), "--pin-cpus",
+         *[option.format(too_many=too_many) for option in options]],
+        env={**os.environ, "SMSLEDGER_DATABASE_URL": url}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert refusal.format(too_many=too_many) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "serve.db").exists()  # refused before the store was opened
 
 
 def test_without_the_option_no_process_is_pinned(tmp_path):
@@ -100,7 +126,7 @@ def test_serve_in_one_process_pins_itself(tmp_path):
         assert httpx.get(f"{service.base}/readyz").status_code == 200  # a request thread
         threads = cpus_of_every_thread(service.process.pid)
         assert len(threads) > 1
-        assert threads == [{allowed()[0]}] * len(threads)
+        assert all(thread == {allowed()[0]} for thread in threads)
     finally:
         service.stop()
     logged = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()
