@@ -82,6 +82,9 @@ SETUP_CHUNK = 2_000
 TURNS = 5  # (a) and the 100-rows-per-transaction table alternate, this many times each
 
 BASELINES = ("naive", "plain-1", "plain-100")
+# The layouts of one served process whose share of the application layer is a target:
+# (key, how the target names it).
+ONE_SERVED_PROCESS = (("serve-1", ""), ("serve-1-pinned", " with --pin-cpus"))
 
 
 @dataclass
@@ -138,9 +141,9 @@ def run_ingest(options: IngestOptions) -> BenchReport:
             report.compare(database, "ours-http", BASELINES)
         for layout in _served_layouts(options)[1:]:
             report.compare(database, layout.key, ["serve-1"])
-        for layout in _served_layouts(options)[:2]:  # serve --workers 1, and pinned
-            if layout.workers == 1 and not layout.separate_worker:
-                report.compare(database, layout.key, [_app_rate_for_share(database, report)])
+        for key, _ in ONE_SERVED_PROCESS:
+            if report.find(key, database) is not None:
+                report.compare(database, key, [_app_rate_for_share(database, report)])
         _targets(database, report)
     report.notes += [
         f"callbacks of {CALLBACK_SIZE} reports; each report is a DELIVERED report for an "
@@ -630,7 +633,7 @@ def _app_rate_for_share(database: str, report: BenchReport) -> str:
 
 
 def _targets(database: str, report: BenchReport) -> None:
-    for key, how in (("serve-1", ""), ("serve-1-pinned", " with --pin-cpus")):
+    for key, how in ONE_SERVED_PROCESS:
         if report.find(key, database) is not None:
             report.require_ratio(f"ingest, one served process{how} vs the application layer",
                                  database, key, _app_rate_for_share(database, report),

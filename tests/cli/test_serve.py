@@ -11,11 +11,8 @@ import time
 
 import httpx
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from support.serve_process import CLI, free_port
+from support.served_workers import Served, spawned, wait_until_healthy
 
 
 def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
@@ -36,7 +33,7 @@ def test_serve_answers_and_uses_the_projects_the_cli_creates(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(base)
+        wait_until_healthy(base)
         put = httpx.put(f"{base}/v1/projects/acme/integrations/infobip",
                         headers={"Authorization": f"Bearer {admin['admin_token']}"},
                         json={"base_url": "https://xyz.api.infobip.com", "api_key": "k" * 32,
@@ -184,58 +181,6 @@ def test_serve_refuses_a_bad_key_file_at_start(tmp_path):
     assert "the key file 'smsledger.key' holds 5 characters" in done.stderr
 
 
-CLI = [sys.executable, "-m", "smsledger.adapters.cli"]
-
-
-class Served:
-    """`serve --workers N` on a free port, its output in a file; on entering, every
-    worker has started (each logs it), and the pids of its processes are known: the
-    HTTP workers', and the background process's unless --no-worker."""
-
-    def __init__(self, folder, env, *, workers, options=()):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = folder / "serve.log"
-        with self.log.open("w") as output:
-            self.process = subprocess.Popen(
-                [*CLI, "serve", "--port", str(self.port), "--workers", str(workers), *options],
-                # TMPDIR: the metrics directory of a serve killed outright stays here.
-                env={**env, "TMPDIR": str(folder)}, cwd=folder, stdout=output,
-                stderr=subprocess.STDOUT)
-        self.expected = workers
-        self.workers, self.processes, self.background = [], [], None
-
-    def __enter__(self):
-        deadline = time.monotonic() + 60
-        while True:
-            started = {line.get("worker") for line in self.log_lines()
-                       if line["message"] == "Application startup complete."}
-            if len(started) == self.expected:
-                break
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.1)
-        _wait_until_healthy(self.base)
-        self.processes = _spawned(self.process.pid)
-        self.workers = [pid for pid in self.processes if self._http_pid(pid)]
-        background = [pid for pid in self.processes if pid not in self.workers]
-        assert len(self.workers) == self.expected and len(background) <= 1
-        self.background = background[0] if background else None
-        return self
-
-    def _http_pid(self, pid):
-        return any(line["message"] == f"Started server process [{pid}]"
-                   for line in self.log_lines())
-
-    def __exit__(self, *_):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def log_lines(self):
-        return [json.loads(line) for line in self.log.read_text().splitlines()
-                if line.startswith("{")]
-
 
 def _alive(pid):
     try:
@@ -243,34 +188,6 @@ def _alive(pid):
             return stat.read().split(") ")[1][0] != "Z"  # a zombie has stopped already
     except FileNotFoundError:
         return False
-
-
-def _wait_until_healthy(base):
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-            return
-        except httpx.ConnectError:
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
-
-
-def _spawned(pid):
-    """The processes serve started (HTTP workers and the background process)."""
-    return sorted(child for child in _children(pid)
-                  if "spawn_main" in _command_line(child)
-                  and "resource_tracker" not in _command_line(child))
-
-
-def _children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as listing:
-        return [int(child) for child in listing.read().split()]
-
-
-def _command_line(pid):
-    with open(f"/proc/{pid}/cmdline", "rb") as raw:
-        return raw.read().replace(b"\0", b" ").decode()
 
 
 def test_serve_on_a_store_in_memory_runs_its_background_work_in_its_one_process(tmp_path):
@@ -287,8 +204,8 @@ def test_serve_on_a_store_in_memory_runs_its_background_work_in_its_one_process(
         server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=tmp_path,
                                   stdout=output, stderr=subprocess.STDOUT)
     try:
-        _wait_until_healthy(f"http://127.0.0.1:{port}")
-        assert _spawned(server.pid) == []
+        wait_until_healthy(f"http://127.0.0.1:{port}")
+        assert spawned(server.pid) == []
         deadline = time.monotonic() + 30
         while '"message": "maintenance"' not in log.read_text():  # its first round
             assert time.monotonic() < deadline, "the background work never ran"

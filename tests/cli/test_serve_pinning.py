@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from support.serve_process import CLI, Service, free_port
-
-from tests.cli.test_serve import Served
+from support.served_workers import Served
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="CPU affinity: Linux")
