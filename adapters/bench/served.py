@@ -6,8 +6,9 @@ each beside serve's background process (the projections kept current, the period
 maintenance), and with one worker and `--no-worker` beside a `smsledger worker`
 process that does that work; the same sender process as (b) posts the callbacks.
 The projections are caught up before (untimed), so the service's runner only follows
-what the measurement itself stores, as in a service that has been running. Only the rate and latencies are ours to read here: the service's memory and
-CPU are another process's.
+what the measurement itself stores, as in a service that has been running. Only the
+rate and latencies are ours to read here: the service's memory and CPU are another
+process's.
 """
 
 from __future__ import annotations

@@ -83,21 +83,20 @@ def serve(settings: Settings, host: str, port: int, *, workers: int = 1,
         raise CannotServe("--pin-cpus needs a store the processes share (sqlite:///file.db "
                           "or postgresql://...): with memory:// the background work runs in "
                           "threads of the one process, which would share its one CPU")
+    one_process = not supervises(settings, workers, background_work)
     try:
         plan = CpuPlan.for_workers(workers) if pin_cpus else None
+        if plan is not None and one_process:  # serve is its one HTTP process
+            pin_this_process(plan.http[0], role="http")
     except CannotPin as exc:
         raise CannotServe(str(exc)) from None
     if plan is not None and plan.background is None and background_work:
         log.warning("--pin-cpus with as many HTTP processes as CPUs: the background process "
                     "has no CPU of its own, and under load the feed falls behind (README, "
                     "Performance, Scale)")
-    if not supervises(settings, workers, background_work):
+    if one_process:
         # A store in memory lives in this one process: the background work shares it
         # only as threads of the process.
-        try:
-            pin_this_process(plan.http[0] if plan else None, role="http")
-        except CannotPin as exc:
-            raise CannotServe(str(exc)) from None
         run_service(settings, host, port, background_threads=in_memory and background_work)
         return 0
     return _supervise(settings, host, port, workers, background_work, plan)

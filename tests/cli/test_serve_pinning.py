@@ -58,8 +58,10 @@ def worker_index(served: Served, pid: int) -> int:
 def test_each_http_process_runs_on_a_cpu_of_its_own(tmp_path, workers):
     cpus = allowed()
     if workers > len(cpus):
-        pytest.skip(f"{workers} HTTP processes need as many CPUs; this machine allows "
-                    f"{len(cpus)}")
+        why = f"{workers} HTTP processes need as many CPUs; this machine allows {len(cpus)}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{why} (CI runs on 2 CPUs)")
+        pytest.skip(why)
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
     with Served(tmp_path, env, workers=workers, options=["--pin-cpus"]) as served:
         # A request thread in each HTTP process: /readyz runs in one, and the kernel
